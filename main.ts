@@ -1,0 +1,54 @@
+/**
+ * session-buddy: the entry point. Reads the command line and its own environment
+ * variables, then either answers at once (help, version, usage errors) or hands the
+ * configuration to the serving Worker.
+ */
+import denoJson from "./deno.json" with { type: "json" };
+import { parseInvocation, UsageError } from "./src/config.ts";
+import { helpText } from "./src/cli/help.ts";
+import { launchServer } from "./src/serve/launch.ts";
+
+/** The only environment variables this program reads. */
+const ENV_NAMES = [
+  "SESSION_BUDDY_SECRET",
+  "SESSION_BUDDY_DB",
+  "SESSION_BUDDY_LOG_FILE",
+  "SESSION_BUDDY_LOG_LEVEL",
+  "SESSION_BUDDY_STALE_AFTER",
+  "HOME",
+  "XDG_DATA_HOME",
+];
+
+function readEnv(): Record<string, string | undefined> {
+  return Object.fromEntries(ENV_NAMES.map((name) => [name, Deno.env.get(name)]));
+}
+
+async function main(args: string[]): Promise<number> {
+  let invocation;
+  try {
+    invocation = parseInvocation(args, readEnv(), { os: Deno.build.os, cwd: Deno.cwd() });
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`session-buddy: ${error.message} (see session-buddy --help)`);
+    return 2;
+  }
+  switch (invocation.kind) {
+    case "help":
+      console.log(helpText(denoJson.version, invocation.defaultDb));
+      return 0;
+    case "version":
+      console.log(`session-buddy ${denoJson.version}`);
+      return 0;
+    case "serve":
+      try {
+        return await launchServer(invocation.config, denoJson.version);
+      } catch (error) {
+        console.error(`session-buddy: ${error instanceof Error ? error.message : error}`);
+        return 1;
+      }
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,182 @@
+/**
+ * Configuration from environment and command line: plain data in, a typed result out.
+ * Nothing here touches Deno's globals.
+ */
+
+/** Levels an operator can choose, lowest first. */
+export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
+/** One of {@linkcode LOG_LEVELS}. */
+export type LogLevel = typeof LOG_LEVELS[number];
+/** Shortest secret the server starts with. */
+export const MIN_SECRET_LENGTH = 32;
+
+/** Everything the server needs to run. */
+export interface ServeConfig {
+  /** HS256 secret; `null` turns authentication off. */
+  secret: string | null;
+  /** A file path (absolute once resolved), or `:memory:`. */
+  db: string;
+  /** Whether `db` is the built-in default location. */
+  dbIsDefault: boolean;
+  logFile: string | null;
+  logLevel: LogLevel;
+  staleAfterMs: number;
+}
+
+/** What the command line asks for. */
+export type Invocation =
+  | { kind: "serve"; config: ServeConfig }
+  | { kind: "help"; defaultDb: string | null }
+  | { kind: "version" };
+
+/** A bad command line or value: one line on stderr, exit status 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** Facts about the machine that a default depends on. */
+export interface Platform {
+  os: string;
+  cwd: string;
+}
+
+const DURATION = /^(\d+)(s|m|h|d)$/;
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Parses a duration such as `90m`, `12h` or `7d` into milliseconds.
+ *
+ * @example
+ * ```ts
+ * parseDuration("90m"); // 5400000
+ * ```
+ */
+export function parseDuration(text: string, what = "duration"): number {
+  const m = DURATION.exec(text.trim());
+  const ms = m ? Number(m[1]) * UNIT_MS[m[2]!]! : NaN;
+  if (!(ms > 0) || !Number.isSafeInteger(ms)) {
+    throw new UsageError(`invalid ${what} '${text}': use a whole number with s, m, h or d (12h)`);
+  }
+  return ms;
+}
+
+/**
+ * Where the store lives when nothing is configured: the platform's per-user data folder.
+ * Returns `null` when the environment does not say where home is.
+ */
+export function defaultDbPath(env: Record<string, string | undefined>, os: string): string | null {
+  const home = env.HOME;
+  if (os === "darwin") {
+    return home ? `${home}/Library/Application Support/session-buddy/sessions.kv` : null;
+  }
+  const data = env.XDG_DATA_HOME?.startsWith("/") ? env.XDG_DATA_HOME : null;
+  if (data) return `${data}/session-buddy/sessions.kv`;
+  return home ? `${home}/.local/share/session-buddy/sessions.kv` : null;
+}
+
+/** Makes a path absolute against the working directory. */
+export function absolute(path: string, cwd: string): string {
+  if (path.startsWith("/")) return path;
+  const joined = `${cwd.replace(/\/+$/, "")}/${path}`;
+  const parts: string[] = [];
+  for (const part of joined.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") parts.pop();
+    else parts.push(part);
+  }
+  return `/${parts.join("/")}`;
+}
+
+const VALUE_FLAGS = ["--db", "--log-file", "--log-level", "--stale-after"] as const;
+type ValueFlag = typeof VALUE_FLAGS[number];
+
+/** Splits `--flag value` and `--flag=value` forms; anything unknown is a usage error. */
+function readFlags(args: string[]): { flags: Partial<Record<ValueFlag, string>>; rest: string[] } {
+  const flags: Partial<Record<ValueFlag, string>> = {};
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!arg.startsWith("-") || arg === "-") {
+      rest.push(arg);
+      continue;
+    }
+    if (arg === "--help" || arg === "-h" || arg === "--version" || arg === "-V") {
+      rest.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const name = (eq >= 0 ? arg.slice(0, eq) : arg) as ValueFlag;
+    if (!VALUE_FLAGS.includes(name)) throw new UsageError(`unknown flag '${arg.slice(0, 64)}'`);
+    const value = eq >= 0 ? arg.slice(eq + 1) : args[++i];
+    if (value === undefined) throw new UsageError(`${name} needs a value`);
+    flags[name] = value;
+  }
+  return { flags, rest };
+}
+
+/**
+ * Reads the invocation from `args` (without the program name) and `env`.
+ * Throws {@linkcode UsageError} for anything an operator must correct.
+ */
+export function parseInvocation(
+  args: string[],
+  env: Record<string, string | undefined>,
+  platform: Platform,
+): Invocation {
+  const { flags, rest } = readFlags(args);
+  if (rest.includes("--help") || rest.includes("-h") || rest[0] === "help") {
+    return { kind: "help", defaultDb: defaultDbPath(env, platform.os) };
+  }
+  if (rest.includes("--version") || rest.includes("-V")) return { kind: "version" };
+  const command = rest[0] ?? "serve";
+  if (command !== "serve") throw new UsageError(`unknown command '${command.slice(0, 64)}'`);
+  if (rest.length > 1) throw new UsageError(`unexpected argument '${rest[1]!.slice(0, 64)}'`);
+
+  const secret = env.SESSION_BUDDY_SECRET || null;
+  if (secret !== null && secret.length < MIN_SECRET_LENGTH) {
+    throw new UsageError(
+      `SESSION_BUDDY_SECRET is too short: use at least ${MIN_SECRET_LENGTH} characters (session-buddy secret prints one)`,
+    );
+  }
+  const level = (flags["--log-level"] ?? env.SESSION_BUDDY_LOG_LEVEL ?? "info").toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new UsageError(`invalid log level '${level}': use one of ${LOG_LEVELS.join(", ")}`);
+  }
+  const stale = flags["--stale-after"] ?? env.SESSION_BUDDY_STALE_AFTER ?? "12h";
+  const staleAfterMs = parseDuration(stale, "stale-after duration");
+
+  const givenDb = flags["--db"] ?? env.SESSION_BUDDY_DB;
+  if (givenDb !== undefined && givenDb.trim() === "") throw new UsageError("--db needs a value");
+  let db: string;
+  if (givenDb === undefined) {
+    const fallback = defaultDbPath(env, platform.os);
+    if (!fallback) {
+      throw new UsageError("no default store location: HOME is not set; set SESSION_BUDDY_DB");
+    }
+    db = fallback;
+  } else if (givenDb === ":memory:") {
+    db = givenDb;
+  } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(givenDb)) {
+    throw new UsageError(`remote stores are not supported yet: '${givenDb.slice(0, 64)}'`);
+  } else {
+    db = absolute(givenDb, platform.cwd);
+  }
+  const logFileRaw = flags["--log-file"] ?? env.SESSION_BUDDY_LOG_FILE;
+  if (logFileRaw !== undefined && logFileRaw.trim() === "") {
+    throw new UsageError("--log-file needs a value");
+  }
+  return {
+    kind: "serve",
+    config: {
+      secret,
+      db,
+      dbIsDefault: givenDb === undefined,
+      logFile: logFileRaw === undefined ? null : absolute(logFileRaw, platform.cwd),
+      logLevel: level as LogLevel,
+      staleAfterMs,
+    },
+  };
+}

@@ -1,0 +1,204 @@
+/**
+ * Newline-delimited JSON-RPC over byte streams, as MCP's stdio transport frames it, with a
+ * bound on message size. Lines that cannot be a message are answered with a JSON-RPC
+ * error here, so every request gets exactly one response.
+ */
+import type { JsonRpcMessage, Transport } from "./sdk.ts";
+
+/** The largest message accepted, in bytes of its line (1 MiB). */
+export const MAX_MESSAGE_BYTES = 1024 * 1024;
+
+/** How long answers to requests already read may take once input has ended. */
+const DRAIN_LIMIT_MS = 10_000;
+const PARSE_ERROR = -32700;
+const INVALID_REQUEST = -32600;
+
+type Id = string | number | null;
+
+/** Where the transport reads and writes; `Deno.stdin`/`Deno.stdout` in production. */
+export interface ByteStreams {
+  readable: ReadableStream<Uint8Array>;
+  writable: WritableStream<Uint8Array>;
+}
+
+function errorResponse(id: Id, code: number, message: string): string {
+  return JSON.stringify({ jsonrpc: "2.0", id, error: { code, message } });
+}
+
+function isId(value: unknown): value is string | number {
+  return typeof value === "string" || (typeof value === "number" && Number.isFinite(value));
+}
+
+/** Checks the JSON-RPC 2.0 envelope; returns the text of an error response when it fails. */
+function envelopeError(value: unknown): string | null {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return errorResponse(null, INVALID_REQUEST, "Invalid Request: expected a JSON-RPC object");
+  }
+  const msg = value as Record<string, unknown>;
+  const id: Id = isId(msg.id) ? msg.id : null;
+  if (msg.jsonrpc !== "2.0") {
+    return errorResponse(id, INVALID_REQUEST, "Invalid Request: jsonrpc must be \"2.0\"");
+  }
+  if ("method" in msg) {
+    if (typeof msg.method !== "string") {
+      return errorResponse(id, INVALID_REQUEST, "Invalid Request: method must be a string");
+    }
+    if ("id" in msg && !isId(msg.id)) {
+      return errorResponse(null, INVALID_REQUEST, "Invalid Request: id must be a string or number");
+    }
+    const params = msg.params;
+    if (params !== undefined && (params === null || typeof params !== "object")) {
+      return errorResponse(id, INVALID_REQUEST, "Invalid Request: params must be an object");
+    }
+    return null;
+  }
+  if (isId(msg.id) && ("result" in msg || "error" in msg)) return null;
+  return errorResponse(id, INVALID_REQUEST, "Invalid Request: not a request or response");
+}
+
+/** An MCP transport over newline-delimited JSON on two byte streams. */
+export class LineTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JsonRpcMessage) => void;
+
+  readonly #streams: ByteStreams;
+  readonly #maxBytes: number;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #encoder = new TextEncoder();
+  readonly #decoder = new TextDecoder();
+  #reader?: ReadableStreamDefaultReader<Uint8Array>;
+  #closed = false;
+  // Requests read but not yet answered: input may end before their answers are written.
+  readonly #outstanding = new Set<string | number>();
+  #drained: (() => void) | null = null;
+
+  constructor(streams: ByteStreams, maxBytes = MAX_MESSAGE_BYTES) {
+    this.#streams = streams;
+    this.#maxBytes = maxBytes;
+    this.#writer = streams.writable.getWriter();
+  }
+
+  start(): Promise<void> {
+    this.#reader = this.#streams.readable.getReader();
+    this.#readLoop()
+      .catch((error) => this.onerror?.(error as Error))
+      .then(() => this.#drain())
+      .finally(() => this.close());
+    return Promise.resolve();
+  }
+
+  /** Resolves once every request read so far has been answered. */
+  #drain(): Promise<void> {
+    if (this.#outstanding.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      // A request the client cancelled gets no answer; do not wait for it forever.
+      const timer = setTimeout(resolve, DRAIN_LIMIT_MS);
+      this.#drained = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  async #readLoop(): Promise<void> {
+    const reader = this.#reader!;
+    let pending: Uint8Array[] = [];
+    let pendingBytes = 0;
+    let discarding = false;
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done || !value) break;
+      let start = 0;
+      while (start < value.length) {
+        const nl = value.indexOf(10, start);
+        const end = nl === -1 ? value.length : nl;
+        if (!discarding) {
+          const piece = value.subarray(start, end);
+          if (pendingBytes + piece.length > this.#maxBytes) {
+            discarding = true;
+            pending = [];
+            pendingBytes = 0;
+            this.#reply(errorResponse(
+              null,
+              INVALID_REQUEST,
+              `Invalid Request: message larger than ${this.#maxBytes} bytes`,
+            ));
+          } else if (piece.length > 0) {
+            pending.push(piece.slice());
+            pendingBytes += piece.length;
+          }
+        }
+        if (nl === -1) break;
+        if (!discarding) this.#handleLine(concat(pending, pendingBytes));
+        pending = [];
+        pendingBytes = 0;
+        discarding = false;
+        start = nl + 1;
+      }
+    }
+    if (!discarding && pendingBytes > 0) this.#handleLine(concat(pending, pendingBytes));
+  }
+
+  #handleLine(bytes: Uint8Array): void {
+    const line = this.#decoder.decode(bytes).trim();
+    if (line === "") return;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      this.#reply(errorResponse(null, PARSE_ERROR, "Parse error: the line is not valid JSON"));
+      return;
+    }
+    const problem = envelopeError(value);
+    if (problem) {
+      const isNotification = typeof value === "object" && value !== null &&
+        !Array.isArray(value) && !("id" in value) && "method" in value;
+      if (!isNotification) this.#reply(problem);
+      return;
+    }
+    const msg = value as Record<string, unknown>;
+    if (typeof msg.method === "string" && isId(msg.id)) this.#outstanding.add(msg.id);
+    this.onmessage?.(value as JsonRpcMessage);
+  }
+
+  #reply(text: string): void {
+    this.#write(text).catch((error) => this.onerror?.(error as Error));
+  }
+
+  #write(text: string): Promise<void> {
+    return this.#writer.write(this.#encoder.encode(text + "\n"));
+  }
+
+  async send(message: JsonRpcMessage): Promise<void> {
+    if (this.#closed) return;
+    await this.#write(JSON.stringify(message));
+    const msg = message as Record<string, unknown>;
+    if (!("method" in msg) && isId(msg.id) && this.#outstanding.delete(msg.id)) {
+      if (this.#outstanding.size === 0) this.#drained?.();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.#reader?.cancel();
+    } catch { /* already closed */ }
+    try {
+      await this.#writer.close();
+    } catch { /* stdout already gone */ }
+    this.onclose?.();
+  }
+}
+
+function concat(parts: Uint8Array[], size: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}

@@ -1,0 +1,46 @@
+/**
+ * The outer process's half of privilege separation: it starts the serving Worker with
+ * only the permissions the configuration needs and waits for it to finish.
+ */
+import type { ServeConfig } from "../config.ts";
+import { folderOf, workerPermissions } from "./permissions.ts";
+import type { FromWorker, ToWorker } from "./protocol.ts";
+
+/** Runs the server until stdin closes or a stop signal arrives; returns the exit status. */
+export async function launchServer(config: ServeConfig, version: string): Promise<number> {
+  if (config.dbIsDefault) {
+    // The default store's folder is ours to create; a configured one must exist.
+    Deno.mkdirSync(folderOf(config.db), { recursive: true, mode: 0o700 });
+  }
+  const worker = new Worker(new URL("./worker.ts", import.meta.url), {
+    type: "module",
+    name: "session-buddy-server",
+    deno: { permissions: workerPermissions(config) },
+  });
+  const send = (message: ToWorker) => worker.postMessage(message);
+  const status = await new Promise<number>((resolve) => {
+    worker.onmessage = (event: MessageEvent<FromWorker>) => {
+      const message = event.data;
+      if (message.type === "fatal") {
+        console.error(`session-buddy: ${message.message}`);
+        resolve(1);
+      } else if (message.type === "stopped") {
+        resolve(0);
+      }
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      console.error(`session-buddy: server failed: ${event.message}`);
+      resolve(1);
+    };
+    const stop = () => send({ type: "stop" });
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      try {
+        Deno.addSignalListener(signal, stop);
+      } catch { /* signals this platform lacks */ }
+    }
+    send({ type: "start", config, version });
+  });
+  worker.terminate();
+  return status;
+}

@@ -1,0 +1,37 @@
+/**
+ * The Worker's permissions, derived from the configuration: read and write on the store's
+ * folder and on the log file, and nothing else.
+ */
+import type { ServeConfig } from "../config.ts";
+
+/** The folder holding a file path (paths are absolute once configuration is parsed). */
+export function folderOf(path: string): string {
+  const cut = path.lastIndexOf("/");
+  return cut <= 0 ? "/" : path.slice(0, cut);
+}
+
+/** The places the serving code may read and write. */
+export function servingPaths(config: Pick<ServeConfig, "db" | "logFile">): string[] {
+  const paths: string[] = [];
+  // Deno KV writes -wal and -shm files beside the store, hence its whole folder.
+  if (config.db !== ":memory:") paths.push(folderOf(config.db));
+  if (config.logFile) paths.push(config.logFile);
+  return paths;
+}
+
+/** The permission options the serving Worker is created with. */
+export function workerPermissions(
+  config: Pick<ServeConfig, "db" | "logFile">,
+): Deno.PermissionOptionsObject {
+  const paths = servingPaths(config);
+  return {
+    read: paths.length > 0 ? paths : false,
+    write: paths.length > 0 ? paths : false,
+    env: false,
+    net: false,
+    run: false,
+    ffi: false,
+    sys: false,
+    import: false,
+  };
+}

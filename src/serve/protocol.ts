@@ -1,0 +1,13 @@
+/** Messages between the outer process and the serving Worker. */
+import type { ServeConfig } from "../config.ts";
+
+/** Outer process to Worker. */
+export type ToWorker =
+  | { type: "start"; config: ServeConfig; version: string }
+  | { type: "stop" };
+
+/** Worker to outer process. */
+export type FromWorker =
+  | { type: "ready" }
+  | { type: "fatal"; message: string }
+  | { type: "stopped" };

@@ -1,0 +1,77 @@
+/**
+ * The serving Worker: opens the store and the log, then speaks MCP on stdin/stdout. It runs
+ * with read/write on its store folder and log file only (see `permissions.ts`).
+ */
+/// <reference lib="deno.worker" />
+import { acceptAll, createVerifier } from "../auth/verify.ts";
+import { getLog, setupLogging, shutdownLogging } from "../log.ts";
+import { createServer } from "../mcp/server.ts";
+import { LineTransport } from "../mcp/stdio.ts";
+import { openStore } from "../store/open.ts";
+import type { FromWorker, ToWorker } from "./protocol.ts";
+
+function post(message: FromWorker): void {
+  self.postMessage(message);
+}
+
+function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+let stop: (() => Promise<void>) | null = null;
+
+async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<void> {
+  const { config, version } = message;
+  try {
+    await setupLogging({ level: config.logLevel, file: config.logFile });
+  } catch (error) {
+    post({ type: "fatal", message: `cannot open log file ${config.logFile}: ${reasonOf(error)}` });
+    return;
+  }
+  const log = getLog("server");
+  let opened;
+  try {
+    opened = await openStore(config.db);
+  } catch (error) {
+    await shutdownLogging();
+    post({ type: "fatal", message: `cannot open store ${config.db}: ${reasonOf(error)}` });
+    return;
+  }
+  if (!config.secret) {
+    log.warning(
+      "SESSION_BUDDY_SECRET is not set: authentication is off and every token is accepted",
+    );
+  }
+  const server = createServer({
+    store: opened.store,
+    verify: config.secret ? createVerifier(config.secret) : acceptAll,
+    log,
+    now: () => new Date(),
+    version,
+  });
+  let stopping: Promise<void> | null = null;
+  stop = () =>
+    stopping ??= (async () => {
+      await server.close();
+      opened.kv.close();
+      log.debug("Server stopped");
+      await shutdownLogging();
+      post({ type: "stopped" });
+    })();
+  server.onclose = () => void stop?.();
+  await server.connect(
+    new LineTransport({ readable: Deno.stdin.readable, writable: Deno.stdout.writable }),
+  );
+  log.info(`session-buddy ${version} serving MCP on stdio; store ${config.db}`);
+  post({ type: "ready" });
+}
+
+self.onmessage = (event: MessageEvent<ToWorker>) => {
+  const message = event.data;
+  if (message.type === "start") {
+    serve(message).catch((error) => post({ type: "fatal", message: reasonOf(error) }));
+  } else if (message.type === "stop") {
+    if (stop) void stop();
+    else post({ type: "stopped" });
+  }
+};

@@ -1,0 +1,108 @@
+/** Session records and the rules that create and end them. */
+import type { SessionEndEvent, SessionStartEvent } from "./events.ts";
+import { compactUtc, isoUtc, parseInstant } from "./timestamp.ts";
+
+/** Stored state of a session; `stale` is derived when read, never stored. */
+export type StoredStatus = "active" | "ended";
+/** Who closed a session: the shell itself, or the reaper for an abandoned one. */
+export type EndSource = "client" | "reaper";
+
+/** A session as stored: every start field as sent (never the token) plus lifecycle data. */
+export interface SessionRecord extends SessionStartEvent {
+  session_id: string;
+  status: StoredStatus;
+  started_at: string;
+  ended_at: string | null;
+  duration_seconds: number | null;
+  end_metadata: Record<string, unknown> | null;
+  end_source: EndSource | null;
+  last_seen_at: string;
+  tracked_by: string | null;
+}
+
+/** The id's first candidate: `{component_name}-{YYYYMMDD}-{HHMMSS}` of the start in UTC. */
+export function baseSessionId(event: SessionStartEvent): string {
+  return `${event.component_name}-${compactUtc(instantOf(event.timestamp))}`;
+}
+
+/** The n-th candidate id for a base (1 is the base itself, then `-2`, `-3`, ...). */
+export function candidateId(base: string, n: number): string {
+  return n <= 1 ? base : `${base}-${n}`;
+}
+
+/** Epoch milliseconds of a timestamp that validation already accepted. */
+export function instantOf(timestamp: string): number {
+  const ms = parseInstant(timestamp);
+  if (ms === null) throw new RangeError(`Cannot take the instant of unvalidated '${timestamp}'`);
+  return ms;
+}
+
+/** Builds the record of a newly started session. */
+export function startRecord(
+  event: SessionStartEvent,
+  sessionId: string,
+  trackedBy: string | null,
+  now: Date,
+): SessionRecord {
+  return {
+    session_id: sessionId,
+    ...event,
+    metadata: event.metadata ?? null,
+    status: "active",
+    started_at: isoUtc(instantOf(event.timestamp)),
+    ended_at: null,
+    duration_seconds: null,
+    end_metadata: null,
+    end_source: null,
+    last_seen_at: now.toISOString(),
+    tracked_by: trackedBy,
+  };
+}
+
+/** Result of applying an end event to a record. */
+export interface EndOutcome {
+  record: SessionRecord;
+  /** False when the record was already ended by its client and stays as it was. */
+  changed: boolean;
+  /** True when the end lies before the start and the duration was clamped to zero. */
+  clamped: boolean;
+}
+
+/**
+ * Ends a session. A client's end is kept once made; a reaper's end gives way to the
+ * client's real end when it arrives later.
+ */
+export function endRecord(
+  record: SessionRecord,
+  event: SessionEndEvent,
+  source: EndSource = "client",
+): EndOutcome {
+  if (record.status === "ended" && (record.end_source === "client" || source === "reaper")) {
+    return { record, changed: false, clamped: false };
+  }
+  const endMs = instantOf(event.timestamp);
+  const startMs = Date.parse(record.started_at);
+  const clamped = endMs < startMs;
+  return {
+    record: {
+      ...record,
+      status: "ended",
+      ended_at: isoUtc(endMs),
+      duration_seconds: clamped ? 0 : (endMs - startMs) / 1000,
+      end_metadata: event.metadata ?? null,
+      end_source: source,
+    },
+    changed: true,
+    clamped,
+  };
+}
+
+/** Compact JSON with object keys sorted, so equal data always serialises the same. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v) => {
+    if (v === null || typeof v !== "object" || Array.isArray(v)) return v;
+    const sorted: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) sorted[k] = (v as Record<string, unknown>)[k];
+    return sorted;
+  });
+}

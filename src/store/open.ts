@@ -1,0 +1,38 @@
+/** Opening the Deno KV store and checking that it is one. */
+import { KvSessionStore } from "./kv_store.ts";
+import { withRetry } from "./retry.ts";
+
+/** The layout version written into every store, for future migrations. */
+export const LAYOUT_VERSION = 1;
+const LAYOUT_KEY: Deno.KvKey = ["meta", "layout"];
+
+/** An open store and its KV handle (to close). */
+export interface OpenedStore {
+  kv: Deno.Kv;
+  store: KvSessionStore;
+}
+
+/**
+ * Opens the store at `path` (a file path or `:memory:`), reads its layout version and
+ * stamps a new store with it; refuses a store of a newer layout.
+ */
+export async function openStore(path: string): Promise<OpenedStore> {
+  const kv = await Deno.openKv(path);
+  try {
+    await withRetry(async () => {
+      const layout = await kv.get<number>(LAYOUT_KEY);
+      if (layout.value === null) {
+        const res = await kv.atomic().check(layout).set(LAYOUT_KEY, LAYOUT_VERSION).commit();
+        return res.ok ? true : undefined;
+      }
+      if (typeof layout.value !== "number" || layout.value > LAYOUT_VERSION) {
+        throw new Error(`store layout ${layout.value} is not one this program knows`);
+      }
+      return true;
+    });
+  } catch (error) {
+    kv.close();
+    throw error;
+  }
+  return { kv, store: new KvSessionStore(kv) };
+}
