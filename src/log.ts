@@ -13,7 +13,6 @@ import {
 import { getFileSink } from "@logtape/file";
 import type { LogLevel } from "./config.ts";
 
-
 /** What modules log through: plain, already formatted messages. */
 export interface Log {
   debug(message: string): void;

@@ -5,7 +5,12 @@
  */
 import { z } from "zod";
 import type { Verifier } from "../auth/verify.ts";
-import { parseEndEvent, parseStartEvent, SessionEndSchema, SessionStartSchema } from "../sessions/events.ts";
+import {
+  parseEndEvent,
+  parseStartEvent,
+  SessionEndSchema,
+  SessionStartSchema,
+} from "../sessions/events.ts";
 import type { Log } from "../log.ts";
 import { StoreBusyError } from "../store/retry.ts";
 import type { KvSessionStore } from "../store/kv_store.ts";
@@ -74,7 +79,10 @@ function storeReason(error: unknown): string {
 
 /** Wraps a result object as MCP wants it: structured, and as JSON text for older clients. */
 function toolResult(result: Record<string, unknown>) {
-  return { content: [{ type: "text" as const, text: JSON.stringify(result) }], structuredContent: result };
+  return {
+    content: [{ type: "text" as const, text: JSON.stringify(result) }],
+    structuredContent: result,
+  };
 }
 
 function trackingTools(deps: ServerDeps): Tool[] {
@@ -166,7 +174,7 @@ function trackingTools(deps: ServerDeps): Tool[] {
           "Record that an admin shell session has started. Call once when the shell starts, with a fresh UUID v4 as event_id; " +
           "keep the returned session_id and pass it to track_session_end when the shell exits. " +
           "Retrying with the same event_id is safe: it returns the same session_id. " +
-          "Returns {session_id, status: \"tracked\"|\"error\", error}; on \"error\", `error` says which field was wrong.",
+          'Returns {session_id, status: "tracked"|"error", error}; on "error", `error` says which field was wrong.',
         inputSchema: publish(SessionStartSchema, "input"),
         outputSchema: publish(StartResultSchema, "output"),
         annotations: {
@@ -186,7 +194,7 @@ function trackingTools(deps: ServerDeps): Tool[] {
         description:
           "Record that an admin shell session has ended. Call once when the shell exits, with the session_id that " +
           "track_session_start returned. Ending an already ended session is safe and keeps the first end. " +
-          "Returns {session_id, status: \"ended\"|\"not_found\"|\"error\", error}.",
+          'Returns {session_id, status: "ended"|"not_found"|"error", error}.',
         inputSchema: publish(SessionEndSchema, "input"),
         outputSchema: publish(EndResultSchema, "output"),
         annotations: {

@@ -37,7 +37,7 @@ function envelopeError(value: unknown): string | null {
   const msg = value as Record<string, unknown>;
   const id: Id = isId(msg.id) ? msg.id : null;
   if (msg.jsonrpc !== "2.0") {
-    return errorResponse(id, INVALID_REQUEST, "Invalid Request: jsonrpc must be \"2.0\"");
+    return errorResponse(id, INVALID_REQUEST, 'Invalid Request: jsonrpc must be "2.0"');
   }
   if ("method" in msg) {
     if (typeof msg.method !== "string") {

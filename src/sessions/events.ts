@@ -25,7 +25,8 @@ export const MAX_PID = 4_194_304;
 export const COMPONENT_PATTERN = "^[a-zA-Z0-9_-]+$";
 
 const COMPONENT_RE = new RegExp(COMPONENT_PATTERN);
-const UUID_V4_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$/;
+const UUID_V4_RE =
+  /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$/;
 
 const token = z.string().nullable().optional().describe(
   "JWT (HS256) from `session-buddy token`; required when the server has SESSION_BUDDY_SECRET set, otherwise ignored.",
@@ -72,7 +73,7 @@ export const SessionStartSchema = z.object({
       iss.input === undefined
         ? "Missing required field: event_version"
         : `Unsupported event version: ${quote(iss.input)} (expected '1.0')`,
-  }).describe("Event schema version; must be \"1.0\"."),
+  }).describe('Event schema version; must be "1.0".'),
   event_id: z.string({ error: (iss) => typeReason("event_id", "a string", iss.input) })
     .trim()
     .regex(UUID_V4_RE, { error: (iss) => `Invalid UUID v4 format: ${quote(iss.input)}` })
@@ -81,7 +82,7 @@ export const SessionStartSchema = z.object({
     .describe(
       "UUID v4 chosen by the client for this start event. Send the same one again on retry: the server returns the same session_id and stores nothing new.",
     ),
-  event_type: constant("event_type", "session_start", "Always \"session_start\" (the default)."),
+  event_type: constant("event_type", "session_start", 'Always "session_start" (the default).'),
   component_name: z.string({
     error: (iss) => typeReason("component_name", "a string", iss.input),
   })
@@ -91,8 +92,8 @@ export const SessionStartSchema = z.object({
     .regex(COMPONENT_RE, {
       error: (iss) => componentReason(iss.input, `must match pattern ${COMPONENT_PATTERN}`),
     })
-    .describe("Component the shell belongs to, e.g. \"mahavishnu\"; it starts the session id."),
-  shell_type: text("shell_type", 1, 100, "Shell implementation, e.g. \"MahavishnuShell\"."),
+    .describe('Component the shell belongs to, e.g. "mahavishnu"; it starts the session id.'),
+  shell_type: text("shell_type", 1, 100, 'Shell implementation, e.g. "MahavishnuShell".'),
   timestamp: timestamp(
     `Start instant, ISO 8601 (e.g. ${ISO_EXAMPLE}); no offset means UTC.`,
   ),
@@ -133,11 +134,11 @@ export const SessionEndSchema = z.object({
     "The session_id that track_session_start returned.",
   ),
   timestamp: timestamp(`End instant, ISO 8601 (e.g. ${ISO_EXAMPLE}); no offset means UTC.`),
-  event_type: constant("event_type", "session_end", "Always \"session_end\" (the default)."),
+  event_type: constant("event_type", "session_end", 'Always "session_end" (the default).'),
   metadata: jsonObject(
     "metadata",
     MAX_METADATA_BYTES,
-    "Optional JSON object (at most 16 KiB as JSON), e.g. {\"exit_reason\": \"user_exit\"}.",
+    'Optional JSON object (at most 16 KiB as JSON), e.g. {"exit_reason": "user_exit"}.',
   ),
   token,
 });

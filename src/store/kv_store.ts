@@ -4,8 +4,8 @@ import {
   baseSessionId,
   candidateId,
   canonicalJson,
-  type EndSource,
   endRecord,
+  type EndSource,
   type SessionRecord,
   startRecord,
 } from "../sessions/session.ts";
@@ -114,7 +114,9 @@ export class KvSessionStore {
 
   /** The record of a session, or `null` when there is none. */
   async get(sessionId: string): Promise<SessionRecord | null> {
-    const entry = await withRetry(async () => await this.#kv.get<Uint8Array>(sessionKey(sessionId)));
+    const entry = await withRetry(async () =>
+      await this.#kv.get<Uint8Array>(sessionKey(sessionId))
+    );
     return entry.value ? decodeRecord(entry.value) : null;
   }
 }

@@ -1,0 +1,245 @@
+/**
+ * Starting the real server as a subprocess, with exactly the flags `deno task start` and
+ * `deno task compile` use (the `server` permission set and the `unstable` list of
+ * deno.json), and speaking MCP to it with the SDK's client over stdio.
+ */
+import { Client } from "@modelcontextprotocol/sdk/client";
+import { StdioClientTransport as UntypedStdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { SignJWT } from "jose";
+import { fileURLToPath } from "node:url";
+
+/** The repository's root folder. */
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+/** The deno.json that holds the one definition of the server's flags. */
+export const CONFIG = `${ROOT}deno.json`;
+/** The program's entry point. */
+export const MAIN = `${ROOT}main.ts`;
+
+/**
+ * The command that runs the program: the compiled binary when `SESSION_BUDDY_BIN` is set
+ * and `binary` is asked for, else `deno run` with the shipped permission set.
+ */
+export function programCommand(args: string[] = []): { command: string; args: string[] } {
+  return {
+    command: Deno.execPath(),
+    args: ["run", "-P=server", "--config", CONFIG, MAIN, ...args],
+  };
+}
+
+/** Where a compiled binary is, if this run has one. */
+export function compiledBinary(): string | null {
+  return Deno.env.get("SESSION_BUDDY_BIN") || null;
+}
+
+/**
+ * Deno's cache folder, passed on to servers so that a test may point HOME elsewhere
+ * without the child losing its module cache.
+ */
+export const DENO_DIR: string = Deno.env.get("DENO_DIR") ?? JSON.parse(
+  new TextDecoder().decode(
+    new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stderr: "null" }).outputSync()
+      .stdout,
+  ),
+).denoDir;
+
+/** Environment every child gets before a test's own variables. */
+function childEnv(env: Record<string, string> | undefined): Record<string, string> {
+  const path = Deno.env.get("PATH");
+  return { NO_COLOR: "1", DENO_DIR, ...(path ? { PATH: path } : {}), ...env };
+}
+
+/** A temporary folder removed by `cleanup`. */
+export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await Deno.makeTempDir({ prefix: "session-buddy-test-" });
+  return { dir, cleanup: () => Deno.remove(dir, { recursive: true }).catch(() => {}) };
+}
+
+type ClientTransport = Parameters<Client["connect"]>[0] & {
+  readonly stderr: ReadableStream<Uint8Array> | null;
+  readonly pid: number | null;
+};
+type StdioParams = {
+  command: string;
+  args?: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  stderr?: "pipe" | "inherit" | "ignore";
+};
+const StdioClientTransport = UntypedStdioClientTransport as unknown as new (
+  params: StdioParams,
+) => ClientTransport;
+
+/** A running server and an MCP client connected to it. */
+export interface Running {
+  client: Client;
+  /** Everything the server wrote to stderr so far. */
+  stderr(): string;
+  pid: number;
+  /** Calls a tool and returns its structured result. */
+  call(name: string, args: unknown): Promise<Record<string, unknown>>;
+  /** Calls a tool and returns the whole MCP result. */
+  callRaw(name: string, args: unknown): Promise<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+/** Options for {@linkcode startServer}. */
+export interface StartOptions {
+  /** Environment of the server (HOME defaults to the store's folder). */
+  env?: Record<string, string>;
+  args?: string[];
+  command?: { command: string; args: string[] };
+}
+
+/** Starts the server and connects an MCP client to it. */
+export async function startServer(options: StartOptions = {}): Promise<Running> {
+  const base = options.command ?? programCommand(options.args);
+  const transport = new StdioClientTransport({
+    command: base.command,
+    args: base.args,
+    env: childEnv(options.env),
+    cwd: ROOT,
+    stderr: "pipe",
+  });
+  let errText = "";
+  const client = new Client({ name: "session-buddy-tests", version: "1.0.0" });
+  const pump = (async () => {
+    // The stderr stream exists once the process is spawned, inside connect().
+    while (!transport.stderr) await new Promise((r) => setTimeout(r, 5));
+    const decoder = new TextDecoder();
+    for await (const chunk of transport.stderr) errText += decoder.decode(chunk, { stream: true });
+  })();
+  await client.connect(transport);
+  const callRaw = async (name: string, args: unknown) =>
+    await client.callTool({ name, arguments: args as Record<string, unknown> }) as Record<
+      string,
+      unknown
+    >;
+  return {
+    client,
+    stderr: () => errText,
+    pid: transport.pid ?? 0,
+    callRaw,
+    async call(name, args) {
+      const result = await callRaw(name, args);
+      return result.structuredContent as Record<string, unknown>;
+    },
+    async close() {
+      await client.close();
+      await pump.catch(() => {});
+    },
+  };
+}
+
+/** Runs the program to completion and returns its exit status and output. */
+export async function runProgram(
+  args: string[],
+  env: Record<string, string> = {},
+  stdin = "",
+  command = programCommand(args),
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(command.command, {
+    args: command.args,
+    env: childEnv(env),
+    clearEnv: true,
+    cwd: ROOT,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(stdin));
+  await writer.close();
+  const out = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: decoder.decode(out.stdout),
+    stderr: decoder.decode(out.stderr),
+  };
+}
+
+/** A secret long enough for the server to accept. */
+export const SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
+
+/**
+ * Mints a token as the seed's Python does (`jwt.encode(..., algorithm="HS256")` with
+ * user_id, exp, iat, type "access", iss "session-buddy"); `claims` overrides or adds.
+ */
+export async function mintToken(
+  claims: Record<string, unknown> = {},
+  secret = SECRET,
+  alg = "HS256",
+): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const payload: Record<string, unknown> = {
+    user_id: "admin-shell",
+    exp: now + 24 * 3600,
+    iat: now,
+    type: "access",
+    iss: "session-buddy",
+    ...claims,
+  };
+  for (const [k, v] of Object.entries(payload)) if (v === undefined) delete payload[k];
+  return await new SignJWT(payload).setProtectedHeader({ alg, typ: "JWT" }).sign(
+    new TextEncoder().encode(secret),
+  );
+}
+
+/** A valid `track_session_start` argument object as the seed's shell sends it. */
+export function startArgs(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    event_version: "1.0",
+    event_id: crypto.randomUUID(),
+    event_type: "session_start",
+    component_name: "mahavishnu",
+    shell_type: "MahavishnuShell",
+    timestamp: new Date().toISOString(),
+    pid: 12345,
+    user: { username: "john", home: "/home/john" },
+    hostname: "server01",
+    environment: {
+      python_version: "3.13.0",
+      platform: "Linux-6.5.0-x86_64",
+      cwd: "/home/john/projects/mahavishnu",
+    },
+    metadata: {},
+    token: null,
+    ...overrides,
+  };
+}
+
+/** A valid `track_session_end` argument object. */
+export function endArgs(
+  sessionId: string,
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    session_id: sessionId,
+    timestamp: new Date().toISOString(),
+    event_type: "session_end",
+    metadata: { exit_reason: "user_exit" },
+    token: null,
+    ...overrides,
+  };
+}
+
+/** Opens a store file directly, to look at what the server committed. */
+export async function withStore<T>(path: string, fn: (kv: Deno.Kv) => Promise<T>): Promise<T> {
+  const kv = await Deno.openKv(path);
+  try {
+    return await fn(kv);
+  } finally {
+    kv.close();
+  }
+}
+
+/** Reads a stored session record (records are UTF-8 JSON bytes). */
+export async function readRecord(
+  path: string,
+  sessionId: string,
+): Promise<Record<string, unknown> | null> {
+  return await withStore(path, async (kv) => {
+    const entry = await kv.get<Uint8Array>(["session", sessionId]);
+    return entry.value ? JSON.parse(new TextDecoder().decode(entry.value)) : null;
+  });
+}
