@@ -40,6 +40,7 @@ const LEVEL_NAMES: Record<TapeLevel, string> = {
 };
 
 // A value quoted into a message may carry line breaks; one record stays one line.
+// deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/g;
 
 function escapeControl(ch: string): string {

@@ -1,52 +1,36 @@
 /**
- * The MCP server: tool registration and the contract's result shapes. `tools/list` and
- * `tools/call` are handled here rather than by the SDK's `McpServer`, whose own argument
- * validation would answer malformed calls in a shape the contract forbids.
+ * The MCP server: tool registration and dispatch. `tools/list` and `tools/call` are
+ * handled here rather than by the SDK's `McpServer`, whose own argument validation would
+ * answer malformed calls in a shape the contract forbids.
  */
 import { z } from "zod";
-import type { Verifier } from "../auth/verify.ts";
-import {
-  parseEndEvent,
-  parseStartEvent,
-  SessionEndSchema,
-  SessionStartSchema,
-} from "../sessions/events.ts";
-import type { Log } from "../log.ts";
-import { StoreBusyError } from "../store/retry.ts";
-import type { KvSessionStore } from "../store/kv_store.ts";
-import {
-  AUTH_PREFIX,
-  type EndResult,
-  EndResultSchema,
-  type JsonSchemaObject,
-  publish,
-  type StartResult,
-  StartResultSchema,
-} from "./results.ts";
 import { Server } from "./sdk.ts";
+import { type ServerDeps, toolResult } from "./tool.ts";
+import { trackingTools } from "./tracking.ts";
+import { readingTools } from "./reading.ts";
+import { viewOf } from "../sessions/query.ts";
 
-/** What the server is built from; `main` and the tests hand over the real parts. */
-export interface ServerDeps {
-  store: Pick<KvSessionStore, "start" | "end" | "get">;
-  verify: Verifier;
-  log: Log;
-  now: () => Date;
-  version: string;
+export type { ServerDeps } from "./tool.ts";
+
+/** The JSON-RPC code MCP names for a resource that does not exist. */
+const RESOURCE_NOT_FOUND = -32002;
+
+function safeDecode(text: string): string | null {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return null;
+  }
 }
 
-interface ToolDefinition {
-  name: string;
-  title: string;
-  description: string;
-  inputSchema: JsonSchemaObject;
-  outputSchema: JsonSchemaObject;
-  annotations: Record<string, unknown>;
-}
-
-interface Tool {
-  definition: ToolDefinition;
-  run(args: unknown): Promise<Record<string, unknown>>;
-}
+const ListResourcesRequest = z.object({ method: z.literal("resources/list") }).passthrough();
+const ListResourceTemplatesRequest = z.object({
+  method: z.literal("resources/templates/list"),
+}).passthrough();
+const ReadResourceRequest = z.object({
+  method: z.literal("resources/read"),
+  params: z.object({ uri: z.string() }).passthrough(),
+}).passthrough();
 
 /** The JSON-RPC code MCP 2025-06-18 names for an unknown tool. */
 const INVALID_PARAMS = -32602;
@@ -65,161 +49,19 @@ const CallToolRequest = z.object({
   params: z.record(z.string(), z.unknown()),
 }).passthrough();
 
-/** One argument of a call whose arguments may not even be an object. */
-function argOf(args: unknown, name: string): unknown {
-  return args !== null && typeof args === "object" && !Array.isArray(args)
-    ? (args as Record<string, unknown>)[name]
-    : undefined;
-}
-
-function storeReason(error: unknown): string {
-  if (error instanceof StoreBusyError) return `store is busy: ${error.message}`;
-  return `store error: ${error instanceof Error ? error.message : String(error)}`;
-}
-
-/** Wraps a result object as MCP wants it: structured, and as JSON text for older clients. */
-function toolResult(result: Record<string, unknown>) {
-  return {
-    content: [{ type: "text" as const, text: JSON.stringify(result) }],
-    structuredContent: result,
-  };
-}
-
-function trackingTools(deps: ServerDeps): Tool[] {
-  const { store, verify, log } = deps;
-
-  async function trackStart(args: unknown): Promise<StartResult> {
-    const fail = (reason: string, level: "warning" | "error" = "warning"): StartResult => {
-      const error = `Session start tracking failed: ${reason}`;
-      log[level](error);
-      return { session_id: null, status: "error", error };
-    };
-    const auth = await verify(argOf(args, "token"));
-    if (!auth.ok) {
-      log.warning(`Authentication failed on track_session_start: ${auth.reason}`);
-      return { session_id: null, status: "error", error: AUTH_PREFIX + auth.reason };
-    }
-    const parsed = parseStartEvent(args);
-    if (!parsed.ok) return fail(parsed.reason);
-    const event = parsed.value;
-    let outcome;
-    try {
-      outcome = await store.start(event, auth.trackedBy, deps.now());
-    } catch (error) {
-      return fail(storeReason(error), "error");
-    }
-    switch (outcome.kind) {
-      case "tracked":
-        log.info(
-          `Session start tracked: session_id=${outcome.record.session_id}, component=${event.component_name}, shell_type=${event.shell_type}, pid=${event.pid}, status=tracked`,
-        );
-        return { session_id: outcome.record.session_id, status: "tracked", error: null };
-      case "replayed":
-        log.debug(
-          `Session start retried: event_id=${event.event_id}, session_id=${outcome.sessionId}`,
-        );
-        return { session_id: outcome.sessionId, status: "tracked", error: null };
-      case "conflict":
-        return fail(
-          `event_id ${event.event_id} already belongs to session ${outcome.sessionId} with different event data`,
-        );
-    }
-  }
-
-  async function trackEnd(args: unknown): Promise<EndResult> {
-    const given = argOf(args, "session_id");
-    const echo = typeof given === "string" ? given : null;
-    const fail = (reason: string, level: "warning" | "error" = "warning"): EndResult => {
-      const error = `Session end tracking failed: ${reason}`;
-      log[level](error);
-      return { session_id: echo, status: "error", error };
-    };
-    const auth = await verify(argOf(args, "token"));
-    if (!auth.ok) {
-      log.warning(`Authentication failed on track_session_end: ${auth.reason}`);
-      return { session_id: null, status: "error", error: AUTH_PREFIX + auth.reason };
-    }
-    const parsed = parseEndEvent(args);
-    if (!parsed.ok) return fail(parsed.reason);
-    const event = parsed.value;
-    let outcome;
-    try {
-      outcome = await store.end(event);
-    } catch (error) {
-      return fail(storeReason(error), "error");
-    }
-    if (outcome.kind === "not_found") {
-      log.warning(`Session end for unknown session: session_id=${event.session_id}`);
-      return { session_id: event.session_id, status: "not_found", error: null };
-    }
-    if (!outcome.changed) {
-      log.debug(`Session end repeated: session_id=${event.session_id}, first end kept`);
-    } else {
-      if (outcome.clamped) {
-        log.warning(
-          `Session end before its start: session_id=${event.session_id}, started_at=${outcome.record.started_at}, ended_at=${outcome.record.ended_at}; duration recorded as 0`,
-        );
-      }
-      log.info(`Session end tracked: session_id=${event.session_id}, status=ended`);
-    }
-    return { session_id: event.session_id, status: "ended", error: null };
-  }
-
-  return [
-    {
-      definition: {
-        name: "track_session_start",
-        title: "Track admin shell session start",
-        description:
-          "Record that an admin shell session has started. Call once when the shell starts, with a fresh UUID v4 as event_id; " +
-          "keep the returned session_id and pass it to track_session_end when the shell exits. " +
-          "Retrying with the same event_id is safe: it returns the same session_id. " +
-          'Returns {session_id, status: "tracked"|"error", error}; on "error", `error` says which field was wrong.',
-        inputSchema: publish(SessionStartSchema, "input"),
-        outputSchema: publish(StartResultSchema, "output"),
-        annotations: {
-          title: "Track admin shell session start",
-          readOnlyHint: false,
-          destructiveHint: false,
-          idempotentHint: true,
-          openWorldHint: false,
-        },
-      },
-      run: trackStart,
-    },
-    {
-      definition: {
-        name: "track_session_end",
-        title: "Track admin shell session end",
-        description:
-          "Record that an admin shell session has ended. Call once when the shell exits, with the session_id that " +
-          "track_session_start returned. Ending an already ended session is safe and keeps the first end. " +
-          'Returns {session_id, status: "ended"|"not_found"|"error", error}.',
-        inputSchema: publish(SessionEndSchema, "input"),
-        outputSchema: publish(EndResultSchema, "output"),
-        annotations: {
-          title: "Track admin shell session end",
-          readOnlyHint: false,
-          destructiveHint: false,
-          idempotentHint: true,
-          openWorldHint: false,
-        },
-      },
-      run: trackEnd,
-    },
-  ];
-}
-
 /** Builds the MCP server; attach a transport with `server.connect(transport)`. */
 export function createServer(deps: ServerDeps): Server {
-  const tools = new Map(trackingTools(deps).map((tool) => [tool.definition.name, tool]));
+  const tools = new Map(
+    [...trackingTools(deps), ...readingTools(deps)].map((tool) => [tool.definition.name, tool]),
+  );
   const definitions = [...tools.values()].map((tool) => tool.definition);
   const server = new Server(
     { name: "session-buddy", version: deps.version },
     {
-      capabilities: { tools: {} },
+      capabilities: { tools: {}, resources: {} },
       instructions:
-        "Tracks admin shell sessions. Call track_session_start when a shell starts and track_session_end with the returned session_id when it exits.",
+        "Tracks admin shell sessions. Call track_session_start when a shell starts, track_session_heartbeat now and then while it runs, " +
+        "and track_session_end with the returned session_id when it exits. get_session, list_sessions and session_stats answer who was in which shell, where, when and for how long.",
     },
   );
   server.setRequestHandler(ListToolsRequest, () => ({ tools: definitions }));
@@ -230,6 +72,34 @@ export function createServer(deps: ServerDeps): Server {
       throw new JsonRpcError(INVALID_PARAMS, `Unknown tool: ${String(name).slice(0, 100)}`);
     }
     return toolResult(await tool.run(args));
+  });
+  server.setRequestHandler(ListResourcesRequest, () => ({ resources: [] }));
+  server.setRequestHandler(ListResourceTemplatesRequest, () => ({
+    resourceTemplates: [{
+      uriTemplate: "session://{session_id}",
+      name: "session",
+      title: "Admin shell session",
+      description: "One session record as JSON, the same record get_session returns.",
+      mimeType: "application/json",
+    }],
+  }));
+  server.setRequestHandler(ReadResourceRequest, async (request) => {
+    const uri = String(request.params.uri);
+    if (deps.authRequired) {
+      // A resource read carries no token; with authentication on, records go through get_session.
+      throw new JsonRpcError(
+        INVALID_PARAMS,
+        "Authentication required: SESSION_BUDDY_SECRET is set, use get_session with a token",
+      );
+    }
+    const m = /^session:\/\/(.{1,600})$/.exec(uri);
+    const id = m ? safeDecode(m[1]!) : null;
+    const found = id ? await deps.store.get(id) : null;
+    if (!found) {
+      throw new JsonRpcError(RESOURCE_NOT_FOUND, `Resource not found: ${uri.slice(0, 200)}`);
+    }
+    const view = viewOf(found, deps.now().getTime(), deps.staleAfterMs);
+    return { contents: [{ uri, mimeType: "application/json", text: JSON.stringify(view) }] };
   });
   return server;
 }

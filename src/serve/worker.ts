@@ -47,6 +47,8 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
     verify: config.secret ? createVerifier(config.secret) : acceptAll,
     log,
     now: () => new Date(),
+    staleAfterMs: config.staleAfterMs,
+    authRequired: config.secret !== null,
     version,
   });
   let stopping: Promise<void> | null = null;

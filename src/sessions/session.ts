@@ -106,3 +106,26 @@ export function canonicalJson(value: unknown): string {
     return sorted;
   });
 }
+
+/**
+ * Marks a session as seen at `now`. A session the reaper closed is alive after all and
+ * becomes active again; one its client ended stays ended (`changed` false).
+ */
+export function touchRecord(record: SessionRecord, now: Date): EndOutcome {
+  if (record.status === "ended" && record.end_source === "client") {
+    return { record, changed: false, clamped: false };
+  }
+  return {
+    record: {
+      ...record,
+      status: "active",
+      ended_at: null,
+      duration_seconds: null,
+      end_metadata: null,
+      end_source: null,
+      last_seen_at: now.toISOString(),
+    },
+    changed: true,
+    clamped: false,
+  };
+}

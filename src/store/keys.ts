@@ -48,3 +48,23 @@ export function indexKeys(r: Indexed): Deno.KvKey[] {
 export function statusKey(r: Indexed, status: string): Deno.KvKey {
   return ["by_status", status, Date.parse(r.started_at), r.session_id];
 }
+
+/** How long change-feed entries are kept for `sessions tail`. */
+export const FEED_TTL_MS = 7 * 24 * 3600 * 1000;
+
+/** A change-feed entry: one start, end or heartbeat, at the writer's clock. */
+export function feedKey(atMs: number, sessionId: string, kind: string): Deno.KvKey {
+  return ["feed", atMs, sessionId, kind];
+}
+
+/** Filters that have an index of their own, in the order the lister prefers them. */
+export function listPrefix(
+  f: { component_name?: string; hostname?: string; username?: string; status: string },
+): Deno.KvKey {
+  if (f.component_name !== undefined) return ["by_component", f.component_name];
+  if (f.hostname !== undefined) return ["by_host", f.hostname];
+  if (f.username !== undefined) return ["by_user", f.username];
+  if (f.status === "ended") return ["by_status", "ended"];
+  if (f.status === "active" || f.status === "stale") return ["by_status", "active"];
+  return ["by_start"];
+}

@@ -8,8 +8,25 @@ import {
   type EndSource,
   type SessionRecord,
   startRecord,
+  touchRecord,
 } from "../sessions/session.ts";
-import { eventKey, idSeqKey, indexKeys, sessionKey, statusKey } from "./keys.ts";
+import {
+  eventKey,
+  FEED_TTL_MS,
+  feedKey,
+  idSeqKey,
+  indexKeys,
+  listPrefix,
+  sessionKey,
+  statusKey,
+} from "./keys.ts";
+import {
+  type CursorPosition,
+  matches,
+  type SessionFilter,
+  type SessionView,
+  viewOf,
+} from "../sessions/query.ts";
 import { type RetryOptions, withRetry } from "./retry.ts";
 
 /** What `start` did with an event. */
@@ -89,13 +106,18 @@ export class KvSessionStore {
         .set(evKey, { session_id: record.session_id, digest } satisfies EventEntry)
         .set(sessionKey(record.session_id), encodeRecord(record));
       for (const key of indexKeys(record)) op.set(key, null);
+      op.set(feedKey(now.getTime(), record.session_id, "start"), null, { expireIn: FEED_TTL_MS });
       const res = await op.commit();
       return res.ok ? { kind: "tracked", record } : undefined;
     }, this.#retry);
   }
 
   /** Ends a session; an end already made by its client stays as it was. */
-  async end(event: SessionEndEvent, source: EndSource = "client"): Promise<EndResult> {
+  async end(
+    event: SessionEndEvent,
+    source: EndSource = "client",
+    now: Date = new Date(),
+  ): Promise<EndResult> {
     const key = sessionKey(event.session_id);
     return await withRetry<EndResult>(async () => {
       const entry = await this.#kv.get<Uint8Array>(key);
@@ -107,6 +129,7 @@ export class KvSessionStore {
       if (before.status !== outcome.record.status) {
         op.delete(statusKey(before, before.status)).set(statusKey(outcome.record, "ended"), null);
       }
+      op.set(feedKey(now.getTime(), event.session_id, "end"), null, { expireIn: FEED_TTL_MS });
       const res = await op.commit();
       return res.ok ? { kind: "ended", ...outcome } : undefined;
     }, this.#retry);
@@ -118,5 +141,139 @@ export class KvSessionStore {
       await this.#kv.get<Uint8Array>(sessionKey(sessionId))
     );
     return entry.value ? decodeRecord(entry.value) : null;
+  }
+
+  /**
+   * Refreshes a session's last-seen time. Returns `ended` for a session its client ended;
+   * a session the reaper closed becomes active again.
+   */
+  async heartbeat(sessionId: string, now: Date): Promise<"alive" | "not_found" | "ended"> {
+    const key = sessionKey(sessionId);
+    return await withRetry<"alive" | "not_found" | "ended">(async () => {
+      const entry = await this.#kv.get<Uint8Array>(key);
+      if (!entry.value) return "not_found";
+      const before = decodeRecord(entry.value);
+      const outcome = touchRecord(before, now);
+      if (!outcome.changed) return "ended";
+      const op = this.#kv.atomic().check(entry).set(key, encodeRecord(outcome.record));
+      if (before.status !== outcome.record.status) {
+        op.delete(statusKey(before, before.status)).set(statusKey(before, "active"), null);
+      }
+      return (await op.commit()).ok ? "alive" : undefined;
+    }, this.#retry);
+  }
+
+  /** Records for index entries, in the entries' order (Deno KV reads at most 10 at once). */
+  async #records(ids: string[]): Promise<SessionRecord[]> {
+    const out: SessionRecord[] = [];
+    for (let i = 0; i < ids.length; i += 10) {
+      const keys = ids.slice(i, i + 10).map(sessionKey);
+      const entries = await withRetry(async () => await this.#kv.getMany<Uint8Array[]>(keys));
+      for (const entry of entries) if (entry.value) out.push(decodeRecord(entry.value));
+    }
+    return out;
+  }
+
+  /**
+   * One page of sessions matching `filter`, newest start first. Work is bounded by the
+   * page size (and `scanLimit` index entries when filters combine), not the store size.
+   */
+  async list(
+    filter: SessionFilter,
+    limit: number,
+    after: CursorPosition | null,
+    nowMs: number,
+    staleAfterMs: number,
+    scanLimit = Math.max(1000, limit * 20),
+  ): Promise<{ sessions: SessionView[]; next: CursorPosition | null }> {
+    const prefix = listPrefix(filter);
+    const lower = filter.sinceMs !== undefined ? [...prefix, filter.sinceMs] : undefined;
+    let upper: Deno.KvKey | undefined = filter.untilMs !== undefined
+      ? [...prefix, filter.untilMs]
+      : undefined;
+    if (after) upper = [...prefix, after.at, after.id];
+    const selector: Deno.KvListSelector = lower && upper
+      ? { start: lower, end: upper }
+      : lower
+      ? { prefix, start: lower }
+      : upper
+      ? { prefix, end: upper }
+      : { prefix };
+    const iter = this.#kv.list(selector, { reverse: true, batchSize: Math.min(500, limit + 10) });
+    const sessions: SessionView[] = [];
+    let scanned = 0;
+    let batch: CursorPosition[] = [];
+    let last: CursorPosition | null = null;
+    const flush = async (): Promise<CursorPosition | null> => {
+      const records = await this.#records(batch.map((p) => p.id));
+      const byId = new Map(records.map((r) => [r.session_id, r]));
+      for (const position of batch) {
+        const record = byId.get(position.id);
+        if (!record) continue;
+        const view = viewOf(record, nowMs, staleAfterMs);
+        if (!matches(view, filter)) continue;
+        sessions.push(view);
+        if (sessions.length === limit) return position;
+      }
+      batch = [];
+      return null;
+    };
+    for await (const entry of iter) {
+      const at = entry.key[entry.key.length - 2] as number;
+      const id = entry.key[entry.key.length - 1] as string;
+      last = { at, id };
+      batch.push(last);
+      scanned++;
+      if (batch.length === 10) {
+        const full = await flush();
+        if (full) return { sessions, next: full };
+      }
+      if (scanned >= scanLimit) {
+        const full = await flush();
+        return { sessions, next: full ?? last };
+      }
+    }
+    const full = await flush();
+    // A full page at the very end still says "more" only if something could follow it.
+    return { sessions, next: full && full !== last ? full : null };
+  }
+
+  /** Every record started in `[sinceMs, untilMs)`, oldest first, read through the start index. */
+  async *range(sinceMs: number, untilMs: number): AsyncGenerator<SessionRecord> {
+    const iter = this.#kv.list({ start: ["by_start", sinceMs], end: ["by_start", untilMs] }, {
+      batchSize: 500,
+    });
+    let ids: string[] = [];
+    for await (const entry of iter) {
+      ids.push(entry.key[2] as string);
+      if (ids.length === 100) {
+        yield* await this.#records(ids);
+        ids = [];
+      }
+    }
+    if (ids.length > 0) yield* await this.#records(ids);
+  }
+
+  /** Active records, newest start first, for reaping. */
+  async *active(): AsyncGenerator<SessionRecord> {
+    let ids: string[] = [];
+    for await (const entry of this.#kv.list({ prefix: ["by_status", "active"] })) {
+      ids.push(entry.key[3] as string);
+      if (ids.length === 100) {
+        yield* await this.#records(ids);
+        ids = [];
+      }
+    }
+    if (ids.length > 0) yield* await this.#records(ids);
+  }
+
+  /** Change-feed entries written at or after `sinceMs`, oldest first. */
+  async feedSince(sinceMs: number): Promise<{ at: number; sessionId: string; kind: string }[]> {
+    const out = [];
+    for await (const entry of this.#kv.list({ prefix: ["feed"], start: ["feed", sinceMs] })) {
+      const [, at, sessionId, kind] = entry.key as [string, number, string, string];
+      out.push({ at, sessionId, kind });
+    }
+    return out;
   }
 }

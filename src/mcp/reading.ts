@@ -1,0 +1,269 @@
+/** The reading tools and the heartbeat: sessions as data. */
+import { z } from "zod";
+import {
+  decodeCursor,
+  encodeCursor,
+  type SessionFilter,
+  StatsAccumulator,
+  viewOf,
+} from "../sessions/query.ts";
+import {
+  GetSessionSchema,
+  HeartbeatSchema,
+  ListSessionsSchema,
+  parseArgs,
+  SessionStatsSchema,
+} from "../sessions/query_args.ts";
+import { parseInstant } from "../sessions/timestamp.ts";
+import { AUTH_PREFIX, publish } from "./results.ts";
+import { argOf, type ServerDeps, storeReason, type Tool } from "./tool.ts";
+
+const DAY_MS = 24 * 3600 * 1000;
+
+const record = z.record(z.string(), z.unknown()).describe(
+  "A session record: every start field as sent, started_at, ended_at, duration_seconds, end_metadata, end_source, last_seen_at, tracked_by and status (active, ended or stale).",
+);
+
+const GetResultSchema = z.object({
+  status: z.enum(["found", "not_found", "error"]),
+  session: record.nullable(),
+  error: z.string().nullable(),
+});
+const ListResultSchema = z.object({
+  status: z.enum(["ok", "error"]),
+  sessions: z.array(record),
+  next_cursor: z.string().nullable(),
+  error: z.string().nullable(),
+});
+const StatsResultSchema = z.object({
+  status: z.enum(["ok", "error"]),
+  groups: z.array(z.object({
+    key: z.string(),
+    active: z.number(),
+    ended: z.number(),
+    stale: z.number(),
+    duration_seconds: z.object({ mean: z.number(), p50: z.number(), p95: z.number() })
+      .nullable(),
+  })),
+  error: z.string().nullable(),
+});
+const HeartbeatResultSchema = z.object({
+  session_id: z.string().nullable(),
+  status: z.enum(["alive", "not_found", "error"]),
+  error: z.string().nullable(),
+});
+
+const READ_ONLY = {
+  readOnlyHint: true,
+  destructiveHint: false,
+  idempotentHint: true,
+  openWorldHint: false,
+};
+
+/** Builds `get_session`, `list_sessions`, `session_stats` and `track_session_heartbeat`. */
+export function readingTools(deps: ServerDeps): Tool[] {
+  const { store, verify, log } = deps;
+
+  /** Checks the token; on failure logs and returns the contract's text. */
+  async function authError(tool: string, args: unknown): Promise<string | null> {
+    const auth = await verify(argOf(args, "token"));
+    if (auth.ok) return null;
+    log.warning(`Authentication failed on ${tool}: ${auth.reason}`);
+    return AUTH_PREFIX + auth.reason;
+  }
+
+  function failure(prefix: string, reason: string, level: "warning" | "error" = "warning") {
+    const error = `${prefix}: ${reason}`;
+    log[level](error);
+    return error;
+  }
+
+  async function getSession(args: unknown) {
+    const denied = await authError("get_session", args);
+    if (denied) return { status: "error", session: null, error: denied };
+    const parsed = parseArgs(GetSessionSchema, args);
+    if (!parsed.ok) {
+      return {
+        status: "error",
+        session: null,
+        error: failure("Session lookup failed", parsed.reason),
+      };
+    }
+    try {
+      const found = await store.get(parsed.value.session_id);
+      if (!found) return { status: "not_found", session: null, error: null };
+      return {
+        status: "found",
+        session: viewOf(found, deps.now().getTime(), deps.staleAfterMs),
+        error: null,
+      };
+    } catch (error) {
+      return {
+        status: "error",
+        session: null,
+        error: failure("Session lookup failed", storeReason(error), "error"),
+      };
+    }
+  }
+
+  async function listSessions(args: unknown) {
+    const fail = (reason: string, level?: "error") => ({
+      status: "error",
+      sessions: [],
+      next_cursor: null,
+      error: failure("Session listing failed", reason, level),
+    });
+    const denied = await authError("list_sessions", args);
+    if (denied) return { status: "error", sessions: [], next_cursor: null, error: denied };
+    const parsed = parseArgs(ListSessionsSchema, args);
+    if (!parsed.ok) return fail(parsed.reason);
+    const a = parsed.value;
+    const filter: SessionFilter = {
+      status: a.status,
+      component_name: a.component_name,
+      hostname: a.hostname,
+      username: a.username,
+      sinceMs: a.since === undefined ? undefined : parseInstant(a.since)!,
+      untilMs: a.until === undefined ? undefined : parseInstant(a.until)!,
+    };
+    const position = a.cursor ? decodeCursor(a.cursor, filter) : null;
+    if (typeof position === "string") return fail(position);
+    try {
+      const page = await store.list(
+        filter,
+        a.limit,
+        position,
+        deps.now().getTime(),
+        deps.staleAfterMs,
+      );
+      return {
+        status: "ok",
+        sessions: page.sessions,
+        next_cursor: page.next ? encodeCursor(page.next, filter) : null,
+        error: null,
+      };
+    } catch (error) {
+      return fail(storeReason(error), "error");
+    }
+  }
+
+  async function sessionStats(args: unknown) {
+    const fail = (reason: string, level?: "error") => ({
+      status: "error",
+      groups: [],
+      error: failure("Session stats failed", reason, level),
+    });
+    const denied = await authError("session_stats", args);
+    if (denied) return { status: "error", groups: [], error: denied };
+    const parsed = parseArgs(SessionStatsSchema, args);
+    if (!parsed.ok) return fail(parsed.reason);
+    const nowMs = deps.now().getTime();
+    const untilMs = parsed.value.until ? parseInstant(parsed.value.until)! : nowMs + 1;
+    const sinceMs = parsed.value.since ? parseInstant(parsed.value.since)! : untilMs - DAY_MS;
+    const stats = new StatsAccumulator(parsed.value.group_by);
+    try {
+      for await (const r of store.range(sinceMs, untilMs)) {
+        stats.add(viewOf(r, nowMs, deps.staleAfterMs));
+      }
+    } catch (error) {
+      return fail(storeReason(error), "error");
+    }
+    return { status: "ok", groups: stats.result(), error: null };
+  }
+
+  async function heartbeat(args: unknown) {
+    const given = argOf(args, "session_id");
+    const echo = typeof given === "string" ? given : null;
+    const denied = await authError("track_session_heartbeat", args);
+    if (denied) return { session_id: null, status: "error", error: denied };
+    const parsed = parseArgs(HeartbeatSchema, args);
+    if (!parsed.ok) {
+      return {
+        session_id: echo,
+        status: "error",
+        error: failure("Session heartbeat failed", parsed.reason),
+      };
+    }
+    const id = parsed.value.session_id;
+    try {
+      const outcome = await store.heartbeat(id, deps.now());
+      if (outcome === "ended") {
+        return {
+          session_id: id,
+          status: "error",
+          error: failure("Session heartbeat failed", `session ${id} has already ended`),
+        };
+      }
+      if (outcome === "alive") log.debug(`Session heartbeat: session_id=${id}`);
+      return { session_id: id, status: outcome, error: null };
+    } catch (error) {
+      return {
+        session_id: echo,
+        status: "error",
+        error: failure("Session heartbeat failed", storeReason(error), "error"),
+      };
+    }
+  }
+
+  return [
+    {
+      definition: {
+        name: "get_session",
+        title: "Get one session",
+        description:
+          'Look up one admin shell session by its session_id. Returns {status: "found"|"not_found"|"error", session, error}; ' +
+          "the session record holds who (user, hostname, tracked_by), what (component_name, shell_type, pid), when (started_at, ended_at, last_seen_at), duration_seconds and status (active, ended or stale).",
+        inputSchema: publish(GetSessionSchema, "input"),
+        outputSchema: publish(GetResultSchema, "output"),
+        annotations: { title: "Get one session", ...READ_ONLY },
+      },
+      run: getSession,
+    },
+    {
+      definition: {
+        name: "list_sessions",
+        title: "List sessions",
+        description:
+          "List admin shell sessions, newest start first. Filters combine: status, component_name, hostname, username, and since (inclusive) / until (exclusive) on the start time. " +
+          "Pages hold up to `limit` sessions (default 50); when next_cursor is not null, call again with the same filters and cursor=next_cursor for the next page. " +
+          "A page may hold fewer than `limit` sessions even when more follow.",
+        inputSchema: publish(ListSessionsSchema, "input"),
+        outputSchema: publish(ListResultSchema, "output"),
+        annotations: { title: "List sessions", ...READ_ONLY },
+      },
+      run: listSessions,
+    },
+    {
+      definition: {
+        name: "session_stats",
+        title: "Session statistics",
+        description:
+          "Count sessions started in a time range (default: the last 24 hours) per component, hostname or username: how many are active, ended and stale, " +
+          "and the mean, median (p50) and p95 duration in seconds of the ended ones (nearest rank).",
+        inputSchema: publish(SessionStatsSchema, "input"),
+        outputSchema: publish(StatsResultSchema, "output"),
+        annotations: { title: "Session statistics", ...READ_ONLY },
+      },
+      run: sessionStats,
+    },
+    {
+      definition: {
+        name: "track_session_heartbeat",
+        title: "Track admin shell heartbeat",
+        description:
+          "Tell the server an admin shell session is still alive, so a long session is not reported stale. Call every few minutes with the session_id from track_session_start. " +
+          'Returns {session_id, status: "alive"|"not_found"|"error", error}.',
+        inputSchema: publish(HeartbeatSchema, "input"),
+        outputSchema: publish(HeartbeatResultSchema, "output"),
+        annotations: {
+          title: "Track admin shell heartbeat",
+          readOnlyHint: false,
+          destructiveHint: false,
+          idempotentHint: true,
+          openWorldHint: false,
+        },
+      },
+      run: heartbeat,
+    },
+  ];
+}

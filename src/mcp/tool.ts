@@ -1,0 +1,53 @@
+/** What every tool is made of, and the helpers tools share. */
+import type { Verifier } from "../auth/verify.ts";
+import type { Log } from "../log.ts";
+import type { KvSessionStore } from "../store/kv_store.ts";
+import { StoreBusyError } from "../store/retry.ts";
+import type { JsonSchemaObject } from "./results.ts";
+
+/** What the server is built from; `main` and the tests hand over the real parts. */
+export interface ServerDeps {
+  store: KvSessionStore;
+  verify: Verifier;
+  log: Log;
+  now: () => Date;
+  /** An active session not seen for this long is reported stale. */
+  staleAfterMs: number;
+  /** Whether calls must carry a valid token (a secret is configured). */
+  authRequired: boolean;
+  version: string;
+}
+
+export interface ToolDefinition {
+  name: string;
+  title: string;
+  description: string;
+  inputSchema: JsonSchemaObject;
+  outputSchema: JsonSchemaObject;
+  annotations: Record<string, unknown>;
+}
+
+export interface Tool {
+  definition: ToolDefinition;
+  run(args: unknown): Promise<Record<string, unknown>>;
+}
+
+/** One argument of a call whose arguments may not even be an object. */
+export function argOf(args: unknown, name: string): unknown {
+  return args !== null && typeof args === "object" && !Array.isArray(args)
+    ? (args as Record<string, unknown>)[name]
+    : undefined;
+}
+
+export function storeReason(error: unknown): string {
+  if (error instanceof StoreBusyError) return `store is busy: ${error.message}`;
+  return `store error: ${error instanceof Error ? error.message : String(error)}`;
+}
+
+/** Wraps a result object as MCP wants it: structured, and as JSON text for older clients. */
+export function toolResult(result: Record<string, unknown>) {
+  return {
+    content: [{ type: "text" as const, text: JSON.stringify(result) }],
+    structuredContent: result,
+  };
+}
