@@ -6,7 +6,7 @@
 import denoJson from "./deno.json" with { type: "json" };
 import { parseInvocation, UsageError } from "./src/config.ts";
 import { helpText } from "./src/cli/help.ts";
-import { launchServer } from "./src/serve/launch.ts";
+import { launchCommand, launchServer } from "./src/serve/launch.ts";
 
 /** The only environment variables this program reads. */
 const ENV_NAMES = [
@@ -17,6 +17,7 @@ const ENV_NAMES = [
   "SESSION_BUDDY_STALE_AFTER",
   "HOME",
   "XDG_DATA_HOME",
+  "NO_COLOR",
 ];
 
 function readEnv(): Record<string, string | undefined> {
@@ -24,9 +25,14 @@ function readEnv(): Record<string, string | undefined> {
 }
 
 async function main(args: string[]): Promise<number> {
+  const env = readEnv();
   let invocation;
   try {
-    invocation = parseInvocation(args, readEnv(), { os: Deno.build.os, cwd: Deno.cwd() });
+    invocation = parseInvocation(args, env, {
+      os: Deno.build.os,
+      cwd: Deno.cwd(),
+      now: new Date(),
+    });
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     console.error(`session-buddy: ${error.message} (see session-buddy --help)`);
@@ -39,13 +45,28 @@ async function main(args: string[]): Promise<number> {
     case "version":
       console.log(`session-buddy ${denoJson.version}`);
       return 0;
-    case "serve":
-      try {
-        return await launchServer(invocation.config, denoJson.version);
-      } catch (error) {
-        console.error(`session-buddy: ${error instanceof Error ? error.message : error}`);
-        return 1;
-      }
+    case "secret": {
+      // Loaded on demand so that serving never pays for the token code.
+      const { newSecret } = await import("./src/cli/token.ts");
+      console.log(newSecret());
+      return 0;
+    }
+    case "token": {
+      const { mintToken } = await import("./src/cli/token.ts");
+      console.log(
+        await mintToken(invocation.secret, invocation.user, invocation.ttlMs, new Date()),
+      );
+      return 0;
+    }
+  }
+  try {
+    if (invocation.kind === "serve") return await launchServer(invocation.config, denoJson.version);
+    // Colour only for a person at a terminal, and never when NO_COLOR is set (no-color.org).
+    const colour = Deno.stdout.isTerminal() && !env.NO_COLOR;
+    return await launchCommand(invocation.config, invocation.command, invocation.json, colour);
+  } catch (error) {
+    console.error(`session-buddy: ${error instanceof Error ? error.message : error}`);
+    return 1;
   }
 }
 

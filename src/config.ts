@@ -2,6 +2,7 @@
  * Configuration from environment and command line: plain data in, a typed result out.
  * Nothing here touches Deno's globals.
  */
+import { parseInstant } from "./sessions/timestamp.ts";
 
 /** Levels an operator can choose, lowest first. */
 export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
@@ -23,11 +24,43 @@ export interface ServeConfig {
   staleAfterMs: number;
 }
 
+/** `sessions list`. */
+export interface ListCommand {
+  name: "list";
+  status: "active" | "ended" | "stale" | "all";
+  component?: string;
+  host?: string;
+  user?: string;
+  sinceMs?: number;
+  untilMs?: number;
+  limit: number;
+}
+
+/** `stats`. */
+export interface StatsCommand {
+  name: "stats";
+  groupBy: "component" | "hostname" | "username";
+  sinceMs?: number;
+  untilMs?: number;
+}
+
+/** An operator command that reads (or, for reap, closes) sessions in the store. */
+export type StoreCommand =
+  | ListCommand
+  | StatsCommand
+  | { name: "show"; id: string }
+  | { name: "tail" }
+  | { name: "reap"; olderThanMs?: number }
+  | { name: "export"; sinceMs?: number; untilMs?: number };
+
 /** What the command line asks for. */
 export type Invocation =
   | { kind: "serve"; config: ServeConfig }
   | { kind: "help"; defaultDb: string | null }
-  | { kind: "version" };
+  | { kind: "version" }
+  | { kind: "secret" }
+  | { kind: "token"; secret: string; user: string; ttlMs: number }
+  | { kind: "store"; command: StoreCommand; json: boolean; config: ServeConfig };
 
 /** A bad command line or value: one line on stderr, exit status 2. */
 export class UsageError extends Error {
@@ -41,6 +74,8 @@ export class UsageError extends Error {
 export interface Platform {
   os: string;
   cwd: string;
+  /** The clock for relative times such as `--since 24h`. */
+  now?: Date;
 }
 
 const DURATION = /^(\d+)(s|m|h|d)$/;
@@ -90,12 +125,28 @@ export function absolute(path: string, cwd: string): string {
   return `/${parts.join("/")}`;
 }
 
-const VALUE_FLAGS = ["--db", "--log-file", "--log-level", "--stale-after"] as const;
-type ValueFlag = typeof VALUE_FLAGS[number];
+const VALUE_FLAGS = [
+  "--db",
+  "--log-file",
+  "--log-level",
+  "--stale-after",
+  "--user",
+  "--ttl",
+  "--status",
+  "--component",
+  "--host",
+  "--since",
+  "--until",
+  "--limit",
+  "--group-by",
+  "--older-than",
+] as const;
+type Flag = typeof VALUE_FLAGS[number] | "--json";
+type Flags = Partial<Record<Flag, string>>;
 
 /** Splits `--flag value` and `--flag=value` forms; anything unknown is a usage error. */
-function readFlags(args: string[]): { flags: Partial<Record<ValueFlag, string>>; rest: string[] } {
-  const flags: Partial<Record<ValueFlag, string>> = {};
+function readFlags(args: string[]): { flags: Flags; rest: string[] } {
+  const flags: Flags = {};
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
@@ -107,14 +158,141 @@ function readFlags(args: string[]): { flags: Partial<Record<ValueFlag, string>>;
       rest.push(arg);
       continue;
     }
+    if (arg === "--json") {
+      flags["--json"] = "true";
+      continue;
+    }
     const eq = arg.indexOf("=");
-    const name = (eq >= 0 ? arg.slice(0, eq) : arg) as ValueFlag;
+    const name = (eq >= 0 ? arg.slice(0, eq) : arg) as typeof VALUE_FLAGS[number];
     if (!VALUE_FLAGS.includes(name)) throw new UsageError(`unknown flag '${arg.slice(0, 64)}'`);
     const value = eq >= 0 ? arg.slice(eq + 1) : args[++i];
     if (value === undefined) throw new UsageError(`${name} needs a value`);
     flags[name] = value;
   }
   return { flags, rest };
+}
+
+/** Flags every command takes. */
+const GLOBAL_FLAGS: Flag[] = ["--db", "--log-file", "--log-level", "--stale-after"];
+
+/** Refuses flags a command does not take. */
+function allowOnly(command: string, flags: Flags, allowed: Flag[]): void {
+  for (const name of Object.keys(flags) as Flag[]) {
+    if (!GLOBAL_FLAGS.includes(name) && !allowed.includes(name)) {
+      throw new UsageError(`'${command}' does not take ${name}`);
+    }
+  }
+}
+
+/**
+ * Reads an instant for --since/--until: ISO 8601, or a duration meaning that long ago
+ * (`24h`, `7d`).
+ */
+export function parseWhen(text: string, now: Date, flag: string): number {
+  if (DURATION.test(text.trim())) return now.getTime() - parseDuration(text, flag);
+  const ms = parseInstant(text.trim());
+  if (ms === null) {
+    throw new UsageError(
+      `invalid ${flag} '${
+        text.slice(0, 64)
+      }': use an ISO 8601 time (2026-02-06T12:00:00Z) or a duration ago (24h)`,
+    );
+  }
+  return ms;
+}
+
+function storeCommand(
+  rest: string[],
+  flags: Flags,
+  now: Date,
+): { command: StoreCommand; json: boolean } {
+  const json = flags["--json"] === "true";
+  const [group, sub, arg, extra] = rest;
+  const when = (flag: "--since" | "--until") =>
+    flags[flag] === undefined ? undefined : parseWhen(flags[flag]!, now, flag);
+  if (group === "stats") {
+    allowOnly("stats", flags, ["--group-by", "--since", "--until", "--json"]);
+    if (sub !== undefined) throw new UsageError(`unexpected argument '${sub.slice(0, 64)}'`);
+    const groupBy = flags["--group-by"] ?? "component";
+    if (!["component", "hostname", "username"].includes(groupBy)) {
+      throw new UsageError(`invalid --group-by '${groupBy}': use component, hostname or username`);
+    }
+    return {
+      command: {
+        name: "stats",
+        groupBy: groupBy as StatsCommand["groupBy"],
+        sinceMs: when("--since"),
+        untilMs: when("--until"),
+      },
+      json,
+    };
+  }
+  const name = sub ?? "list";
+  const surplus = name === "show" ? extra : arg;
+  if (surplus !== undefined) throw new UsageError(`unexpected argument '${surplus.slice(0, 64)}'`);
+  switch (name) {
+    case "list": {
+      allowOnly("sessions list", flags, [
+        "--status",
+        "--component",
+        "--host",
+        "--user",
+        "--since",
+        "--until",
+        "--limit",
+        "--json",
+      ]);
+      const status = flags["--status"] ?? "all";
+      if (!["active", "ended", "stale", "all"].includes(status)) {
+        throw new UsageError(`invalid --status '${status}': use active, ended, stale or all`);
+      }
+      const limit = Number(flags["--limit"] ?? "50");
+      if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+        throw new UsageError(`invalid --limit '${flags["--limit"]}': use a whole number 1-500`);
+      }
+      return {
+        command: {
+          name: "list",
+          status: status as ListCommand["status"],
+          component: flags["--component"],
+          host: flags["--host"],
+          user: flags["--user"],
+          sinceMs: when("--since"),
+          untilMs: when("--until"),
+          limit,
+        },
+        json,
+      };
+    }
+    case "show":
+      allowOnly("sessions show", flags, ["--json"]);
+      if (!arg) throw new UsageError("sessions show needs a session id");
+      return { command: { name: "show", id: arg }, json };
+    case "tail":
+      allowOnly("sessions tail", flags, ["--json"]);
+      return { command: { name: "tail" }, json };
+    case "reap": {
+      allowOnly("sessions reap", flags, ["--older-than", "--json"]);
+      const olderThan = flags["--older-than"];
+      return {
+        command: {
+          name: "reap",
+          olderThanMs: olderThan === undefined
+            ? undefined
+            : parseDuration(olderThan, "--older-than"),
+        },
+        json,
+      };
+    }
+    case "export":
+      allowOnly("sessions export", flags, ["--since", "--until"]);
+      return {
+        command: { name: "export", sinceMs: when("--since"), untilMs: when("--until") },
+        json: true,
+      };
+    default:
+      throw new UsageError(`unknown command 'sessions ${name.slice(0, 64)}'`);
+  }
 }
 
 /**
@@ -132,15 +310,48 @@ export function parseInvocation(
   }
   if (rest.includes("--version") || rest.includes("-V")) return { kind: "version" };
   const command = rest[0] ?? "serve";
+  const now = platform.now ?? new Date();
+  if (command === "secret") {
+    allowOnly("secret", flags, []);
+    if (rest.length > 1) throw new UsageError(`unexpected argument '${rest[1]!.slice(0, 64)}'`);
+    return { kind: "secret" };
+  }
+  if (command === "token") {
+    allowOnly("token", flags, ["--user", "--ttl"]);
+    if (rest.length > 1) throw new UsageError(`unexpected argument '${rest[1]!.slice(0, 64)}'`);
+    const secret = checkedSecret(env);
+    if (!secret) throw new UsageError("token needs SESSION_BUDDY_SECRET to sign with");
+    const user = flags["--user"] ?? "admin-shell";
+    if (user.trim() === "") throw new UsageError("--user needs a value");
+    return { kind: "token", secret, user, ttlMs: parseDuration(flags["--ttl"] ?? "24h", "--ttl") };
+  }
+  if (command === "sessions" || command === "stats") {
+    const { command: store, json } = storeCommand(rest, flags, now);
+    const { config } = serveConfig(flags, env, platform);
+    return { kind: "store", command: store, json, config };
+  }
   if (command !== "serve") throw new UsageError(`unknown command '${command.slice(0, 64)}'`);
   if (rest.length > 1) throw new UsageError(`unexpected argument '${rest[1]!.slice(0, 64)}'`);
+  allowOnly("serve", flags, []);
+  return serveConfig(flags, env, platform);
+}
 
+function checkedSecret(env: Record<string, string | undefined>): string | null {
   const secret = env.SESSION_BUDDY_SECRET || null;
   if (secret !== null && secret.length < MIN_SECRET_LENGTH) {
     throw new UsageError(
       `SESSION_BUDDY_SECRET is too short: use at least ${MIN_SECRET_LENGTH} characters (session-buddy secret prints one)`,
     );
   }
+  return secret;
+}
+
+function serveConfig(
+  flags: Flags,
+  env: Record<string, string | undefined>,
+  platform: Platform,
+): { kind: "serve"; config: ServeConfig } {
+  const secret = checkedSecret(env);
   const level = (flags["--log-level"] ?? env.SESSION_BUDDY_LOG_LEVEL ?? "info").toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {
     throw new UsageError(`invalid log level '${level}': use one of ${LOG_LEVELS.join(", ")}`);

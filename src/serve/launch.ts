@@ -2,7 +2,7 @@
  * The outer process's half of privilege separation: it starts the serving Worker with
  * only the permissions the configuration needs and waits for it to finish.
  */
-import type { ServeConfig } from "../config.ts";
+import type { ServeConfig, StoreCommand } from "../config.ts";
 import { folderOf, workerPermissions } from "./permissions.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 
@@ -12,6 +12,21 @@ export async function launchServer(config: ServeConfig, version: string): Promis
     // The default store's folder is ours to create; a configured one must exist.
     Deno.mkdirSync(folderOf(config.db), { recursive: true, mode: 0o700 });
   }
+  return await runWorker(config, { type: "start", config, version });
+}
+
+/** Runs an operator command in the Worker, which may touch only the store's folder. */
+export async function launchCommand(
+  config: ServeConfig,
+  command: StoreCommand,
+  json: boolean,
+  colour: boolean,
+): Promise<number> {
+  const storeOnly = { ...config, logFile: null };
+  return await runWorker(storeOnly, { type: "command", command, config: storeOnly, json, colour });
+}
+
+async function runWorker(config: ServeConfig, first: ToWorker): Promise<number> {
   const worker = new Worker(new URL("./worker.ts", import.meta.url), {
     type: "module",
     name: "session-buddy-server",
@@ -25,7 +40,8 @@ export async function launchServer(config: ServeConfig, version: string): Promis
         console.error(`session-buddy: ${message.message}`);
         resolve(1);
       } else if (message.type === "stopped") {
-        resolve(0);
+        if (message.error) console.error(`session-buddy: ${message.error}`);
+        resolve(message.code ?? 0);
       }
     };
     worker.onerror = (event) => {
@@ -39,7 +55,7 @@ export async function launchServer(config: ServeConfig, version: string): Promis
         Deno.addSignalListener(signal, stop);
       } catch { /* signals this platform lacks */ }
     }
-    send({ type: "start", config, version });
+    send(first);
   });
   worker.terminate();
   return status;

@@ -1,13 +1,20 @@
 /** Messages between the outer process and the serving Worker. */
-import type { ServeConfig } from "../config.ts";
+import type { ServeConfig, StoreCommand } from "../config.ts";
 
 /** Outer process to Worker. */
 export type ToWorker =
   | { type: "start"; config: ServeConfig; version: string }
+  | {
+    type: "command";
+    command: StoreCommand;
+    config: ServeConfig;
+    json: boolean;
+    colour: boolean;
+  }
   | { type: "stop" };
 
 /** Worker to outer process. */
 export type FromWorker =
   | { type: "ready" }
   | { type: "fatal"; message: string }
-  | { type: "stopped" };
+  | { type: "stopped"; code?: number; error?: string };

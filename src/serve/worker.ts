@@ -8,6 +8,7 @@ import { getLog, setupLogging, shutdownLogging } from "../log.ts";
 import { createServer } from "../mcp/server.ts";
 import { LineTransport } from "../mcp/stdio.ts";
 import { openStore } from "../store/open.ts";
+import { runStoreCommand } from "../cli/commands.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 
 function post(message: FromWorker): void {
@@ -19,6 +20,41 @@ function reasonOf(error: unknown): string {
 }
 
 let stop: (() => Promise<void>) | null = null;
+
+/** Runs one operator command on the store and reports its exit status. */
+async function command(message: Extract<ToWorker, { type: "command" }>): Promise<void> {
+  const { config } = message;
+  const readOnly = message.command.name !== "reap";
+  let opened;
+  try {
+    opened = await openStore(config.db, { readOnly });
+  } catch (error) {
+    post({ type: "fatal", message: `cannot open store ${config.db}: ${reasonOf(error)}` });
+    return;
+  }
+  let interrupt!: () => void;
+  const stopped = new Promise<void>((resolve) => interrupt = resolve);
+  stop = () => Promise.resolve(interrupt());
+  const encoder = new TextEncoder();
+  const writer = Deno.stdout.writable.getWriter();
+  try {
+    const outcome = await runStoreCommand(message.command, {
+      store: opened.store,
+      write: (line) => writer.write(encoder.encode(line + "\n")),
+      now: () => new Date(),
+      staleAfterMs: config.staleAfterMs,
+      json: message.json,
+      colour: message.colour,
+      stopped,
+    });
+    await writer.close();
+    post({ type: "stopped", code: outcome.code, error: outcome.error });
+  } catch (error) {
+    post({ type: "fatal", message: reasonOf(error) });
+  } finally {
+    opened.kv.close();
+  }
+}
 
 async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<void> {
   const { config, version } = message;
@@ -72,6 +108,8 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   if (message.type === "start") {
     serve(message).catch((error) => post({ type: "fatal", message: reasonOf(error) }));
+  } else if (message.type === "command") {
+    command(message).catch((error) => post({ type: "fatal", message: reasonOf(error) }));
   } else if (message.type === "stop") {
     if (stop) void stop();
     else post({ type: "stopped" });

@@ -16,11 +16,23 @@ export interface OpenedStore {
  * Opens the store at `path` (a file path or `:memory:`), reads its layout version and
  * stamps a new store with it; refuses a store of a newer layout.
  */
-export async function openStore(path: string): Promise<OpenedStore> {
+export async function openStore(
+  path: string,
+  options: { readOnly?: boolean } = {},
+): Promise<OpenedStore> {
+  if (options.readOnly && path !== ":memory:") {
+    // Reading commands never create a store where there was none.
+    try {
+      Deno.statSync(path);
+    } catch {
+      throw new Error("no store there (nothing has been tracked with this --db yet)");
+    }
+  }
   const kv = await Deno.openKv(path);
   try {
     await withRetry(async () => {
       const layout = await kv.get<number>(LAYOUT_KEY);
+      if (layout.value === null && options.readOnly) return true;
       if (layout.value === null) {
         const res = await kv.atomic().check(layout).set(LAYOUT_KEY, LAYOUT_VERSION).commit();
         return res.ok ? true : undefined;

@@ -1,0 +1,243 @@
+/** The operator commands that read the store (and `reap`, which closes stale sessions). */
+import type { StoreCommand } from "../config.ts";
+import { type SessionView, StatsAccumulator, viewOf } from "../sessions/query.ts";
+import type { KvSessionStore } from "../store/kv_store.ts";
+import { formatDuration, formatLocal, paintStatus, table } from "./format.ts";
+
+/** What a command needs around it; `write` prints one line to stdout. */
+export interface CommandContext {
+  store: KvSessionStore;
+  write: (line: string) => Promise<void>;
+  now: () => Date;
+  staleAfterMs: number;
+  json: boolean;
+  colour: boolean;
+  /** Resolves when the operator interrupts a command that follows the store. */
+  stopped?: Promise<void>;
+  /** How often `tail` looks for news, in milliseconds. */
+  pollMs?: number;
+}
+
+/** A command's outcome: its exit status, and a message for stderr when it failed. */
+export interface CommandOutcome {
+  code: number;
+  error?: string;
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+function sessionRows(views: SessionView[], colour: boolean): string {
+  return table(
+    ["SESSION", "STATUS", "USER", "HOST", "SHELL", "STARTED", "DURATION"],
+    views.map((v) => [
+      v.session_id,
+      paintStatus(v.status, colour),
+      v.user.username,
+      v.hostname,
+      v.shell_type,
+      formatLocal(v.started_at),
+      v.status === "ended"
+        ? formatDuration(v.duration_seconds)
+        : `${formatDuration((Date.now() - Date.parse(v.started_at)) / 1000)}+`,
+    ]),
+  );
+}
+
+/** Runs one store command. */
+export async function runStoreCommand(
+  command: StoreCommand,
+  ctx: CommandContext,
+): Promise<CommandOutcome> {
+  const nowMs = ctx.now().getTime();
+  switch (command.name) {
+    case "list": {
+      const page = await ctx.store.list(
+        {
+          status: command.status,
+          component_name: command.component,
+          hostname: command.host,
+          username: command.user,
+          sinceMs: command.sinceMs,
+          untilMs: command.untilMs,
+        },
+        command.limit,
+        null,
+        nowMs,
+        ctx.staleAfterMs,
+        Number.MAX_SAFE_INTEGER,
+      );
+      if (ctx.json) {
+        for (const v of page.sessions) await ctx.write(JSON.stringify(v));
+      } else if (page.sessions.length === 0) {
+        await ctx.write("No sessions match.");
+      } else {
+        await ctx.write(sessionRows(page.sessions, ctx.colour));
+        if (page.next) await ctx.write(`(more: raise --limit or narrow with --since/--until)`);
+      }
+      return { code: 0 };
+    }
+    case "show": {
+      const record = await ctx.store.get(command.id);
+      if (!record) {
+        if (ctx.json) {
+          await ctx.write(JSON.stringify({ status: "not_found", session: null, error: null }));
+        }
+        return { code: 1, error: `no session '${command.id}'` };
+      }
+      const v = viewOf(record, nowMs, ctx.staleAfterMs);
+      if (ctx.json) {
+        await ctx.write(JSON.stringify({ status: "found", session: v, error: null }));
+        return { code: 0 };
+      }
+      const rows: [string, string][] = [
+        ["session", v.session_id],
+        ["status", paintStatus(v.status, ctx.colour)],
+        ["component", v.component_name],
+        ["shell", `${v.shell_type} (pid ${v.pid})`],
+        ["user", `${v.user.username} (${v.user.home})`],
+        ["host", v.hostname],
+        ["cwd", v.environment.cwd],
+        ["platform", `${v.environment.platform}, runtime ${v.environment.python_version}`],
+        ["started", formatLocal(v.started_at)],
+        ["ended", formatLocal(v.ended_at)],
+        ["duration", formatDuration(v.duration_seconds)],
+        ["end source", v.end_source ?? "-"],
+        ["last seen", formatLocal(v.last_seen_at)],
+        ["tracked by", v.tracked_by ?? "-"],
+        ["event id", v.event_id],
+      ];
+      if (v.metadata && Object.keys(v.metadata).length > 0) {
+        rows.push(["metadata", JSON.stringify(v.metadata)]);
+      }
+      if (v.end_metadata) rows.push(["end metadata", JSON.stringify(v.end_metadata)]);
+      const w = Math.max(...rows.map(([k]) => k.length));
+      for (const [k, val] of rows) await ctx.write(`${k.padEnd(w)}  ${val}`);
+      return { code: 0 };
+    }
+    case "stats": {
+      const untilMs = command.untilMs ?? nowMs + 1;
+      const sinceMs = command.sinceMs ?? untilMs - DAY_MS;
+      const stats = new StatsAccumulator(command.groupBy);
+      for await (const r of ctx.store.range(sinceMs, untilMs)) {
+        stats.add(viewOf(r, nowMs, ctx.staleAfterMs));
+      }
+      const groups = stats.result();
+      if (ctx.json) {
+        await ctx.write(JSON.stringify({ status: "ok", groups, error: null }));
+        return { code: 0 };
+      }
+      if (groups.length === 0) {
+        await ctx.write("No sessions started in that range.");
+        return { code: 0 };
+      }
+      await ctx.write(table(
+        [command.groupBy.toUpperCase(), "ACTIVE", "ENDED", "STALE", "MEAN", "P50", "P95"],
+        groups.map((g) => [
+          g.key,
+          String(g.active),
+          String(g.ended),
+          String(g.stale),
+          formatDuration(g.duration_seconds?.mean ?? null),
+          formatDuration(g.duration_seconds?.p50 ?? null),
+          formatDuration(g.duration_seconds?.p95 ?? null),
+        ]),
+      ));
+      return { code: 0 };
+    }
+    case "export": {
+      const untilMs = command.untilMs ?? nowMs + 1;
+      const sinceMs = command.sinceMs ?? -62167219200000;
+      for await (const r of ctx.store.range(sinceMs, untilMs)) {
+        await ctx.write(JSON.stringify(viewOf(r, nowMs, ctx.staleAfterMs)));
+      }
+      return { code: 0 };
+    }
+    case "reap": {
+      const olderThan = command.olderThanMs ?? ctx.staleAfterMs;
+      const reaped: SessionView[] = [];
+      for await (const r of ctx.store.active()) {
+        if (nowMs - Date.parse(r.last_seen_at) <= olderThan) continue;
+        const outcome = await ctx.store.end(
+          {
+            session_id: r.session_id,
+            timestamp: r.last_seen_at,
+            event_type: "session_end",
+            metadata: { reason: "reaped: not seen for longer than allowed" },
+          },
+          "reaper",
+          ctx.now(),
+        );
+        if (outcome.kind === "ended" && outcome.changed) {
+          reaped.push(viewOf(outcome.record, nowMs, ctx.staleAfterMs));
+        }
+      }
+      if (ctx.json) {
+        for (const v of reaped) await ctx.write(JSON.stringify(v));
+      } else {
+        await ctx.write(
+          reaped.length === 0
+            ? "No stale sessions to reap."
+            : `Reaped ${reaped.length} session${reaped.length === 1 ? "" : "s"}:\n${
+              sessionRows(reaped, ctx.colour)
+            }`,
+        );
+      }
+      return { code: 0 };
+    }
+    case "tail":
+      return await tail(ctx);
+  }
+}
+
+/**
+ * Follows starts and ends from every process writing the store. KV `watch()` sees only
+ * this process's writes, so the change feed is polled, looking back a little in case a
+ * slower writer commits an entry stamped just before the last poll.
+ */
+async function tail(ctx: CommandContext): Promise<CommandOutcome> {
+  const LOOKBACK_MS = 5000;
+  const seen = new Map<string, number>();
+  let from = ctx.now().getTime();
+  let running = true;
+  let primed = false;
+  ctx.stopped?.then(() => running = false);
+  if (!ctx.json) await ctx.write("Following session starts and ends (Ctrl-C to stop)...");
+  while (running) {
+    const entries = await ctx.store.feedSince(from - LOOKBACK_MS);
+    for (const e of entries) {
+      const key = `${e.at}|${e.sessionId}|${e.kind}`;
+      if (seen.has(key)) continue;
+      seen.set(key, e.at);
+      from = Math.max(from, e.at);
+      // What happened before the command started is history, not news.
+      if (!primed) continue;
+      const record = await ctx.store.get(e.sessionId);
+      if (!record) continue;
+      const v = viewOf(record, ctx.now().getTime(), ctx.staleAfterMs);
+      if (ctx.json) {
+        await ctx.write(
+          JSON.stringify({ event: e.kind, at: new Date(e.at).toISOString(), session: v }),
+        );
+      } else if (e.kind === "start") {
+        await ctx.write(
+          `${
+            formatLocal(new Date(e.at).toISOString())
+          }  start  ${v.session_id}  ${v.user.username}@${v.hostname}  ${v.shell_type}`,
+        );
+      } else {
+        await ctx.write(
+          `${formatLocal(new Date(e.at).toISOString())}  end    ${v.session_id}  after ${
+            formatDuration(v.duration_seconds)
+          }`,
+        );
+      }
+    }
+    primed = true;
+    for (const [key, at] of seen) if (at < from - 2 * LOOKBACK_MS) seen.delete(key);
+    await Promise.race([
+      new Promise((resolve) => setTimeout(resolve, ctx.pollMs ?? 500)),
+      ctx.stopped,
+    ]);
+  }
+  return { code: 0 };
+}
