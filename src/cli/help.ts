@@ -9,8 +9,25 @@ session's start and end in a Deno KV store.
 
 Usage:
   session-buddy [serve] [options]   run the MCP server on stdin/stdout (the default)
-  session-buddy --help              show this help
-  session-buddy --version           show the version
+  session-buddy token [--user NAME] [--ttl 24h]
+                                    print a JWT signed with SESSION_BUDDY_SECRET
+  session-buddy secret              print a new random secret (32 bytes, base64url)
+  session-buddy sessions [list] [--status active|ended|stale|all] [--component C]
+                         [--host H] [--user U] [--since T] [--until T] [--limit N] [--json]
+  session-buddy sessions show ID [--json]
+  session-buddy sessions tail [--json]       follow starts and ends as they happen
+  session-buddy sessions reap [--older-than 12h] [--json]
+                                    end sessions not seen for that long (default:
+                                    the stale-after period), as the reaper
+  session-buddy sessions export [--since T] [--until T]
+                                    every session started in the range, as NDJSON
+  session-buddy stats [--group-by component|hostname|username] [--since T]
+                      [--until T] [--json]
+  session-buddy --help | --version
+
+  T is an ISO 8601 time (2026-02-06T12:00:00Z) or a duration ago (90m, 24h, 7d).
+  Lists show the newest start first; stats cover the last 24 hours unless told.
+  --json prints one JSON record per line for lists, the tool's result otherwise.
 
 Options (each also an environment variable; the flag wins):
   --db PATH            SESSION_BUDDY_DB          store: a file path or :memory:
@@ -23,6 +40,8 @@ Options (each also an environment variable; the flag wins):
                                                  set = every call needs a token
 
 stdout carries MCP messages only; log lines go to stderr and the log file.
-Exit status: 0 success, 1 runtime failure (store or log cannot be opened), 2 usage error.
+Colour is used only on a terminal, and never when NO_COLOR is set.
+Exit status: 0 success, 1 runtime failure (store or log cannot be opened,
+unknown session), 2 usage error.
 `;
 }
