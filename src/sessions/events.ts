@@ -5,15 +5,16 @@
 import { z } from "zod";
 import {
   constant,
-  firstReason,
+  instant,
   jsonBytes,
   jsonObject,
-  jsonType,
+  parseArgs,
+  type Parsed,
   quote,
   text,
   typeReason,
 } from "./fields.ts";
-import { ISO_EXAMPLE, ISO_INSTANT_PATTERN, parseInstant } from "./timestamp.ts";
+import { ISO_EXAMPLE } from "./timestamp.ts";
 
 /** Largest `metadata` object, as compact UTF-8 JSON. */
 export const MAX_METADATA_BYTES = 16 * 1024;
@@ -33,17 +34,7 @@ const token = z.string().nullable().optional().describe(
 );
 
 function timestamp(description: string) {
-  return z.string({ error: (iss) => typeReason("timestamp", "a string", iss.input) })
-    .trim()
-    .regex(new RegExp(ISO_INSTANT_PATTERN), { error: (iss) => timestampReason(iss.input) })
-    .refine((value) => parseInstant(value) !== null, {
-      error: (iss) => timestampReason(iss.input),
-    })
-    .describe(description);
-}
-
-function timestampReason(input: unknown): string {
-  return `Invalid ISO 8601 timestamp: ${quote(input)} (expected format: ${ISO_EXAMPLE})`;
+  return instant("timestamp", description);
 }
 
 const environment = z.object({
@@ -148,19 +139,13 @@ export type SessionStartEvent = Omit<z.output<typeof SessionStartSchema>, "token
 /** A validated end event; the token is never part of it. */
 export type SessionEndEvent = Omit<z.output<typeof SessionEndSchema>, "token">;
 
-/** Outcome of validating a call's arguments. */
-export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
-
 function parseWith<S extends z.ZodType>(
   schema: S,
   args: unknown,
 ): Parsed<Omit<z.output<S>, "token">> {
-  if (args === null || typeof args !== "object" || Array.isArray(args)) {
-    return { ok: false, reason: `Invalid arguments: expected an object, got ${jsonType(args)}` };
-  }
-  const result = schema.safeParse(args);
-  if (!result.success) return { ok: false, reason: firstReason(result.error) };
-  const { token: _token, ...value } = result.data as z.output<S> & { token?: unknown };
+  const parsed = parseArgs(schema, args);
+  if (!parsed.ok) return parsed;
+  const { token: _token, ...value } = parsed.value as z.output<S> & { token?: unknown };
   return { ok: true, value: value as Omit<z.output<S>, "token"> };
 }
 

@@ -3,6 +3,7 @@
  * and quote the value, so the first issue of a failed parse is the error an operator sees.
  */
 import { z } from "zod";
+import { ISO_EXAMPLE, ISO_INSTANT_PATTERN, parseInstant } from "./timestamp.ts";
 
 const QUOTE_LIMIT = 80;
 
@@ -82,4 +83,29 @@ export function firstReason(error: z.ZodError): string {
   const issue = error.issues[0];
   if (!issue) return "Invalid arguments";
   return issue.message;
+}
+
+/** Outcome of validating a call's arguments. */
+export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/** Validates a call's arguments against a schema; the first issue is the reason. */
+export function parseArgs<S extends z.ZodType>(schema: S, args: unknown): Parsed<z.output<S>> {
+  if (args === null || typeof args !== "object" || Array.isArray(args)) {
+    return { ok: false, reason: `Invalid arguments: expected an object, got ${jsonType(args)}` };
+  }
+  const result = schema.safeParse(args);
+  return result.success
+    ? { ok: true, value: result.data }
+    : { ok: false, reason: firstReason(result.error) };
+}
+
+/** A required ISO 8601 instant as the contract accepts it (see `timestamp.ts`). */
+export function instant(field: string, description: string) {
+  const reason = (input: unknown) =>
+    `Invalid ISO 8601 timestamp: ${quote(input)} (expected format: ${ISO_EXAMPLE})`;
+  return z.string({ error: (iss) => typeReason(field, "a string", iss.input) })
+    .trim()
+    .regex(new RegExp(ISO_INSTANT_PATTERN), { error: (iss) => reason(iss.input) })
+    .refine((value) => parseInstant(value) !== null, { error: (iss) => reason(iss.input) })
+    .describe(description);
 }

@@ -1,22 +1,12 @@
 /** Arguments of the reading tools and the heartbeat, as schemas that validate and publish. */
 import { z } from "zod";
 import { COMPONENT_PATTERN } from "./events.ts";
-import { firstReason, jsonType, quote, text, typeReason } from "./fields.ts";
-import { ISO_EXAMPLE, ISO_INSTANT_PATTERN, parseInstant } from "./timestamp.ts";
+import { instant, quote, text, typeReason } from "./fields.ts";
+import { ISO_EXAMPLE } from "./timestamp.ts";
 
 const token = z.string().nullable().optional().describe(
   "JWT (HS256); required when the server has SESSION_BUDDY_SECRET set, otherwise ignored.",
 );
-
-function instant(field: string, description: string) {
-  const reason = (input: unknown) =>
-    `Invalid ISO 8601 timestamp: ${quote(input)} (expected format: ${ISO_EXAMPLE})`;
-  return z.string({ error: (iss) => typeReason(field, "a string", iss.input) })
-    .trim()
-    .regex(new RegExp(ISO_INSTANT_PATTERN), { error: (iss) => reason(iss.input) })
-    .refine((v) => parseInstant(v) !== null, { error: (iss) => reason(iss.input) })
-    .describe(description);
-}
 
 function oneOf<const T extends readonly [string, ...string[]]>(
   field: string,
@@ -92,16 +82,4 @@ export const SessionStatsSchema = z.object({
   token,
 });
 
-/** Validates arguments against a schema; the token is left out of the value. */
-export function parseArgs<S extends z.ZodType>(
-  schema: S,
-  args: unknown,
-): { ok: true; value: z.output<S> } | { ok: false; reason: string } {
-  if (args === null || typeof args !== "object" || Array.isArray(args)) {
-    return { ok: false, reason: `Invalid arguments: expected an object, got ${jsonType(args)}` };
-  }
-  const result = schema.safeParse(args);
-  return result.success
-    ? { ok: true, value: result.data }
-    : { ok: false, reason: firstReason(result.error) };
-}
+export { parseArgs } from "./fields.ts";
