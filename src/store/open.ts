@@ -28,6 +28,15 @@ export async function openStore(
       throw new Error("no store there (nothing has been tracked with this --db yet)");
     }
   }
+  if (!options.readOnly && path !== ":memory:") {
+    // A new store is made readable by its owner only; SQLite gives its -wal and -shm
+    // files the same mode. An empty file is a valid new SQLite database.
+    try {
+      Deno.openSync(path, { createNew: true, write: true, mode: 0o600 }).close();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
+  }
   const kv = await Deno.openKv(path);
   try {
     await withRetry(async () => {
