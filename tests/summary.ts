@@ -7,6 +7,8 @@ const encoder = new TextEncoder();
 let tail = "";
 let passed = -1;
 let failed = 0;
+// deno-lint-ignore no-control-regex
+const ESC = /\x1b\[[0-9;]*m/g;
 const SUMMARY = /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/;
 
 for await (const chunk of Deno.stdin.readable) {
@@ -16,14 +18,14 @@ for await (const chunk of Deno.stdin.readable) {
   tail = lines.pop() ?? "";
   for (const line of lines) {
     // deno test colours its summary; strip escape codes before matching.
-    const m = SUMMARY.exec(line.replace(/\x1b\[[0-9;]*m/g, ""));
+    const m = SUMMARY.exec(line.replace(ESC, ""));
     if (m) {
       passed = Number(m[1]);
       failed = Number(m[2]);
     }
   }
 }
-const m = SUMMARY.exec(tail.replace(/\x1b\[[0-9;]*m/g, ""));
+const m = SUMMARY.exec(tail.replace(ESC, ""));
 if (m) {
   passed = Number(m[1]);
   failed = Number(m[2]);

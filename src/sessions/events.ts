@@ -143,10 +143,7 @@ function parseWith<S extends z.ZodType>(
   schema: S,
   args: unknown,
 ): Parsed<Omit<z.output<S>, "token">> {
-  const parsed = parseArgs(schema, args);
-  if (!parsed.ok) return parsed;
-  const { token: _token, ...value } = parsed.value as z.output<S> & { token?: unknown };
-  return { ok: true, value: value as Omit<z.output<S>, "token"> };
+  return parseArgs(schema, args) as Parsed<Omit<z.output<S>, "token">>;
 }
 
 /** Validates `track_session_start` arguments into a start event. */
