@@ -1,0 +1,42 @@
+/** A start acknowledged as `tracked` survives the server being killed at once. */
+import assert from "node:assert/strict";
+import { endArgs, readRecord, startArgs, startServer, tempDir } from "../helpers/server.ts";
+
+Deno.test("a tracked start survives SIGKILL of the server and can be ended by a new one", async () => {
+  const { dir, cleanup } = await tempDir();
+  const db = `${dir}/s.kv`;
+  const env = { SESSION_BUDDY_DB: db, HOME: dir };
+  const first = await startServer({ env });
+  let sessionId: string;
+  try {
+    const started = await first.call(
+      "track_session_start",
+      startArgs({ timestamp: "2026-03-01T08:00:00Z" }),
+    );
+    assert.deepEqual(started, {
+      session_id: "mahavishnu-20260301-080000",
+      status: "tracked",
+      error: null,
+    });
+    sessionId = started.session_id as string;
+    assert.ok(first.pid > 0, "the server process has a pid");
+    Deno.kill(first.pid, "SIGKILL");
+  } finally {
+    await first.close().catch(() => {});
+  }
+  const second = await startServer({ env });
+  try {
+    const ended = await second.call("track_session_end", endArgs(sessionId));
+    assert.deepEqual(ended, { session_id: sessionId, status: "ended", error: null });
+  } finally {
+    await second.close();
+  }
+  try {
+    const record = await readRecord(db, sessionId);
+    assert.ok(record, "the record is in the store");
+    assert.equal(record.status, "ended");
+    assert.equal(record.session_id, sessionId);
+  } finally {
+    await cleanup();
+  }
+});

@@ -1,0 +1,140 @@
+/**
+ * SPEC section 7: the outer process's grants (deno.json), the Worker's grants
+ * (workerPermissions), and the boundary Deno really enforces on the Worker.
+ */
+import assert from "node:assert/strict";
+import { CONFIG, tempDir } from "../helpers/server.ts";
+import { servingPaths, workerPermissions } from "../../src/serve/permissions.ts";
+import type { ProbeOutcome } from "../fixtures/permission_probe.ts";
+
+interface DenoJson {
+  unstable?: string[];
+  permissions: Record<string, Record<string, unknown>>;
+  tasks: Record<string, string>;
+}
+
+const denoJson: DenoJson = JSON.parse(await Deno.readTextFile(CONFIG));
+
+Deno.test("deno.json: the server set grants no net, run, ffi or sys", () => {
+  const server = denoJson.permissions.server;
+  assert.ok(server, "permissions.server exists");
+  for (const kind of ["net", "run", "ffi", "sys"]) {
+    const grant = server[kind];
+    assert.ok(grant === undefined || grant === false, `${kind} is ${JSON.stringify(grant)}`);
+  }
+});
+
+Deno.test("deno.json: the server set's env is a list of its own variables and home ones", () => {
+  const env = denoJson.permissions.server!.env;
+  assert.ok(Array.isArray(env), `env is a list, got ${JSON.stringify(env)}`);
+  assert.ok(env.length > 0);
+  for (const name of env) {
+    assert.equal(typeof name, "string");
+    assert.ok(
+      (name as string).startsWith("SESSION_BUDDY_") ||
+        ["HOME", "XDG_DATA_HOME", "NO_COLOR"].includes(name),
+      `unexpected env grant ${name}`,
+    );
+  }
+  assert.ok(env.includes("HOME"), "HOME is granted (default store)");
+});
+
+Deno.test("deno.json: start and compile use -P=server; compile includes the worker", () => {
+  const { start, compile } = denoJson.tasks;
+  assert.ok(start, "tasks.start exists");
+  assert.ok(compile, "tasks.compile exists");
+  assert.match(start, /(^|\s)-P=server(\s|$)/);
+  assert.match(compile, /(^|\s)-P=server(\s|$)/);
+  assert.match(compile, /--include[= ]src\/serve\/worker\.ts(\s|$)/);
+  for (const task of [start, compile]) {
+    assert.doesNotMatch(task, /--allow-|(^|\s)-A(\s|$)/, `no extra grant flags in: ${task}`);
+  }
+});
+
+Deno.test("deno.json: unstable includes kv and worker-options", () => {
+  assert.ok(denoJson.unstable?.includes("kv"));
+  assert.ok(denoJson.unstable?.includes("worker-options"));
+});
+
+Deno.test("workerPermissions: read/write only the store folder and the log file", () => {
+  const p = workerPermissions({ db: "/var/lib/sb/sessions.kv", logFile: "/var/log/sb.log" });
+  assert.deepEqual(p.read, ["/var/lib/sb", "/var/log/sb.log"]);
+  assert.deepEqual(p.write, ["/var/lib/sb", "/var/log/sb.log"]);
+  for (const kind of ["env", "net", "run", "ffi", "sys"] as const) {
+    assert.equal(p[kind], false, kind);
+  }
+});
+
+Deno.test("workerPermissions: without a log file only the store folder", () => {
+  const p = workerPermissions({ db: "/data/s.kv", logFile: null });
+  assert.deepEqual(p.read, ["/data"]);
+  assert.deepEqual(p.write, ["/data"]);
+  assert.deepEqual(servingPaths({ db: "/data/s.kv", logFile: null }), ["/data"]);
+});
+
+Deno.test("workerPermissions: a store at the root folder grants the root only then", () => {
+  const p = workerPermissions({ db: "/s.kv", logFile: null });
+  assert.deepEqual(p.read, ["/"]);
+});
+
+Deno.test("workerPermissions: :memory: gives no read or write at all", () => {
+  const p = workerPermissions({ db: ":memory:", logFile: null });
+  assert.equal(p.read, false);
+  assert.equal(p.write, false);
+  for (const kind of ["env", "net", "run", "ffi", "sys"] as const) {
+    assert.equal(p[kind], false, kind);
+  }
+});
+
+Deno.test("workerPermissions: :memory: with a log file grants the log file only", () => {
+  const p = workerPermissions({ db: ":memory:", logFile: "/tmp/x/sb.log" });
+  assert.deepEqual(p.read, ["/tmp/x/sb.log"]);
+  assert.deepEqual(p.write, ["/tmp/x/sb.log"]);
+});
+
+async function probe(dir: string, outside: string): Promise<Record<string, ProbeOutcome>> {
+  const worker = new Worker(new URL("../fixtures/permission_probe.ts", import.meta.url), {
+    type: "module",
+    deno: { permissions: workerPermissions({ db: `${dir}/s.kv`, logFile: `${dir}/log` }) },
+  });
+  try {
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("probe timed out")), 20_000);
+      worker.onmessage = (e) => {
+        clearTimeout(timer);
+        resolve(e.data);
+      };
+      worker.onerror = (e) => {
+        clearTimeout(timer);
+        e.preventDefault();
+        reject(new Error(`probe failed: ${e.message}`));
+      };
+      worker.postMessage({ db: `${dir}/s.kv`, dir, outside });
+    });
+  } finally {
+    worker.terminate();
+  }
+}
+
+Deno.test("a Worker with workerPermissions: KV works, everything else is NotCapable", async () => {
+  const { dir, cleanup } = await tempDir();
+  const other = await tempDir();
+  const outside = `${other.dir}/outside.txt`;
+  try {
+    const r = await probe(dir, outside);
+    assert.deepEqual(r.openKv, { ok: true }, "Deno.openKv on the store works");
+    assert.deepEqual(r.writeInside, { ok: true }, "writing in the store folder works");
+    for (
+      const name of ["readHostnameFile", "writeOutside", "envHome", "fetch", "run", "hostname"]
+    ) {
+      const outcome = r[name];
+      assert.ok(outcome, `${name} reported`);
+      assert.equal(outcome.ok, false, `${name} should have been refused`);
+      if (!outcome.ok) assert.equal(outcome.notCapable, true, `${name}: ${outcome.error}`);
+    }
+    await assert.rejects(Deno.stat(outside), Deno.errors.NotFound);
+  } finally {
+    await cleanup();
+    await other.cleanup();
+  }
+});
