@@ -45,6 +45,20 @@ interface EventEntry {
   digest: string;
 }
 
+/** A start waiting for the group commit. */
+interface PendingStart {
+  event: SessionStartEvent;
+  trackedBy: string | null;
+  now: Date;
+  digest: string;
+  resolve: (result: StartResult) => void;
+  reject: (error: unknown) => void;
+}
+
+// Three checks per start, and Deno KV allows 100 checks per atomic operation.
+const MAX_GROUP = 24;
+const MAX_GROUP_BYTES = 600_000;
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -68,6 +82,8 @@ async function digestOf(event: SessionStartEvent): Promise<string> {
 export class KvSessionStore {
   readonly #kv: Deno.Kv;
   readonly #retry: Partial<RetryOptions>;
+  readonly #queue: PendingStart[] = [];
+  #flushing = false;
 
   constructor(kv: Deno.Kv, retry: Partial<RetryOptions> = {}) {
     this.#kv = kv;
@@ -76,10 +92,110 @@ export class KvSessionStore {
 
   /**
    * Records a started session under the first free id of its base, exactly once per
-   * event id. Returns only after the commit.
+   * event id. Returns only after the commit. Starts that arrive while a commit is under
+   * way are committed together in one atomic operation (group commit).
    */
   async start(event: SessionStartEvent, trackedBy: string | null, now: Date): Promise<StartResult> {
     const digest = await digestOf(event);
+    return await new Promise<StartResult>((resolve, reject) => {
+      this.#queue.push({ event, trackedBy, now, digest, resolve, reject });
+      if (!this.#flushing) void this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushing = true;
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, MAX_GROUP);
+        if (batch.length === 1 || !(await this.#startGroup(batch))) {
+          await Promise.all(
+            batch.map((item) => this.#startOne(item).then(item.resolve, item.reject)),
+          );
+        }
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  /**
+   * Commits a group of starts at once. Returns false, having settled nothing, when the
+   * group could not be committed as one; its starts are then made one by one.
+   */
+  async #startGroup(batch: PendingStart[]): Promise<boolean> {
+    const leaders = new Map<string, PendingStart>();
+    for (const item of batch) {
+      if (!leaders.has(item.event.event_id)) leaders.set(item.event.event_id, item);
+    }
+    const bases = new Map<string, string>();
+    for (const item of leaders.values()) bases.set(item.event.event_id, baseSessionId(item.event));
+    const seqKeys = [...new Set(bases.values())].map(idSeqKey);
+    const evKeys = [...leaders.keys()].map(eventKey);
+    let entries: Deno.KvEntryMaybe<unknown>[];
+    try {
+      const keys = [...evKeys, ...seqKeys];
+      const chunks = [];
+      for (let i = 0; i < keys.length; i += 10) chunks.push(keys.slice(i, i + 10));
+      entries = (await Promise.all(chunks.map((c) => this.#kv.getMany(c)))).flat();
+    } catch {
+      return false;
+    }
+    const existing = entries.slice(0, evKeys.length) as Deno.KvEntryMaybe<EventEntry>[];
+    const seqs = new Map<string, Deno.KvEntryMaybe<number>>();
+    for (const entry of entries.slice(evKeys.length)) {
+      seqs.set(entry.key[1] as string, entry as Deno.KvEntryMaybe<number>);
+    }
+    if (existing.some((e) => e.value)) return false;
+    const op = this.#kv.atomic();
+    const next = new Map<string, number>();
+    const results = new Map<string, StartResult>();
+    let bytes = 0;
+    for (const item of leaders.values()) {
+      const base = bases.get(item.event.event_id)!;
+      const n = (next.get(base) ?? (seqs.get(base)?.value ?? 0)) + 1;
+      next.set(base, n);
+      const record = startRecord(item.event, candidateId(base, n), item.trackedBy, item.now);
+      const encoded = encodeRecord(record);
+      bytes += encoded.length;
+      // Far from Deno KV's 819,200-byte limit for one atomic operation.
+      if (bytes > MAX_GROUP_BYTES) return false;
+      op.check({ key: eventKey(item.event.event_id), versionstamp: null })
+        .check({ key: sessionKey(record.session_id), versionstamp: null })
+        .set(
+          eventKey(item.event.event_id),
+          {
+            session_id: record.session_id,
+            digest: item.digest,
+          } satisfies EventEntry,
+        )
+        .set(sessionKey(record.session_id), encoded)
+        .set(feedKey(item.now.getTime(), record.session_id, "start"), null, {
+          expireIn: FEED_TTL_MS,
+        });
+      for (const key of indexKeys(record)) op.set(key, null);
+      results.set(item.event.event_id, { kind: "tracked", record });
+    }
+    for (const [base, n] of next) op.check(seqs.get(base)!).set(idSeqKey(base), n);
+    try {
+      if (!(await op.commit()).ok) return false;
+    } catch {
+      return false;
+    }
+    for (const item of batch) {
+      const result = results.get(item.event.event_id)!;
+      const leader = leaders.get(item.event.event_id)!;
+      if (item === leader) item.resolve(result);
+      else {
+        const sessionId = result.kind === "tracked" ? result.record.session_id : "";
+        item.resolve({ kind: item.digest === leader.digest ? "replayed" : "conflict", sessionId });
+      }
+    }
+    return true;
+  }
+
+  async #startOne(item: PendingStart): Promise<StartResult> {
+    const { event, trackedBy, now, digest } = item;
     const base = baseSessionId(event);
     const evKey = eventKey(event.event_id);
     const seqKey = idSeqKey(base);

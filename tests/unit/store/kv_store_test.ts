@@ -1,0 +1,49 @@
+import assert from "node:assert/strict";
+import { KvSessionStore } from "../../../src/store/kv_store.ts";
+import { parseStartEvent, type SessionStartEvent } from "../../../src/sessions/events.ts";
+import { startArgs } from "../../helpers/server.ts";
+
+function event(overrides: Record<string, unknown> = {}): SessionStartEvent {
+  const parsed = parseStartEvent(startArgs({ timestamp: "2026-02-06T12:34:56Z", ...overrides }));
+  if (!parsed.ok) throw new Error(parsed.reason);
+  return parsed.value;
+}
+
+Deno.test("concurrent starts are grouped yet get distinct ids in order, retries included", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const store = new KvSessionStore(kv);
+    const events = Array.from({ length: 60 }, () => event());
+    const retried = events.slice(0, 10);
+    const conflicting = event({ event_id: events[20]!.event_id, hostname: "elsewhere" });
+    const now = new Date();
+    const results = await Promise.all([
+      ...events.map((e) => store.start(e, null, now)),
+      ...retried.map((e) => store.start(e, null, now)),
+      store.start(conflicting, null, now),
+    ]);
+    // A start and its retry race; whichever commits first is tracked, the other replays.
+    const idOf = (r: (typeof results)[number]) =>
+      r.kind === "tracked" ? r.record.session_id : r.sessionId;
+    const ids = results.slice(0, 60).map(idOf);
+    for (let i = 0; i < 10; i++) {
+      assert.equal(idOf(results[60 + i]!), ids[i]);
+      assert.deepEqual(
+        [results[i]!.kind, results[60 + i]!.kind].sort(),
+        ["replayed", "tracked"],
+      );
+    }
+    assert.equal(results.filter((r) => r.kind === "tracked").length, 60);
+    const base = "mahavishnu-20260206-123456";
+    assert.deepEqual(
+      [...ids].sort(),
+      [base, ...Array.from({ length: 59 }, (_, i) => `${base}-${i + 2}`)].sort(),
+    );
+    assert.deepEqual(results[70], { kind: "conflict", sessionId: ids[20] });
+    let stored = 0;
+    for await (const _ of kv.list({ prefix: ["session"] })) stored++;
+    assert.equal(stored, 60);
+  } finally {
+    kv.close();
+  }
+});
