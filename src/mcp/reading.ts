@@ -129,6 +129,11 @@ export function readingTools(deps: ServerDeps): Tool[] {
     const position = a.cursor ? decodeCursor(a.cursor, filter) : null;
     if (typeof position === "string") return fail(position);
     try {
+      // A cursor names the last session of a page it belongs to; one that names no such
+      // session was not made by this server for this listing.
+      if (position && !(await store.isListPosition(position, filter))) {
+        return fail("Invalid cursor: it does not point into this listing");
+      }
       const page = await store.list(
         filter,
         a.limit,

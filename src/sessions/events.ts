@@ -103,7 +103,7 @@ export const SessionStartSchema = z.object({
   metadata: jsonObject(
     "metadata",
     MAX_METADATA_BYTES,
-    "Optional free-form JSON object (at most 16 KiB as JSON), stored with the session.",
+    "Optional free-form JSON object (at most 16 KiB as JSON, 64 levels deep), stored with the session.",
   ),
   token,
 });
@@ -129,7 +129,7 @@ export const SessionEndSchema = z.object({
   metadata: jsonObject(
     "metadata",
     MAX_METADATA_BYTES,
-    'Optional JSON object (at most 16 KiB as JSON), e.g. {"exit_reason": "user_exit"}.',
+    'Optional JSON object (at most 16 KiB as JSON, 64 levels deep), e.g. {"exit_reason": "user_exit"}.',
   ),
   token,
 });

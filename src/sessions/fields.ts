@@ -53,12 +53,48 @@ function lengthReason(field: string, input: unknown, min: number, max: number): 
   return `Invalid ${field} '${quote(input)}': must be ${min}-${max} characters`;
 }
 
-/** An optional JSON object of at most `maxBytes` as compact JSON; `null` counts as absent. */
+/**
+ * How deeply a free-form JSON object may nest. V8 serialises JSON recursively when a value
+ * holds non-Latin-1 text, and a few thousand levels (which fit in 16 KiB) overflow the
+ * stack of the serving Worker; real metadata is a few levels deep.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Nesting depth of a parsed JSON value (a scalar is 0, `{}` is 1), counted without
+ * recursion and given up past `limit`, so any input is safe to measure.
+ */
+export function jsonDepth(value: unknown, limit = MAX_JSON_DEPTH): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== "object") continue;
+    const here = depth + 1;
+    if (here > deepest) deepest = here;
+    if (deepest > limit) return deepest;
+    for (const child of Object.values(v)) stack.push([child, here]);
+  }
+  return deepest;
+}
+
+/**
+ * An optional JSON object of at most `maxBytes` as compact JSON and {@linkcode MAX_JSON_DEPTH}
+ * levels; `null` counts as absent.
+ */
 export function jsonObject(field: string, maxBytes: number, description: string) {
   return z.record(z.string(), z.unknown(), {
     error: (iss) => `Invalid ${field}: expected a JSON object, got ${jsonType(iss.input)}`,
   })
     .superRefine((value, ctx) => {
+      // Depth first: measuring the size serialises the value, which deep nesting breaks.
+      if (jsonDepth(value) > MAX_JSON_DEPTH) {
+        ctx.addIssue({
+          code: "custom",
+          message: `Invalid ${field}: nested more than ${MAX_JSON_DEPTH} levels deep`,
+        });
+        return;
+      }
       const size = jsonBytes(value);
       if (size > maxBytes) {
         ctx.addIssue({

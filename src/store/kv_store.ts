@@ -279,12 +279,24 @@ export class KvSessionStore {
     }, this.#retry);
   }
 
+  /** Whether a cursor position is a session that this listing could have returned. */
+  async isListPosition(position: CursorPosition, filter: SessionFilter): Promise<boolean> {
+    const record = await this.get(position.id);
+    if (!record || Date.parse(record.started_at) !== position.at) return false;
+    // Status changes over time (active, stale, ended); every other filter is fixed.
+    return matches({ ...record, status: "active" }, { ...filter, status: "all" });
+  }
+
   /** Records for index entries, in the entries' order (Deno KV reads at most 10 at once). */
   async #records(ids: string[]): Promise<SessionRecord[]> {
-    const out: SessionRecord[] = [];
+    const reads = [];
     for (let i = 0; i < ids.length; i += 10) {
       const keys = ids.slice(i, i + 10).map(sessionKey);
-      const entries = await withRetry(async () => await this.#kv.getMany<Uint8Array[]>(keys));
+      reads.push(withRetry(async () => await this.#kv.getMany<Uint8Array[]>(keys)));
+    }
+    // The reads are independent; issuing them together saves a round of waiting each.
+    const out: SessionRecord[] = [];
+    for (const entries of await Promise.all(reads)) {
       for (const entry of entries) if (entry.value) out.push(decodeRecord(entry.value));
     }
     return out;
@@ -302,6 +314,12 @@ export class KvSessionStore {
     staleAfterMs: number,
     scanLimit = Math.max(1000, limit * 20),
   ): Promise<{ sessions: SessionView[]; next: CursorPosition | null }> {
+    if (
+      filter.sinceMs !== undefined && filter.untilMs !== undefined &&
+      filter.sinceMs >= filter.untilMs
+    ) {
+      return { sessions: [], next: null };
+    }
     const prefix = listPrefix(filter);
     const lower = filter.sinceMs !== undefined ? [...prefix, filter.sinceMs] : undefined;
     let upper: Deno.KvKey | undefined = filter.untilMs !== undefined
@@ -340,7 +358,7 @@ export class KvSessionStore {
       last = { at, id };
       batch.push(last);
       scanned++;
-      if (batch.length === 10) {
+      if (batch.length === Math.min(50, limit - sessions.length + 10)) {
         const full = await flush();
         if (full) return { sessions, next: full };
       }
@@ -356,6 +374,7 @@ export class KvSessionStore {
 
   /** Every record started in `[sinceMs, untilMs)`, oldest first, read through the start index. */
   async *range(sinceMs: number, untilMs: number): AsyncGenerator<SessionRecord> {
+    if (sinceMs >= untilMs) return;
     const iter = this.#kv.list({ start: ["by_start", sinceMs], end: ["by_start", untilMs] }, {
       batchSize: 500,
     });
