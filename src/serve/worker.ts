@@ -50,7 +50,9 @@ async function command(message: Extract<ToWorker, { type: "command" }>): Promise
     await writer.close();
     post({ type: "stopped", code: outcome.code, error: outcome.error });
   } catch (error) {
-    post({ type: "fatal", message: reasonOf(error) });
+    // A reader that stops early (`| head`) is not a failure of the command.
+    if (error instanceof Deno.errors.BrokenPipe) post({ type: "stopped", code: 0 });
+    else post({ type: "fatal", message: reasonOf(error) });
   } finally {
     opened.kv.close();
   }
