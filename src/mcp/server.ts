@@ -32,6 +32,8 @@ const ReadResourceRequest = z.object({
   params: z.object({ uri: z.string() }).passthrough(),
 }).passthrough();
 
+const METHOD_NOT_FOUND = -32601;
+
 /** The JSON-RPC code MCP 2025-06-18 names for an unknown tool. */
 const INVALID_PARAMS = -32602;
 
@@ -44,10 +46,6 @@ class JsonRpcError extends Error {
 // The SDK dispatches on these schemas' method literals. Params stay loose so that a
 // malformed call reaches the tool and gets the tool's own error result.
 const ListToolsRequest = z.object({ method: z.literal("tools/list") }).passthrough();
-const CallToolRequest = z.object({
-  method: z.literal("tools/call"),
-  params: z.record(z.string(), z.unknown()),
-}).passthrough();
 
 /** Builds the MCP server; attach a transport with `server.connect(transport)`. */
 export function createServer(deps: ServerDeps): Server {
@@ -65,14 +63,21 @@ export function createServer(deps: ServerDeps): Server {
     },
   );
   server.setRequestHandler(ListToolsRequest, () => ({ tools: definitions }));
-  server.setRequestHandler(CallToolRequest, async (request) => {
-    const { name, arguments: args } = request.params;
+  // tools/call is answered from the fallback handler: the SDK's own tools/call handler
+  // would refuse arguments that are not an object with a JSON-RPC error before the tool
+  // could give its own error result, which the contract asks for.
+  server.fallbackRequestHandler = async (request) => {
+    if (request.method !== "tools/call") {
+      throw new JsonRpcError(METHOD_NOT_FOUND, `Method not found: ${request.method.slice(0, 100)}`);
+    }
+    const params = (request.params ?? {}) as Record<string, unknown>;
+    const name = params.name;
     const tool = typeof name === "string" ? tools.get(name) : undefined;
     if (!tool) {
       throw new JsonRpcError(INVALID_PARAMS, `Unknown tool: ${String(name).slice(0, 100)}`);
     }
-    return toolResult(await tool.run(args));
-  });
+    return toolResult(await tool.run(params.arguments));
+  };
   server.setRequestHandler(ListResourcesRequest, () => ({ resources: [] }));
   server.setRequestHandler(ListResourceTemplatesRequest, () => ({
     resourceTemplates: [{

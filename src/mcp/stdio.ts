@@ -8,6 +8,9 @@ import type { JsonRpcMessage, Transport } from "./sdk.ts";
 /** The largest message accepted, in bytes of its line (1 MiB). */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
 
+/** Requests read but not yet answered, at most; reading pauses while this many are open. */
+export const MAX_IN_FLIGHT = 256;
+
 /** How long answers to requests already read may take once input has ended. */
 const DRAIN_LIMIT_MS = 10_000;
 const PARSE_ERROR = -32700;
@@ -72,6 +75,7 @@ export class LineTransport implements Transport {
   // Requests read but not yet answered: input may end before their answers are written.
   readonly #outstanding = new Set<string | number>();
   #drained: (() => void) | null = null;
+  #slotFree: (() => void) | null = null;
 
   constructor(streams: ByteStreams, maxBytes = MAX_MESSAGE_BYTES) {
     this.#streams = streams;
@@ -130,7 +134,14 @@ export class LineTransport implements Transport {
           }
         }
         if (nl === -1) break;
-        if (!discarding) this.#handleLine(concat(pending, pendingBytes));
+        if (!discarding) {
+          // Backpressure: a client that floods requests waits for answers before more
+          // of its input is read, so memory stays bounded by the requests in flight.
+          while (this.#outstanding.size >= MAX_IN_FLIGHT) {
+            await new Promise<void>((resolve) => this.#slotFree = resolve);
+          }
+          this.#handleLine(concat(pending, pendingBytes));
+        }
         pending = [];
         pendingBytes = 0;
         discarding = false;
@@ -175,6 +186,8 @@ export class LineTransport implements Transport {
     await this.#write(JSON.stringify(message));
     const msg = message as Record<string, unknown>;
     if (!("method" in msg) && isId(msg.id) && this.#outstanding.delete(msg.id)) {
+      this.#slotFree?.();
+      this.#slotFree = null;
       if (this.#outstanding.size === 0) this.#drained?.();
     }
   }

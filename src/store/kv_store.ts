@@ -223,7 +223,14 @@ export class KvSessionStore {
         .set(sessionKey(record.session_id), encodeRecord(record));
       for (const key of indexKeys(record)) op.set(key, null);
       op.set(feedKey(now.getTime(), record.session_id, "start"), null, { expireIn: FEED_TTL_MS });
-      const res = await op.commit();
+      let res;
+      try {
+        res = await op.commit();
+      } catch (error) {
+        // A locked store refused the commit: it says nothing about the candidate id.
+        lastSeq = undefined;
+        throw error;
+      }
       return res.ok ? { kind: "tracked", record } : undefined;
     }, this.#retry);
   }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LineTransport } from "../../../src/mcp/stdio.ts";
+import { LineTransport, MAX_IN_FLIGHT } from "../../../src/mcp/stdio.ts";
 import type { JsonRpcMessage } from "../../../src/mcp/sdk.ts";
 
 const encoder = new TextEncoder();
@@ -144,4 +144,26 @@ Deno.test("LineTransport: at end of input, answers to requests already read are 
     { jsonrpc: "2.0", id: 1, result: {} },
     { jsonrpc: "2.0", id: 2, result: {} },
   ]);
+});
+
+Deno.test("LineTransport: reading pauses while MAX_IN_FLIGHT requests are unanswered", async () => {
+  const lines = Array.from(
+    { length: MAX_IN_FLIGHT + 20 },
+    (_, i) => JSON.stringify({ jsonrpc: "2.0", id: i, method: "ping" }) + "\n",
+  ).join("");
+  const readable = new ReadableStream<Uint8Array>({
+    start(c) {
+      c.enqueue(new TextEncoder().encode(lines));
+    },
+  });
+  const transport = new LineTransport({ readable, writable: new WritableStream() });
+  const seen: number[] = [];
+  transport.onmessage = (m) => seen.push((m as { id: number }).id);
+  await transport.start();
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(seen.length, MAX_IN_FLIGHT);
+  await transport.send({ jsonrpc: "2.0", id: 0, result: {} } as never);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(seen.length, MAX_IN_FLIGHT + 1);
+  await transport.close();
 });

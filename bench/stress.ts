@@ -1,0 +1,43 @@
+/**
+ * `deno task stress`: runs the hardening suite (tests/stress) at its full size and prints
+ * its figures as a table and as one JSON line. Exits with the test run's status.
+ *
+ *     deno task stress                       # full size
+ *     SESSION_BUDDY_FUZZ_SEED=123 deno task stress   # replay a fuzz run
+ */
+const figures = await Deno.makeTempFile({ prefix: "session-buddy-stress-", suffix: ".jsonl" });
+const root = new URL("../", import.meta.url);
+const began = performance.now();
+const run = await new Deno.Command(Deno.execPath(), {
+  args: ["test", "-P=test", "--config", new URL("deno.json", root).pathname, "tests/stress/"],
+  cwd: root.pathname,
+  env: { SESSION_BUDDY_STRESS: "full", SESSION_BUDDY_STRESS_FIGURES: figures },
+  stdout: "inherit",
+  stderr: "inherit",
+}).spawn().status;
+const seconds = (performance.now() - began) / 1000;
+
+const rows = (await Deno.readTextFile(figures)).split("\n").filter((l) => l.trim() !== "")
+  .map((l) => JSON.parse(l) as Record<string, unknown>);
+await Deno.remove(figures).catch(() => {});
+
+const cell = (v: unknown) => (typeof v === "object" && v !== null ? JSON.stringify(v) : String(v));
+console.log("\nsession-buddy stress figures");
+const lines: [string, string, string][] = [];
+for (const row of rows) {
+  const { name, ...rest } = row;
+  for (const [k, v] of Object.entries(rest)) lines.push([String(name), k, cell(v)]);
+}
+const w0 = Math.max(4, ...lines.map((l) => l[0].length));
+const w1 = Math.max(6, ...lines.map((l) => l[1].length));
+console.log(`${"part".padEnd(w0)}  ${"figure".padEnd(w1)}  value`);
+for (const [a, b, c] of lines) console.log(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`);
+const summary = {
+  stress: "full",
+  passed: run.success,
+  seconds: Number(seconds.toFixed(1)),
+  deno: Deno.version.deno,
+  ...Object.fromEntries(rows.map(({ name, ...rest }) => [String(name), rest])),
+};
+console.log(JSON.stringify(summary));
+Deno.exit(run.code);
