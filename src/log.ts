@@ -10,7 +10,6 @@ import {
   type LogRecord,
   type Sink,
 } from "@logtape/logtape";
-import { getFileSink } from "@logtape/file";
 import type { LogLevel } from "./config.ts";
 
 /** What modules log through: plain, already formatted messages. */
@@ -73,6 +72,8 @@ export async function setupLogging(setup: LogSetup): Promise<void> {
   const sinks: Record<string, Sink> = { stderr: stderrSink };
   if (setup.file) {
     Deno.openSync(setup.file, { create: true, append: true, mode: 0o600 }).close();
+    // Loaded only when a log file is configured: it is a large share of start-up time.
+    const { getFileSink } = await import("@logtape/file");
     sinks.file = getFileSink(setup.file, {
       formatter: formatLine,
       nonBlocking: true,

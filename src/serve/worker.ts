@@ -8,7 +8,6 @@ import { getLog, setupLogging, shutdownLogging } from "../log.ts";
 import { createServer } from "../mcp/server.ts";
 import { LineTransport } from "../mcp/stdio.ts";
 import { openStore } from "../store/open.ts";
-import { runStoreCommand } from "../cli/commands.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 
 function post(message: FromWorker): void {
@@ -37,6 +36,8 @@ async function command(message: Extract<ToWorker, { type: "command" }>): Promise
   stop = () => Promise.resolve(interrupt());
   const encoder = new TextEncoder();
   const writer = Deno.stdout.writable.getWriter();
+  // Operator commands are loaded on demand so that serving never pays for them.
+  const { runStoreCommand } = await import("../cli/commands.ts");
   try {
     const outcome = await runStoreCommand(message.command, {
       store: opened.store,

@@ -1,4 +1,5 @@
 /** The session store on Deno KV: one atomic commit per lifecycle event. */
+import { createHash } from "node:crypto";
 import type { SessionEndEvent, SessionStartEvent } from "../sessions/events.ts";
 import {
   baseSessionId,
@@ -27,7 +28,7 @@ import {
   type SessionView,
   viewOf,
 } from "../sessions/query.ts";
-import { type RetryOptions, withRetry } from "./retry.ts";
+import { isLockedError, type RetryOptions, withRetry } from "./retry.ts";
 
 /** What `start` did with an event. */
 export type StartResult =
@@ -72,10 +73,10 @@ export function decodeRecord(bytes: Uint8Array): SessionRecord {
   return JSON.parse(decoder.decode(bytes)) as SessionRecord;
 }
 
-async function digestOf(event: SessionStartEvent): Promise<string> {
+function digestOf(event: SessionStartEvent): string {
   const normalised = { ...event, metadata: event.metadata ?? null };
-  const hash = await crypto.subtle.digest("SHA-256", encoder.encode(canonicalJson(normalised)));
-  return Array.from(new Uint8Array(hash), (b) => b.toString(16).padStart(2, "0")).join("");
+  // Synchronous hashing: WebCrypto's digest costs an extra turn of the event loop per start.
+  return createHash("sha256").update(canonicalJson(normalised)).digest("hex");
 }
 
 /** The session store over an open Deno KV handle. */
@@ -96,7 +97,7 @@ export class KvSessionStore {
    * way are committed together in one atomic operation (group commit).
    */
   async start(event: SessionStartEvent, trackedBy: string | null, now: Date): Promise<StartResult> {
-    const digest = await digestOf(event);
+    const digest = digestOf(event);
     return await new Promise<StartResult>((resolve, reject) => {
       this.#queue.push({ event, trackedBy, now, digest, resolve, reject });
       if (!this.#flushing) void this.#flush();
@@ -108,7 +109,7 @@ export class KvSessionStore {
     try {
       while (this.#queue.length > 0) {
         const batch = this.#queue.splice(0, MAX_GROUP);
-        if (batch.length === 1 || !(await this.#startGroup(batch))) {
+        if (batch.length === 1 || !(await this.#groupWithRetry(batch))) {
           await Promise.all(
             batch.map((item) => this.#startOne(item).then(item.resolve, item.reject)),
           );
@@ -119,11 +120,21 @@ export class KvSessionStore {
     }
   }
 
+  /** Commits a group, retrying it while other writers hold the lock or move its counters. */
+  async #groupWithRetry(batch: PendingStart[]): Promise<boolean> {
+    try {
+      return await withRetry(() => this.#startGroup(batch), { ...this.#retry, maxAttempts: 50 });
+    } catch {
+      return false;
+    }
+  }
+
   /**
    * Commits a group of starts at once. Returns false, having settled nothing, when the
-   * group could not be committed as one; its starts are then made one by one.
+   * group cannot be committed as one (an event id already exists); its starts are then
+   * made one by one. Returns undefined when a check failed and the group should be retried.
    */
-  async #startGroup(batch: PendingStart[]): Promise<boolean> {
+  async #startGroup(batch: PendingStart[]): Promise<boolean | undefined> {
     const leaders = new Map<string, PendingStart>();
     for (const item of batch) {
       if (!leaders.has(item.event.event_id)) leaders.set(item.event.event_id, item);
@@ -138,7 +149,8 @@ export class KvSessionStore {
       const chunks = [];
       for (let i = 0; i < keys.length; i += 10) chunks.push(keys.slice(i, i + 10));
       entries = (await Promise.all(chunks.map((c) => this.#kv.getMany(c)))).flat();
-    } catch {
+    } catch (error) {
+      if (isLockedError(error)) throw error;
       return false;
     }
     const existing = entries.slice(0, evKeys.length) as Deno.KvEntryMaybe<EventEntry>[];
@@ -178,8 +190,9 @@ export class KvSessionStore {
     }
     for (const [base, n] of next) op.check(seqs.get(base)!).set(idSeqKey(base), n);
     try {
-      if (!(await op.commit()).ok) return false;
-    } catch {
+      if (!(await op.commit()).ok) return undefined;
+    } catch (error) {
+      if (isLockedError(error)) throw error;
       return false;
     }
     for (const item of batch) {
