@@ -69,6 +69,8 @@ export class LineTransport implements Transport {
   readonly #maxBytes: number;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #encoder = new TextEncoder();
+  #unwritten: string[] = [];
+  #flushing: Promise<void> | null = null;
   readonly #decoder = new TextDecoder();
   #reader?: ReadableStreamDefaultReader<Uint8Array>;
   #closed = false;
@@ -177,8 +179,26 @@ export class LineTransport implements Transport {
     this.#write(text).catch((error) => this.onerror?.(error as Error));
   }
 
+  /**
+   * Queues a line; lines queued in the same turn of the event loop go out in one write,
+   * in the order they were queued. Resolves once the line has been written.
+   */
   #write(text: string): Promise<void> {
-    return this.#writer.write(this.#encoder.encode(text + "\n"));
+    this.#unwritten.push(text);
+    this.#flushing ??= Promise.resolve().then(() => this.#flushLines());
+    return this.#flushing;
+  }
+
+  async #flushLines(): Promise<void> {
+    try {
+      while (this.#unwritten.length > 0) {
+        const lines = this.#unwritten;
+        this.#unwritten = [];
+        await this.#writer.write(this.#encoder.encode(lines.join("\n") + "\n"));
+      }
+    } finally {
+      this.#flushing = null;
+    }
   }
 
   async send(message: JsonRpcMessage): Promise<void> {
@@ -199,6 +219,7 @@ export class LineTransport implements Transport {
       await this.#reader?.cancel();
     } catch { /* already closed */ }
     try {
+      await this.#flushing;
       await this.#writer.close();
     } catch { /* stdout already gone */ }
     this.onclose?.();

@@ -59,6 +59,8 @@ interface PendingStart {
 // Three checks per start, and Deno KV allows 100 checks per atomic operation.
 const MAX_GROUP = 24;
 const MAX_GROUP_BYTES = 600_000;
+// Counters are per second and component, so only the most recent few are worth keeping.
+const SEQ_CACHE_SIZE = 256;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -84,6 +86,10 @@ export class KvSessionStore {
   readonly #kv: Deno.Kv;
   readonly #retry: Partial<RetryOptions>;
   readonly #queue: PendingStart[] = [];
+  readonly #seqCache = new Map<
+    string,
+    { key: Deno.KvKey; value: number; versionstamp: string }
+  >();
   #flushing = false;
 
   constructor(kv: Deno.Kv, retry: Partial<RetryOptions> = {}) {
@@ -189,11 +195,16 @@ export class KvSessionStore {
       results.set(item.event.event_id, { kind: "tracked", record });
     }
     for (const [base, n] of next) op.check(seqs.get(base)!).set(idSeqKey(base), n);
+    let committed: Deno.KvCommitResult | Deno.KvCommitError;
     try {
-      if (!(await op.commit()).ok) return undefined;
+      committed = await op.commit();
     } catch (error) {
       if (isLockedError(error)) throw error;
       return false;
+    }
+    if (!committed.ok) return undefined;
+    for (const [base, n] of next) {
+      this.#rememberSeq(base, idSeqKey(base), n, committed.versionstamp);
     }
     for (const item of batch) {
       const result = results.get(item.event.event_id)!;
@@ -208,10 +219,20 @@ export class KvSessionStore {
   }
 
   async #startOne(item: PendingStart): Promise<StartResult> {
-    const { event, trackedBy, now, digest } = item;
+    const { event, digest } = item;
     const base = baseSessionId(event);
     const evKey = eventKey(event.event_id);
     const seqKey = idSeqKey(base);
+    // First try without reading: a new event under a counter this process saw last (or a
+    // counter nobody has used yet) commits at once; anything else fails a check and falls
+    // through to the reading path below.
+    const known = this.#seqCache.get(base) ?? { key: seqKey, value: 0, versionstamp: null };
+    try {
+      const fast = await this.#commitStart(item, base, known, known.value + 1);
+      if (fast) return fast;
+    } catch (error) {
+      if (!isLockedError(error)) throw error;
+    }
     // Ids outside the counter (none are written by this program, but a store is shared)
     // can occupy a candidate; a failed commit with nothing else changed means exactly that.
     let skip = 0;
@@ -225,27 +246,48 @@ export class KvSessionStore {
       if (lastSeq !== undefined && lastSeq === seq.versionstamp) skip++;
       else skip = 0;
       lastSeq = seq.versionstamp;
-      const n = (seq.value ?? 0) + 1 + skip;
-      const record = startRecord(event, candidateId(base, n), trackedBy, now);
-      const op = this.#kv.atomic()
-        .check({ key: evKey, versionstamp: null })
-        .check(seq)
-        .check({ key: sessionKey(record.session_id), versionstamp: null })
-        .set(seqKey, n)
-        .set(evKey, { session_id: record.session_id, digest } satisfies EventEntry)
-        .set(sessionKey(record.session_id), encodeRecord(record));
-      for (const key of indexKeys(record)) op.set(key, null);
-      op.set(feedKey(now.getTime(), record.session_id, "start"), null, { expireIn: FEED_TTL_MS });
-      let res;
       try {
-        res = await op.commit();
+        return await this.#commitStart(item, base, seq, (seq.value ?? 0) + 1 + skip);
       } catch (error) {
         // A locked store refused the commit: it says nothing about the candidate id.
         lastSeq = undefined;
         throw error;
       }
-      return res.ok ? { kind: "tracked", record } : undefined;
     }, this.#retry);
+  }
+
+  /** One attempt to commit a start as id number `n` of its base; undefined if a check failed. */
+  async #commitStart(
+    item: PendingStart,
+    base: string,
+    seq: { key: Deno.KvKey; value: number | null; versionstamp: string | null },
+    n: number,
+  ): Promise<StartResult | undefined> {
+    const { event, trackedBy, now, digest } = item;
+    const record = startRecord(event, candidateId(base, n), trackedBy, now);
+    const evKey = eventKey(event.event_id);
+    const op = this.#kv.atomic()
+      .check({ key: evKey, versionstamp: null })
+      .check({ key: seq.key, versionstamp: seq.versionstamp })
+      .check({ key: sessionKey(record.session_id), versionstamp: null })
+      .set(seq.key, n)
+      .set(evKey, { session_id: record.session_id, digest } satisfies EventEntry)
+      .set(sessionKey(record.session_id), encodeRecord(record));
+    for (const key of indexKeys(record)) op.set(key, null);
+    op.set(feedKey(now.getTime(), record.session_id, "start"), null, { expireIn: FEED_TTL_MS });
+    const res = await op.commit();
+    if (!res.ok) return undefined;
+    this.#rememberSeq(base, seq.key, n, res.versionstamp);
+    return { kind: "tracked", record };
+  }
+
+  /** Keeps the newest counters this process wrote, so the next start can skip its read. */
+  #rememberSeq(base: string, key: Deno.KvKey, value: number, versionstamp: string): void {
+    this.#seqCache.delete(base);
+    this.#seqCache.set(base, { key, value, versionstamp });
+    if (this.#seqCache.size > SEQ_CACHE_SIZE) {
+      this.#seqCache.delete(this.#seqCache.keys().next().value!);
+    }
   }
 
   /** Ends a session; an end already made by its client stays as it was. */

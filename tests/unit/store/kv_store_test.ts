@@ -47,3 +47,21 @@ Deno.test("concurrent starts are grouped yet get distinct ids in order, retries 
     kv.close();
   }
 });
+
+Deno.test("two stores sharing one KV take turns on a base without gaps or clashes", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    // Each store remembers the counters it wrote; the other's writes must invalidate that.
+    const stores = [new KvSessionStore(kv), new KvSessionStore(kv)];
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const result = await stores[i % 2 === 0 || i > 8 ? 0 : 1]!.start(event(), null, new Date());
+      assert.equal(result.kind, "tracked");
+      if (result.kind === "tracked") ids.push(result.record.session_id);
+    }
+    const base = "mahavishnu-20260206-123456";
+    assert.deepEqual(ids, [base, ...Array.from({ length: 11 }, (_, i) => `${base}-${i + 2}`)]);
+  } finally {
+    kv.close();
+  }
+});
