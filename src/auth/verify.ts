@@ -3,25 +3,17 @@
  * Outcomes are values; reasons never quote the token or a claim value.
  */
 import { errors, jwtVerify } from "jose";
+import type { Verifier } from "./verifier.ts";
+
+export { acceptAll, type AuthOutcome, type Verifier } from "./verifier.ts";
 
 /** Accepted clock skew, in seconds, for `exp`, `nbf` and `iat`. */
 export const LEEWAY_SECONDS = 30;
 /** The issuer every token must name. */
 export const ISSUER = "session-buddy";
 
-/** What a token check found. */
-export type AuthOutcome =
-  | { ok: true; trackedBy: string | null }
-  | { ok: false; reason: string };
-
-/** Checks the `token` argument of a call. */
-export type Verifier = (token: unknown, now?: Date) => Promise<AuthOutcome>;
-
 /** The reason shown when a secret is set and no token came. */
 export const TOKEN_REQUIRED = "Token required (SESSION_BUDDY_SECRET is set)";
-
-/** With no secret configured, every token value (null included) is accepted. */
-export const acceptAll: Verifier = () => Promise.resolve({ ok: true, trackedBy: null });
 
 /**
  * Builds a verifier for `secret`. The key is derived once here, not per call; the secret's

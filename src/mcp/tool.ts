@@ -1,5 +1,5 @@
 /** What every tool is made of, and the helpers tools share. */
-import type { Verifier } from "../auth/verify.ts";
+import type { Verifier } from "../auth/verifier.ts";
 import type { Log } from "../log.ts";
 import type { KvSessionStore } from "../store/kv_store.ts";
 import { StoreBusyError } from "../store/retry.ts";

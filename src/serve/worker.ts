@@ -3,7 +3,7 @@
  * with read/write on its store folder and log file only (see `permissions.ts`).
  */
 /// <reference lib="deno.worker" />
-import { acceptAll, createVerifier } from "../auth/verify.ts";
+import { acceptAll, type Verifier } from "../auth/verifier.ts";
 import { getLog, setupLogging, shutdownLogging } from "../log.ts";
 import { createServer } from "../mcp/server.ts";
 import { LineTransport } from "../mcp/stdio.ts";
@@ -19,6 +19,13 @@ function reasonOf(error: unknown): string {
 }
 
 let stop: (() => Promise<void>) | null = null;
+
+/** The token check; jose is loaded only when there is a secret to check against. */
+async function verifierFor(secret: string | null): Promise<Verifier> {
+  if (!secret) return acceptAll;
+  const { createVerifier } = await import("../auth/verify.ts");
+  return createVerifier(secret);
+}
 
 /** Runs one operator command on the store and reports its exit status. */
 async function command(message: Extract<ToWorker, { type: "command" }>): Promise<void> {
@@ -83,7 +90,7 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
   }
   const server = createServer({
     store: opened.store,
-    verify: config.secret ? createVerifier(config.secret) : acceptAll,
+    verify: await verifierFor(config.secret),
     log,
     now: () => new Date(),
     staleAfterMs: config.staleAfterMs,
