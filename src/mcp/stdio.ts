@@ -18,11 +18,22 @@ const INVALID_REQUEST = -32600;
 
 type Id = string | number | null;
 
-/** Where the transport reads and writes; `Deno.stdin`/`Deno.stdout` in production. */
+/** Where the transport reads and writes, as web streams (tests use in-memory ones). */
 export interface ByteStreams {
   readable: ReadableStream<Uint8Array>;
   writable: WritableStream<Uint8Array>;
 }
+
+/**
+ * Where the transport reads and writes, as plain calls: `Deno.stdin.read` and
+ * `Deno.stdout.write` in production, which cost less per message than the stream layers.
+ */
+export interface ByteCalls {
+  read(buffer: Uint8Array): Promise<number | null>;
+  write(bytes: Uint8Array): Promise<number>;
+}
+
+const READ_BUFFER_BYTES = 64 * 1024;
 
 function errorResponse(id: Id, code: number, message: string): string {
   return JSON.stringify({ jsonrpc: "2.0", id, error: { code, message } });
@@ -65,9 +76,9 @@ export class LineTransport implements Transport {
   onerror?: (error: Error) => void;
   onmessage?: (message: JsonRpcMessage) => void;
 
-  readonly #streams: ByteStreams;
+  readonly #io: ByteStreams | ByteCalls;
   readonly #maxBytes: number;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #writer?: WritableStreamDefaultWriter<Uint8Array>;
   readonly #encoder = new TextEncoder();
   #unwritten: string[] = [];
   #flushing: Promise<void> | null = null;
@@ -79,14 +90,14 @@ export class LineTransport implements Transport {
   #drained: (() => void) | null = null;
   #slotFree: (() => void) | null = null;
 
-  constructor(streams: ByteStreams, maxBytes = MAX_MESSAGE_BYTES) {
-    this.#streams = streams;
+  constructor(io: ByteStreams | ByteCalls, maxBytes = MAX_MESSAGE_BYTES) {
+    this.#io = io;
     this.#maxBytes = maxBytes;
-    this.#writer = streams.writable.getWriter();
+    if ("writable" in io) this.#writer = io.writable.getWriter();
   }
 
   start(): Promise<void> {
-    this.#reader = this.#streams.readable.getReader();
+    if ("readable" in this.#io) this.#reader = this.#io.readable.getReader();
     this.#readLoop()
       .catch((error) => this.onerror?.(error as Error))
       .then(() => this.#drain())
@@ -107,14 +118,32 @@ export class LineTransport implements Transport {
     });
   }
 
+  /** The next chunk of input, or null at its end. */
+  async #readChunk(buffer: Uint8Array): Promise<Uint8Array | null> {
+    if (this.#reader) {
+      const { value, done } = await this.#reader.read();
+      return done || !value ? null : value;
+    }
+    const n = await (this.#io as ByteCalls).read(buffer);
+    return n === null ? null : buffer.subarray(0, n);
+  }
+
+  async #writeBytes(bytes: Uint8Array): Promise<void> {
+    if (this.#writer) return await this.#writer.write(bytes);
+    const io = this.#io as ByteCalls;
+    let written = 0;
+    while (written < bytes.length) written += await io.write(bytes.subarray(written));
+  }
+
   async #readLoop(): Promise<void> {
-    const reader = this.#reader!;
+    const buffer = new Uint8Array(READ_BUFFER_BYTES);
     let pending: Uint8Array[] = [];
     let pendingBytes = 0;
     let discarding = false;
     while (true) {
-      const { value, done } = await reader.read();
-      if (done || !value) break;
+      // Pieces kept past this turn are copied, so the read buffer can be reused.
+      const value = await this.#readChunk(buffer);
+      if (!value) break;
       let start = 0;
       while (start < value.length) {
         const nl = value.indexOf(10, start);
@@ -194,7 +223,7 @@ export class LineTransport implements Transport {
       while (this.#unwritten.length > 0) {
         const lines = this.#unwritten;
         this.#unwritten = [];
-        await this.#writer.write(this.#encoder.encode(lines.join("\n") + "\n"));
+        await this.#writeBytes(this.#encoder.encode(lines.join("\n") + "\n"));
       }
     } finally {
       this.#flushing = null;
@@ -220,7 +249,7 @@ export class LineTransport implements Transport {
     } catch { /* already closed */ }
     try {
       await this.#flushing;
-      await this.#writer.close();
+      await this.#writer?.close();
     } catch { /* stdout already gone */ }
     this.onclose?.();
   }

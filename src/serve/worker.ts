@@ -108,7 +108,10 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
     })();
   server.onclose = () => void stop?.();
   await server.connect(
-    new LineTransport({ readable: Deno.stdin.readable, writable: Deno.stdout.writable }),
+    new LineTransport({
+      read: (buffer) => Deno.stdin.read(buffer),
+      write: (bytes) => Deno.stdout.write(bytes),
+    }),
   );
   log.info(`session-buddy ${version} serving MCP on stdio; store ${config.db}`);
   post({ type: "ready" });
