@@ -15,8 +15,8 @@ import {
   SessionStatsSchema,
 } from "../sessions/query_args.ts";
 import { parseInstant } from "../sessions/timestamp.ts";
-import { AUTH_PREFIX, publish } from "./results.ts";
-import { argOf, type ServerDeps, storeReason, type Tool } from "./tool.ts";
+import { publish } from "./results.ts";
+import { argOf, authenticate, type ServerDeps, storeReason, type Tool } from "./tool.ts";
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -62,14 +62,12 @@ const READ_ONLY = {
 
 /** Builds `get_session`, `list_sessions`, `session_stats` and `track_session_heartbeat`. */
 export function readingTools(deps: ServerDeps): Tool[] {
-  const { store, verify, log } = deps;
+  const { store, log } = deps;
 
-  /** Checks the token; on failure logs and returns the contract's text. */
+  /** Checks the token; on failure returns the contract's text (already logged). */
   async function authError(tool: string, args: unknown): Promise<string | null> {
-    const auth = await verify(argOf(args, "token"));
-    if (auth.ok) return null;
-    log.warning(`Authentication failed on ${tool}: ${auth.reason}`);
-    return AUTH_PREFIX + auth.reason;
+    const auth = await authenticate(deps, tool, args);
+    return auth.ok ? null : auth.error;
   }
 
   function failure(prefix: string, reason: string, level: "warning" | "error" = "warning") {

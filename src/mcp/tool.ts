@@ -3,7 +3,7 @@ import type { Verifier } from "../auth/verifier.ts";
 import type { Log } from "../log.ts";
 import type { KvSessionStore } from "../store/kv_store.ts";
 import { StoreBusyError } from "../store/retry.ts";
-import type { JsonSchemaObject } from "./results.ts";
+import { AUTH_PREFIX, type JsonSchemaObject } from "./results.ts";
 
 /** What the server is built from; `main` and the tests hand over the real parts. */
 export interface ServerDeps {
@@ -50,4 +50,19 @@ export function toolResult(result: Record<string, unknown>) {
     content: [{ type: "text" as const, text: JSON.stringify(result) }],
     structuredContent: result,
   };
+}
+
+/**
+ * Checks a call's token before anything else. A failure is logged and comes back as the
+ * contract's error text; a token or claim value never appears in either.
+ */
+export async function authenticate(
+  deps: Pick<ServerDeps, "verify" | "log">,
+  tool: string,
+  args: unknown,
+): Promise<{ ok: true; trackedBy: string | null } | { ok: false; error: string }> {
+  const auth = await deps.verify(argOf(args, "token"));
+  if (auth.ok) return auth;
+  deps.log.warning(`Authentication failed on ${tool}: ${auth.reason}`);
+  return { ok: false, error: AUTH_PREFIX + auth.reason };
 }

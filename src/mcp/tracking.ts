@@ -6,18 +6,17 @@ import {
   SessionStartSchema,
 } from "../sessions/events.ts";
 import {
-  AUTH_PREFIX,
   type EndResult,
   EndResultSchema,
   publish,
   type StartResult,
   StartResultSchema,
 } from "./results.ts";
-import { argOf, type ServerDeps, storeReason, type Tool } from "./tool.ts";
+import { argOf, authenticate, type ServerDeps, storeReason, type Tool } from "./tool.ts";
 
 /** Builds the tracking tools. */
 export function trackingTools(deps: ServerDeps): Tool[] {
-  const { store, verify, log } = deps;
+  const { store, log } = deps;
 
   async function trackStart(args: unknown): Promise<StartResult> {
     const fail = (reason: string, level: "warning" | "error" = "warning"): StartResult => {
@@ -25,11 +24,8 @@ export function trackingTools(deps: ServerDeps): Tool[] {
       log[level](error);
       return { session_id: null, status: "error", error };
     };
-    const auth = await verify(argOf(args, "token"));
-    if (!auth.ok) {
-      log.warning(`Authentication failed on track_session_start: ${auth.reason}`);
-      return { session_id: null, status: "error", error: AUTH_PREFIX + auth.reason };
-    }
+    const auth = await authenticate(deps, "track_session_start", args);
+    if (!auth.ok) return { session_id: null, status: "error", error: auth.error };
     const parsed = parseStartEvent(args);
     if (!parsed.ok) return fail(parsed.reason);
     const event = parsed.value;
@@ -65,11 +61,8 @@ export function trackingTools(deps: ServerDeps): Tool[] {
       log[level](error);
       return { session_id: echo, status: "error", error };
     };
-    const auth = await verify(argOf(args, "token"));
-    if (!auth.ok) {
-      log.warning(`Authentication failed on track_session_end: ${auth.reason}`);
-      return { session_id: null, status: "error", error: AUTH_PREFIX + auth.reason };
-    }
+    const auth = await authenticate(deps, "track_session_end", args);
+    if (!auth.ok) return { session_id: null, status: "error", error: auth.error };
     const parsed = parseEndEvent(args);
     if (!parsed.ok) return fail(parsed.reason);
     const event = parsed.value;

@@ -437,25 +437,23 @@ export class KvSessionStore {
   /** Every record started in `[sinceMs, untilMs)`, oldest first, read through the start index. */
   async *range(sinceMs: number, untilMs: number): AsyncGenerator<SessionRecord> {
     if (sinceMs >= untilMs) return;
-    const iter = this.#kv.list({ start: ["by_start", sinceMs], end: ["by_start", untilMs] }, {
-      batchSize: 500,
-    });
-    let ids: string[] = [];
-    for await (const entry of iter) {
-      ids.push(entry.key[2] as string);
-      if (ids.length === 100) {
-        yield* await this.#records(ids);
-        ids = [];
-      }
-    }
-    if (ids.length > 0) yield* await this.#records(ids);
+    yield* this.#recordsOf(
+      this.#kv.list({ start: ["by_start", sinceMs], end: ["by_start", untilMs] }, {
+        batchSize: 500,
+      }),
+    );
   }
 
-  /** Active records, newest start first, for reaping. */
+  /** Active records, oldest start first, for reaping. */
   async *active(): AsyncGenerator<SessionRecord> {
+    yield* this.#recordsOf(this.#kv.list({ prefix: ["by_status", "active"] }, { batchSize: 500 }));
+  }
+
+  /** The records behind an index listing (every index key ends in the session id). */
+  async *#recordsOf(entries: Deno.KvListIterator<unknown>): AsyncGenerator<SessionRecord> {
     let ids: string[] = [];
-    for await (const entry of this.#kv.list({ prefix: ["by_status", "active"] })) {
-      ids.push(entry.key[3] as string);
+    for await (const entry of entries) {
+      ids.push(entry.key[entry.key.length - 1] as string);
       if (ids.length === 100) {
         yield* await this.#records(ids);
         ids = [];
