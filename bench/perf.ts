@@ -28,7 +28,7 @@
  * Always exits 0 once the run completes (targets are reported, not enforced); the last
  * line of stdout is one JSON object with every figure.
  */
-import { CONFIG, DENO_DIR, endArgs, MAIN, ROOT, startArgs } from "../tests/helpers/server.ts";
+import { CONFIG, endArgs, MAIN, ROOT, spawnPiped, startArgs } from "../tests/helpers/server.ts";
 import denoJson from "../deno.json" with { type: "json" };
 
 // ---------------------------------------------------------------------------------------
@@ -122,11 +122,6 @@ interface Command {
   env: Record<string, string>;
 }
 
-function childEnv(env: Record<string, string>): Record<string, string> {
-  const path = Deno.env.get("PATH");
-  return { NO_COLOR: "1", DENO_DIR, ...(path ? { PATH: path } : {}), ...env };
-}
-
 const encoder = new TextEncoder();
 
 /** One server process and a JSON-RPC connection to it over its stdin/stdout. */
@@ -141,15 +136,7 @@ class RpcClient {
   readonly #done: Promise<unknown>;
 
   constructor(cmd: Command) {
-    this.child = new Deno.Command(cmd.command, {
-      args: cmd.args,
-      env: childEnv(cmd.env),
-      clearEnv: true,
-      cwd: ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    this.child = spawnPiped(cmd, cmd.env);
     this.pid = this.child.pid;
     this.#writer = this.child.stdin.getWriter();
     this.#done = Promise.all([this.#readOut(), this.#readErr()]);

@@ -48,6 +48,22 @@ function childEnv(env: Record<string, string> | undefined): Record<string, strin
   return { NO_COLOR: "1", DENO_DIR, ...(path ? { PATH: path } : {}), ...env };
 }
 
+/** Spawns a command from the repository root with piped stdio and only the child env. */
+export function spawnPiped(
+  command: { command: string; args: string[] },
+  env?: Record<string, string>,
+): Deno.ChildProcess {
+  return new Deno.Command(command.command, {
+    args: command.args,
+    env: childEnv(env),
+    clearEnv: true,
+    cwd: ROOT,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
 /** A temporary folder removed by `cleanup`. */
 export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await Deno.makeTempDir({ prefix: "session-buddy-test-" });
@@ -137,15 +153,7 @@ export async function runProgram(
   stdin = "",
   command = programCommand(args),
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Deno.Command(command.command, {
-    args: command.args,
-    env: childEnv(env),
-    clearEnv: true,
-    cwd: ROOT,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnPiped(command, env);
   const writer = child.stdin.getWriter();
   await writer.write(new TextEncoder().encode(stdin));
   await writer.close();

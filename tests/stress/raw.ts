@@ -7,7 +7,7 @@
  * response must answer a request that is waiting and was not answered before. Anything
  * else is recorded in `violations`.
  */
-import { DENO_DIR, programCommand, ROOT } from "../helpers/server.ts";
+import { programCommand, spawnPiped } from "../helpers/server.ts";
 
 /** Size of the suite: `quick` for `deno task test`, `full` for `deno task stress`. */
 export const FULL = (Deno.env.get("SESSION_BUDDY_STRESS") ?? "").toLowerCase() === "full";
@@ -100,16 +100,7 @@ export class RawServer {
   static async start(options: RawOptions = {}): Promise<RawServer> {
     let { command, args } = programCommand(options.args ?? []);
     if (options.wrap) ({ command, args } = options.wrap(command, args));
-    const path = Deno.env.get("PATH");
-    const child = new Deno.Command(command, {
-      args,
-      env: { NO_COLOR: "1", DENO_DIR, ...(path ? { PATH: path } : {}), ...options.env },
-      clearEnv: true,
-      cwd: ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = spawnPiped({ command, args }, options.env);
     const server = new RawServer(child);
     if (!options.noInit) await server.initialize();
     return server;
