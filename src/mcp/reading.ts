@@ -1,5 +1,4 @@
 /** The reading tools and the heartbeat: sessions as data. */
-import { z } from "zod";
 import {
   decodeCursor,
   encodeCursor,
@@ -15,43 +14,10 @@ import {
   SessionStatsSchema,
 } from "../sessions/query_args.ts";
 import { parseInstant } from "../sessions/timestamp.ts";
-import { publish } from "./results.ts";
+import { publishedSchema } from "./results.ts";
 import { argOf, authenticate, type ServerDeps, storeReason, type Tool } from "./tool.ts";
 
 const DAY_MS = 24 * 3600 * 1000;
-
-const record = z.record(z.string(), z.unknown()).describe(
-  "A session record: every start field as sent, started_at, ended_at, duration_seconds, end_metadata, end_source, last_seen_at, tracked_by and status (active, ended or stale).",
-);
-
-const GetResultSchema = z.object({
-  status: z.enum(["found", "not_found", "error"]),
-  session: record.nullable(),
-  error: z.string().nullable(),
-});
-const ListResultSchema = z.object({
-  status: z.enum(["ok", "error"]),
-  sessions: z.array(record),
-  next_cursor: z.string().nullable(),
-  error: z.string().nullable(),
-});
-const StatsResultSchema = z.object({
-  status: z.enum(["ok", "error"]),
-  groups: z.array(z.object({
-    key: z.string(),
-    active: z.number(),
-    ended: z.number(),
-    stale: z.number(),
-    duration_seconds: z.object({ mean: z.number(), p50: z.number(), p95: z.number() })
-      .nullable(),
-  })),
-  error: z.string().nullable(),
-});
-const HeartbeatResultSchema = z.object({
-  session_id: z.string().nullable(),
-  status: z.enum(["alive", "not_found", "error"]),
-  error: z.string().nullable(),
-});
 
 const READ_ONLY = {
   readOnlyHint: true,
@@ -216,8 +182,8 @@ export function readingTools(deps: ServerDeps): Tool[] {
         description:
           'Look up one admin shell session by its session_id. Returns {status: "found"|"not_found"|"error", session, error}; ' +
           "the session record holds who (user, hostname, tracked_by), what (component_name, shell_type, pid), when (started_at, ended_at, last_seen_at), duration_seconds and status (active, ended or stale).",
-        inputSchema: publish(GetSessionSchema, "input"),
-        outputSchema: publish(GetResultSchema, "output"),
+        inputSchema: publishedSchema("get_session", "input"),
+        outputSchema: publishedSchema("get_session", "output"),
         annotations: { title: "Get one session", ...READ_ONLY },
       },
       run: getSession,
@@ -230,8 +196,8 @@ export function readingTools(deps: ServerDeps): Tool[] {
           "List admin shell sessions, newest start first. Filters combine: status, component_name, hostname, username, and since (inclusive) / until (exclusive) on the start time. " +
           "Pages hold up to `limit` sessions (default 50); when next_cursor is not null, call again with the same filters and cursor=next_cursor for the next page. " +
           "A page may hold fewer than `limit` sessions even when more follow.",
-        inputSchema: publish(ListSessionsSchema, "input"),
-        outputSchema: publish(ListResultSchema, "output"),
+        inputSchema: publishedSchema("list_sessions", "input"),
+        outputSchema: publishedSchema("list_sessions", "output"),
         annotations: { title: "List sessions", ...READ_ONLY },
       },
       run: listSessions,
@@ -243,8 +209,8 @@ export function readingTools(deps: ServerDeps): Tool[] {
         description:
           "Count sessions started in a time range (default: the last 24 hours) per component, hostname or username: how many are active, ended and stale, " +
           "and the mean, median (p50) and p95 duration in seconds of the ended ones (nearest rank).",
-        inputSchema: publish(SessionStatsSchema, "input"),
-        outputSchema: publish(StatsResultSchema, "output"),
+        inputSchema: publishedSchema("session_stats", "input"),
+        outputSchema: publishedSchema("session_stats", "output"),
         annotations: { title: "Session statistics", ...READ_ONLY },
       },
       run: sessionStats,
@@ -256,8 +222,8 @@ export function readingTools(deps: ServerDeps): Tool[] {
         description:
           "Tell the server an admin shell session is still alive, so a long session is not reported stale. Call every few minutes with the session_id from track_session_start. " +
           'Returns {session_id, status: "alive"|"not_found"|"error", error}.',
-        inputSchema: publish(HeartbeatSchema, "input"),
-        outputSchema: publish(HeartbeatResultSchema, "output"),
+        inputSchema: publishedSchema("track_session_heartbeat", "input"),
+        outputSchema: publishedSchema("track_session_heartbeat", "output"),
         annotations: {
           title: "Track admin shell heartbeat",
           readOnlyHint: false,

@@ -1,5 +1,6 @@
 /** The result objects of SPEC section 3, with the schemas `tools/list` publishes for them. */
 import { z } from "zod";
+import published from "./schemas.json" with { type: "json" };
 
 /** Prefix of every authentication failure, as the seed's clients match it. */
 export const AUTH_PREFIX = "❌ Authentication failed: ";
@@ -20,11 +21,55 @@ export const EndResultSchema = z.object({
 });
 export type EndResult = z.output<typeof EndResultSchema>;
 
+const record = z.record(z.string(), z.unknown()).describe(
+  "A session record: every start field as sent, started_at, ended_at, duration_seconds, end_metadata, end_source, last_seen_at, tracked_by and status (active, ended or stale).",
+);
+
+/** `get_session`'s result. */
+export const GetResultSchema = z.object({
+  status: z.enum(["found", "not_found", "error"]),
+  session: record.nullable(),
+  error: z.string().nullable(),
+});
+/** `list_sessions`'s result. */
+export const ListResultSchema = z.object({
+  status: z.enum(["ok", "error"]),
+  sessions: z.array(record),
+  next_cursor: z.string().nullable(),
+  error: z.string().nullable(),
+});
+/** `session_stats`'s result. */
+export const StatsResultSchema = z.object({
+  status: z.enum(["ok", "error"]),
+  groups: z.array(z.object({
+    key: z.string(),
+    active: z.number(),
+    ended: z.number(),
+    stale: z.number(),
+    duration_seconds: z.object({ mean: z.number(), p50: z.number(), p95: z.number() })
+      .nullable(),
+  })),
+  error: z.string().nullable(),
+});
+/** `track_session_heartbeat`'s result. */
+export const HeartbeatResultSchema = z.object({
+  session_id: z.string().nullable(),
+  status: z.enum(["alive", "not_found", "error"]),
+  error: z.string().nullable(),
+});
+
 /** A published JSON Schema object, as MCP's `inputSchema`/`outputSchema` want it. */
 export type JsonSchemaObject = { type: "object"; [key: string]: unknown };
 
-/** Converts a zod object schema to the JSON Schema `tools/list` publishes. */
-export function publish(schema: z.ZodType, io: "input" | "output"): JsonSchemaObject {
-  const { $schema: _drop, ...json } = z.toJSONSchema(schema, { io }) as Record<string, unknown>;
-  return { ...json, type: "object" };
+/**
+ * The JSON Schema `tools/list` publishes for a tool's arguments or result. They are made
+ * from the zod schemas by `deno task schemas` (src/mcp/schemas.ts) and read from
+ * schemas.json here, because converting them at start-up took a tenth of a cold start; a
+ * unit test fails when the file no longer matches the zod schemas.
+ */
+export function publishedSchema(tool: string, io: "input" | "output"): JsonSchemaObject {
+  const schemas = (published as Record<string, Record<string, JsonSchemaObject>>)[tool];
+  const schema = schemas?.[io];
+  if (!schema) throw new Error(`No published ${io} schema for ${tool}: run deno task schemas`);
+  return schema;
 }

@@ -1,10 +1,9 @@
 /**
- * The MCP server: tool registration and dispatch. `tools/list` and `tools/call` are
- * handled here rather than by the SDK's `McpServer`, whose own argument validation would
- * answer malformed calls in a shape the contract forbids.
+ * The MCP server: tool registration and dispatch, on the JSON-RPC endpoint of `rpc.ts`.
+ * `tools/call` gives every malformed call the tool's own error result, as the contract
+ * asks, and an unknown tool a JSON-RPC error.
  */
-import { z } from "zod";
-import { Server } from "./sdk.ts";
+import { INVALID_PARAMS, JsonRpcError, RpcServer } from "./rpc.ts";
 import { type ServerDeps, toolResult } from "./tool.ts";
 import { trackingTools } from "./tracking.ts";
 import { readingTools } from "./reading.ts";
@@ -23,63 +22,34 @@ function safeDecode(text: string): string | null {
   }
 }
 
-const ListResourcesRequest = z.object({ method: z.literal("resources/list") }).passthrough();
-const ListResourceTemplatesRequest = z.object({
-  method: z.literal("resources/templates/list"),
-}).passthrough();
-const ReadResourceRequest = z.object({
-  method: z.literal("resources/read"),
-  params: z.object({ uri: z.string() }).passthrough(),
-}).passthrough();
-
-const METHOD_NOT_FOUND = -32601;
-
-/** The JSON-RPC code MCP 2025-06-18 names for an unknown tool. */
-const INVALID_PARAMS = -32602;
-
-class JsonRpcError extends Error {
-  constructor(readonly code: number, message: string) {
-    super(message);
-  }
-}
-
-// The SDK dispatches on these schemas' method literals. Params stay loose so that a
-// malformed call reaches the tool and gets the tool's own error result.
-const ListToolsRequest = z.object({ method: z.literal("tools/list") }).passthrough();
-
 /** Builds the MCP server; attach a transport with `server.connect(transport)`. */
-export function createServer(deps: ServerDeps): Server {
+export function createServer(deps: ServerDeps): RpcServer {
   const tools = new Map(
     [...trackingTools(deps), ...readingTools(deps)].map((tool) => [tool.definition.name, tool]),
   );
   const definitions = [...tools.values()].map((tool) => tool.definition);
-  const server = new Server(
+  const server = new RpcServer(
     { name: "session-buddy", version: deps.version },
     {
       capabilities: { tools: {}, resources: {} },
       instructions:
         "Tracks admin shell sessions. Call track_session_start when a shell starts, track_session_heartbeat now and then while it runs, " +
         "and track_session_end with the returned session_id when it exits. get_session, list_sessions and session_stats answer who was in which shell, where, when and for how long.",
+      onerror: (error) =>
+        deps.log.error(`Request failed: ${error instanceof Error ? error.message : error}`),
     },
   );
-  server.setRequestHandler(ListToolsRequest, () => ({ tools: definitions }));
-  // tools/call is answered from the fallback handler: the SDK's own tools/call handler
-  // would refuse arguments that are not an object with a JSON-RPC error before the tool
-  // could give its own error result, which the contract asks for.
-  server.fallbackRequestHandler = async (request) => {
-    if (request.method !== "tools/call") {
-      throw new JsonRpcError(METHOD_NOT_FOUND, `Method not found: ${request.method.slice(0, 100)}`);
-    }
-    const params = (request.params ?? {}) as Record<string, unknown>;
+  server.handle("tools/list", () => ({ tools: definitions }));
+  server.handle("tools/call", async (params) => {
     const name = params.name;
     const tool = typeof name === "string" ? tools.get(name) : undefined;
     if (!tool) {
       throw new JsonRpcError(INVALID_PARAMS, `Unknown tool: ${String(name).slice(0, 100)}`);
     }
     return toolResult(await tool.run(params.arguments));
-  };
-  server.setRequestHandler(ListResourcesRequest, () => ({ resources: [] }));
-  server.setRequestHandler(ListResourceTemplatesRequest, () => ({
+  });
+  server.handle("resources/list", () => ({ resources: [] }));
+  server.handle("resources/templates/list", () => ({
     resourceTemplates: [{
       uriTemplate: "session://{session_id}",
       name: "session",
@@ -88,8 +58,11 @@ export function createServer(deps: ServerDeps): Server {
       mimeType: "application/json",
     }],
   }));
-  server.setRequestHandler(ReadResourceRequest, async (request) => {
-    const uri = String(request.params.uri);
+  server.handle("resources/read", async (params) => {
+    if (typeof params.uri !== "string") {
+      throw new JsonRpcError(INVALID_PARAMS, "Invalid params: uri must be a string");
+    }
+    const uri = params.uri;
     if (deps.authRequired) {
       // A resource read carries no token; with authentication on, records go through get_session.
       throw new JsonRpcError(

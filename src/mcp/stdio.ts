@@ -3,7 +3,7 @@
  * bound on message size. Lines that cannot be a message are answered with a JSON-RPC
  * error here, so every request gets exactly one response.
  */
-import type { JsonRpcMessage, Transport } from "./sdk.ts";
+import type { JsonRpcMessage, Transport } from "./rpc.ts";
 
 /** The largest message accepted, in bytes of its line (1 MiB). */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;

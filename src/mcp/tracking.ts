@@ -1,17 +1,6 @@
 /** The seed's two tracking tools: `track_session_start` and `track_session_end`. */
-import {
-  parseEndEvent,
-  parseStartEvent,
-  SessionEndSchema,
-  SessionStartSchema,
-} from "../sessions/events.ts";
-import {
-  type EndResult,
-  EndResultSchema,
-  publish,
-  type StartResult,
-  StartResultSchema,
-} from "./results.ts";
+import { parseEndEvent, parseStartEvent } from "../sessions/events.ts";
+import { type EndResult, publishedSchema, type StartResult } from "./results.ts";
 import { argOf, authenticate, type ServerDeps, storeReason, type Tool } from "./tool.ts";
 
 /** Builds the tracking tools. */
@@ -99,8 +88,8 @@ export function trackingTools(deps: ServerDeps): Tool[] {
           "keep the returned session_id and pass it to track_session_end when the shell exits. " +
           "Retrying with the same event_id is safe: it returns the same session_id. " +
           'Returns {session_id, status: "tracked"|"error", error}; on "error", `error` says which field was wrong.',
-        inputSchema: publish(SessionStartSchema, "input"),
-        outputSchema: publish(StartResultSchema, "output"),
+        inputSchema: publishedSchema("track_session_start", "input"),
+        outputSchema: publishedSchema("track_session_start", "output"),
         annotations: {
           title: "Track admin shell session start",
           readOnlyHint: false,
@@ -119,8 +108,8 @@ export function trackingTools(deps: ServerDeps): Tool[] {
           "Record that an admin shell session has ended. Call once when the shell exits, with the session_id that " +
           "track_session_start returned. Ending an already ended session is safe and keeps the first end. " +
           'Returns {session_id, status: "ended"|"not_found"|"error", error}.',
-        inputSchema: publish(SessionEndSchema, "input"),
-        outputSchema: publish(EndResultSchema, "output"),
+        inputSchema: publishedSchema("track_session_end", "input"),
+        outputSchema: publishedSchema("track_session_end", "output"),
         annotations: {
           title: "Track admin shell session end",
           readOnlyHint: false,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { LineTransport, MAX_IN_FLIGHT } from "../../../src/mcp/stdio.ts";
-import type { JsonRpcMessage } from "../../../src/mcp/sdk.ts";
+import type { JsonRpcMessage } from "../../../src/mcp/rpc.ts";
 
 const encoder = new TextEncoder();
 
