@@ -65,3 +65,39 @@ Deno.test("two stores sharing one KV take turns on a base without gaps or clashe
     kv.close();
   }
 });
+
+Deno.test("a burst from a stale counter, with a stored start retried inside, still commits right", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const [a, b] = [new KvSessionStore(kv), new KvSessionStore(kv)];
+    const first = event();
+    const now = new Date();
+    assert.equal((await a.start(first, null, now)).kind, "tracked");
+    // Another writer moves the counter, so what `a` remembers is stale.
+    for (let i = 0; i < 2; i++) assert.equal((await b.start(event(), null, now)).kind, "tracked");
+    const burst = Array.from({ length: 7 }, () => event());
+    const results = await Promise.all([
+      ...burst.map((e) => a.start(e, null, now)),
+      a.start(first, null, now),
+      ...burst.slice(0, 3).map((e) => a.start(e, null, now)),
+    ]);
+    const base = "mahavishnu-20260206-123456";
+    assert.deepEqual(results[7], { kind: "replayed", sessionId: base });
+    const ids = results.slice(0, 7).map((r) => r.kind === "tracked" ? r.record.session_id : null);
+    assert.deepEqual(
+      [...ids].sort(),
+      Array.from({ length: 7 }, (_, i) => `${base}-${i + 4}`).sort(),
+    );
+    // The repeats inside the burst replay the ids their first copies got.
+    for (let i = 0; i < 3; i++) {
+      const r = results[8 + i]!;
+      assert.equal(r.kind, "replayed");
+      assert.equal(r.kind === "replayed" && r.sessionId, ids[i]);
+    }
+    let stored = 0;
+    for await (const _ of kv.list({ prefix: ["session"] })) stored++;
+    assert.equal(stored, 10);
+  } finally {
+    kv.close();
+  }
+});
