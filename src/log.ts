@@ -58,10 +58,28 @@ export function formatLine(record: LogRecord): string {
 
 const encoder = new TextEncoder();
 
-function stderrSink(record: LogRecord): void {
-  const bytes = encoder.encode(formatLine(record));
+// Debug and info lines wait for the next turn of the event loop, so that a call's answer
+// goes out before its log line and a burst of calls costs one write; a warning or an error
+// is written at once, with the lines before it.
+let queued: string[] = [];
+let flushTimer: ReturnType<typeof setTimeout> | null = null;
+
+/** Writes the lines still waiting for stderr; the Worker calls it before it reports an end. */
+export function flushStderr(): void {
+  if (flushTimer !== null) clearTimeout(flushTimer);
+  flushTimer = null;
+  if (queued.length === 0) return;
+  const bytes = encoder.encode(queued.join(""));
+  queued = [];
   let written = 0;
   while (written < bytes.length) written += Deno.stderr.writeSync(bytes.subarray(written));
+}
+
+function stderrSink(record: LogRecord): void {
+  queued.push(formatLine(record));
+  if (record.level !== "debug" && record.level !== "info" && record.level !== "trace") {
+    flushStderr();
+  } else flushTimer ??= setTimeout(flushStderr, 0);
 }
 
 /**
@@ -93,6 +111,7 @@ export async function setupLogging(setup: LogSetup): Promise<void> {
 
 /** Flushes and closes every sink; call before the process ends. */
 export async function shutdownLogging(): Promise<void> {
+  flushStderr();
   await dispose();
 }
 

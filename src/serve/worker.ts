@@ -4,13 +4,15 @@
  */
 /// <reference lib="deno.worker" />
 import { acceptAll, type Verifier } from "../auth/verifier.ts";
-import { getLog, setupLogging, shutdownLogging } from "../log.ts";
+import { flushStderr, getLog, setupLogging, shutdownLogging } from "../log.ts";
 import { createServer } from "../mcp/server.ts";
 import { LineTransport } from "../mcp/stdio.ts";
 import { openStore } from "../store/open.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 
 function post(message: FromWorker): void {
+  // The outer process may end this Worker as soon as it hears of a stop or a failure.
+  if (message.type !== "ready") flushStderr();
   self.postMessage(message);
 }
 
