@@ -846,13 +846,19 @@ target(
   (r) => r >= 1.5,
   F("ours", "multi4_failed") === 0 && F("ours", "multi4_lost") === 0,
 );
+// The peer's throughput target compares each server at its best, 16 calls in flight (the
+// busy-fleet case the target is about). One call at a time, every durable server is bound
+// by one commit (an fsync) per call: the sequential ratios are printed beside it, FLOOR-KV's
+// too, which shows that bound.
 target(
-  `start calls/s >= 50x peer holding 10,000 entities (pipelined, both: ${
-    round(ratio(F("ours", "pipelined_calls_s"), F("peer-10k", "pipelined_calls_s")), 1)
-  }x, the peer losing writes)`,
-  "start_calls_s (sequential)",
-  F("ours", "start_calls_s"),
-  F("peer-10k", "start_calls_s"),
+  `calls/s >= 50x the peer holding 10,000 entities, both pipelined (one at a time: ${
+    round(ratio(F("ours", "start_calls_s"), F("peer-10k", "start_calls_s")), 1)
+  }x; FLOOR-KV ${
+    round(ratio(F("FLOOR-KV", "start_calls_s"), F("peer-10k", "start_calls_s")), 1)
+  }x; the peer loses overlapping writes)`,
+  "pipelined_calls_s vs peer-10k",
+  F("ours", "pipelined_calls_s"),
+  F("peer-10k", "pipelined_calls_s"),
   ">= 50",
   (r) => r >= 50,
 );
@@ -868,8 +874,12 @@ const fmt = (v: number | null) =>
     : Math.abs(v) >= 10
     ? v.toFixed(1)
     : v.toFixed(2);
-const targetOf = new Map<string, Target>(targets.map((t) => [t.figure.split(" ")[0]!, t]));
-targetOf.set("rss_100k_mb", targets[3]!);
+const targetOf = new Map<string, Target[]>();
+for (const t of targets) {
+  const figure = t.figure.split(" ")[0]!;
+  targetOf.set(figure, [...(targetOf.get(figure) ?? []), t]);
+}
+targetOf.set("rss_100k_mb", [targets[3]!]);
 
 const header = ["figure", ...SERVERS, "target"];
 const rows: string[][] = FIGURE_NAMES.map((f) => {
@@ -877,7 +887,7 @@ const rows: string[][] = FIGURE_NAMES.map((f) => {
   return [
     f,
     ...SERVERS.map((s) => fmt(figures[s]![f]!)),
-    t ? `${t.pass ? "PASS" : "FAIL"} ${t.ratio ?? "-"}x (${t.limit})` : "",
+    (t ?? []).map((x) => `${x.pass ? "PASS" : "FAIL"} ${x.ratio ?? "-"}x (${x.limit})`).join("; "),
   ];
 });
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
