@@ -97,6 +97,34 @@ export function endRecord(
   };
 }
 
+/** The fields of a start event, which a record keeps as they were sent. */
+const START_FIELDS = [
+  "event_version",
+  "event_id",
+  "event_type",
+  "component_name",
+  "shell_type",
+  "timestamp",
+  "pid",
+  "user",
+  "hostname",
+  "environment",
+  "metadata",
+] as const satisfies readonly (keyof SessionStartEvent)[];
+// Fails to compile when an event field is missing from the list above.
+const _everyStartField: [Exclude<keyof SessionStartEvent, typeof START_FIELDS[number]>] extends
+  [never] ? true : never = true;
+
+/**
+ * Whether two start events (or a start event and the record it made) carry the same data:
+ * a retry of a start is told from a different start that reuses its event id this way.
+ */
+export function sameStart(a: SessionStartEvent, b: SessionStartEvent): boolean {
+  const pick = (e: SessionStartEvent) =>
+    canonicalJson(START_FIELDS.map((k) => k === "metadata" ? e.metadata ?? null : e[k]));
+  return pick(a) === pick(b);
+}
+
 /** Compact JSON with object keys sorted, so equal data always serialises the same. */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v) => {

@@ -1,12 +1,11 @@
 /** The session store on Deno KV: one atomic commit per lifecycle event. */
-import { createHash } from "node:crypto";
 import type { SessionEndEvent, SessionStartEvent } from "../sessions/events.ts";
 import {
   baseSessionId,
   candidateId,
-  canonicalJson,
   endRecord,
   type EndSource,
+  sameStart,
   type SessionRecord,
   startRecord,
   touchRecord,
@@ -41,9 +40,12 @@ export type EndResult =
   | { kind: "not_found" }
   | { kind: "ended"; record: SessionRecord; changed: boolean; clamped: boolean };
 
+/**
+ * Which session an event id created. (Stores written before 0.1.0 was released also hold
+ * a digest of the event here; it is not read: a retry is compared with the record.)
+ */
 interface EventEntry {
   session_id: string;
-  digest: string;
 }
 
 /** A start waiting for the group commit. */
@@ -51,7 +53,6 @@ interface PendingStart {
   event: SessionStartEvent;
   trackedBy: string | null;
   now: Date;
-  digest: string;
   resolve: (result: StartResult) => void;
   reject: (error: unknown) => void;
 }
@@ -73,12 +74,6 @@ export function encodeRecord(record: SessionRecord): Uint8Array {
 /** Reads a stored record back. */
 export function decodeRecord(bytes: Uint8Array): SessionRecord {
   return JSON.parse(decoder.decode(bytes)) as SessionRecord;
-}
-
-function digestOf(event: SessionStartEvent): string {
-  const normalised = { ...event, metadata: event.metadata ?? null };
-  // Synchronous hashing: WebCrypto's digest costs an extra turn of the event loop per start.
-  return createHash("sha256").update(canonicalJson(normalised)).digest("hex");
 }
 
 /** The session store over an open Deno KV handle. */
@@ -103,9 +98,8 @@ export class KvSessionStore {
    * way are committed together in one atomic operation (group commit).
    */
   async start(event: SessionStartEvent, trackedBy: string | null, now: Date): Promise<StartResult> {
-    const digest = digestOf(event);
     return await new Promise<StartResult>((resolve, reject) => {
-      this.#queue.push({ event, trackedBy, now, digest, resolve, reject });
+      this.#queue.push({ event, trackedBy, now, resolve, reject });
       if (!this.#flushing) void this.#flush();
     });
   }
@@ -205,10 +199,7 @@ export class KvSessionStore {
         .check({ key: sessionKey(record.session_id), versionstamp: null })
         .set(
           eventKey(item.event.event_id),
-          {
-            session_id: record.session_id,
-            digest: item.digest,
-          } satisfies EventEntry,
+          { session_id: record.session_id } satisfies EventEntry,
         )
         .set(sessionKey(record.session_id), encoded)
         .set(feedKey(item.now.getTime(), record.session_id, "start"), null, {
@@ -238,14 +229,15 @@ export class KvSessionStore {
       if (item === leader) item.resolve(result);
       else {
         const sessionId = result.kind === "tracked" ? result.record.session_id : "";
-        item.resolve({ kind: item.digest === leader.digest ? "replayed" : "conflict", sessionId });
+        const kind = sameStart(item.event, leader.event) ? "replayed" : "conflict";
+        item.resolve({ kind, sessionId });
       }
     }
     return true;
   }
 
   async #startOne(item: PendingStart): Promise<StartResult> {
-    const { event, digest } = item;
+    const { event } = item;
     const base = baseSessionId(event);
     const evKey = eventKey(event.event_id);
     const seqKey = idSeqKey(base);
@@ -265,10 +257,7 @@ export class KvSessionStore {
     let lastSeq: string | null | undefined;
     return await withRetry<StartResult>(async () => {
       const [ev, seq] = await this.#kv.getMany<[EventEntry, number]>([evKey, seqKey]);
-      if (ev.value) {
-        const kind = ev.value.digest === digest ? "replayed" : "conflict";
-        return { kind, sessionId: ev.value.session_id };
-      }
+      if (ev.value) return await this.#retried(event, ev.value.session_id);
       if (lastSeq !== undefined && lastSeq === seq.versionstamp) skip++;
       else skip = 0;
       lastSeq = seq.versionstamp;
@@ -282,6 +271,13 @@ export class KvSessionStore {
     }, this.#retry);
   }
 
+  /** A start whose event id is stored: the same event replays, different data conflicts. */
+  async #retried(event: SessionStartEvent, sessionId: string): Promise<StartResult> {
+    const stored = await this.get(sessionId);
+    const kind = stored && sameStart(event, stored) ? "replayed" : "conflict";
+    return { kind, sessionId };
+  }
+
   /** One attempt to commit a start as id number `n` of its base; undefined if a check failed. */
   async #commitStart(
     item: PendingStart,
@@ -289,7 +285,7 @@ export class KvSessionStore {
     seq: { key: Deno.KvKey; value: number | null; versionstamp: string | null },
     n: number,
   ): Promise<StartResult | undefined> {
-    const { event, trackedBy, now, digest } = item;
+    const { event, trackedBy, now } = item;
     const record = startRecord(event, candidateId(base, n), trackedBy, now);
     const evKey = eventKey(event.event_id);
     const op = this.#kv.atomic()
@@ -297,7 +293,7 @@ export class KvSessionStore {
       .check({ key: seq.key, versionstamp: seq.versionstamp })
       .check({ key: sessionKey(record.session_id), versionstamp: null })
       .set(seq.key, n)
-      .set(evKey, { session_id: record.session_id, digest } satisfies EventEntry)
+      .set(evKey, { session_id: record.session_id } satisfies EventEntry)
       .set(sessionKey(record.session_id), encodeRecord(record));
     for (const key of indexKeys(record)) op.set(key, null);
     op.set(feedKey(now.getTime(), record.session_id, "start"), null, { expireIn: FEED_TTL_MS });
