@@ -4,9 +4,11 @@ import { endRecord, sameStart, startRecord, touchRecord } from "../../../src/ses
 import { startArgs } from "../../helpers/server.ts";
 
 function event(overrides: Record<string, unknown> = {}): SessionStartEvent {
-  const parsed = parseStartEvent(
-    startArgs({ event_id: "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b", ...overrides }),
-  );
+  const parsed = parseStartEvent(startArgs({
+    event_id: "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b",
+    timestamp: "2026-02-06T12:34:56Z",
+    ...overrides,
+  }));
   if (!parsed.ok) throw new Error(parsed.reason);
   return parsed.value;
 }
