@@ -61,7 +61,7 @@ const encoder = new TextEncoder();
 // Debug and info lines wait for the next turn of the event loop, so that a call's answer
 // goes out before its log line and a burst of calls costs one write; a warning or an error
 // is written at once, with the lines before it.
-let queued: string[] = [];
+let queued: LogRecord[] = [];
 let flushTimer: ReturnType<typeof setTimeout> | null = null;
 
 /** Writes the lines still waiting for stderr; the Worker calls it before it reports an end. */
@@ -69,14 +69,14 @@ export function flushStderr(): void {
   if (flushTimer !== null) clearTimeout(flushTimer);
   flushTimer = null;
   if (queued.length === 0) return;
-  const bytes = encoder.encode(queued.join(""));
+  const bytes = encoder.encode(queued.map(formatLine).join(""));
   queued = [];
   let written = 0;
   while (written < bytes.length) written += Deno.stderr.writeSync(bytes.subarray(written));
 }
 
 function stderrSink(record: LogRecord): void {
-  queued.push(formatLine(record));
+  queued.push(record);
   if (record.level !== "debug" && record.level !== "info" && record.level !== "trace") {
     flushStderr();
   } else flushTimer ??= setTimeout(flushStderr, 0);
