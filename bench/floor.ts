@@ -2,7 +2,9 @@
  * FLOOR baseline for `deno task bench`: a bare MCP SDK stdio server with one no-op tool.
  * It is what any MCP server on this runtime and SDK costs before doing any work.
  *
- *     deno run -P=server --config deno.json bench/floor.ts [store-path-ignored]
+ *     deno run -P=server --v8-flags=--max-semi-space-size=2 --config deno.json bench/floor.ts
+ *
+ * (`deno task bench` starts it with the runtime flags of `deno task start`.)
  */
 import { Server } from "@modelcontextprotocol/sdk/server";
 // @ts-types="npm:/@modelcontextprotocol/sdk@1.32.2/dist/esm/server/stdio.d.ts"

@@ -7,7 +7,9 @@
  * - `kv_update`: reads the record, then one atomic commit checked on its versionstamp that
  *   rewrites it and sets one index key (what an end must at least do).
  *
- *     deno run -P=server --config deno.json bench/floor_kv.ts <store-path>
+ *     deno run -P=server --v8-flags=--max-semi-space-size=2 --config deno.json bench/floor_kv.ts <store-path>
+ *
+ * (`deno task bench` starts it with the runtime flags of `deno task start`.)
  */
 import { Server } from "@modelcontextprotocol/sdk/server";
 // @ts-types="npm:/@modelcontextprotocol/sdk@1.32.2/dist/esm/server/stdio.d.ts"

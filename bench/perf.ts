@@ -6,7 +6,7 @@
  * directly so that the client costs the same, and little, for every server):
  *
  * - `ours`      session-buddy, started exactly as `deno task start` does it
- *               (`deno run -P=server --config deno.json main.ts`), store in a temp folder.
+ *               (`deno run` with the runtime flags of `deno task start`), store in a temp folder.
  * - `FLOOR`     bench/floor.ts: a bare MCP SDK stdio server with one no-op tool.
  * - `FLOOR-KV`  bench/floor_kv.ts: the same, whose tools do one Deno KV atomic commit.
  * - `peer`      the reference server @modelcontextprotocol/server-memory (npm), its
@@ -28,7 +28,15 @@
  * Always exits 0 once the run completes (targets are reported, not enforced); the last
  * line of stdout is one JSON object with every figure.
  */
-import { CONFIG, endArgs, MAIN, ROOT, spawnPiped, startArgs } from "../tests/helpers/server.ts";
+import {
+  CONFIG,
+  endArgs,
+  MAIN,
+  ROOT,
+  RUNTIME_FLAGS,
+  spawnPiped,
+  startArgs,
+} from "../tests/helpers/server.ts";
 import denoJson from "../deno.json" with { type: "json" };
 
 // ---------------------------------------------------------------------------------------
@@ -217,6 +225,23 @@ class RpcClient {
     return { rss: kb("VmRSS") / 1024, hwm: kb("VmHWM") / 1024 };
   }
 
+  /**
+   * RSS at rest: after a pause, the median of five readings 100 ms apart, so that one
+   * reading caught before a garbage collection does not stand for the process.
+   */
+  async restingRss(): Promise<{ rss: number; hwm: number }> {
+    await new Promise((r) => setTimeout(r, 500));
+    const readings: number[] = [];
+    let hwm = 0;
+    for (let i = 0; i < 5; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 100));
+      const m = this.memory();
+      readings.push(m.rss);
+      hwm = m.hwm;
+    }
+    return { rss: median(readings), hwm };
+  }
+
   /** Closes stdin (the MCP way to stop a stdio server), then signals if it lingers. */
   async close(): Promise<void> {
     await this.#writer.close().catch(() => {});
@@ -292,7 +317,7 @@ async function countKv(
 
 const denoRun = (file: string, store: string, env: Record<string, string> = {}): Command => ({
   command: Deno.execPath(),
-  args: ["run", "-P=server", "--config", CONFIG, file, store],
+  args: ["run", ...RUNTIME_FLAGS, "--config", CONFIG, file, store],
   env: { HOME: dirOf(store), ...env },
 });
 
@@ -306,7 +331,7 @@ const OURS: Kind = {
   label: "ours",
   command: (store) => ({
     command: Deno.execPath(),
-    args: ["run", "-P=server", "--config", CONFIG, MAIN],
+    args: ["run", ...RUNTIME_FLAGS, "--config", CONFIG, MAIN],
     env: { HOME: dirOf(store), SESSION_BUDDY_DB: store },
   }),
   start: () => ({ name: "track_session_start", args: startArgs() }),
@@ -702,9 +727,8 @@ try {
   for (const inst of mem) {
     await drive(inst, S.rssFirst, S.depth, "start");
     inst.open = [];
-    // Settle: let the process return what a burst left behind, as it would between bursts.
-    await new Promise((r) => setTimeout(r, 500));
-    set(inst.name, "rss_1k_mb", inst.client.memory().rss);
+    // At rest: let the process return what a burst left behind, as it would between bursts.
+    set(inst.name, "rss_1k_mb", (await inst.client.restingRss()).rss);
   }
   for (let done = S.rssFirst; done < S.rssSecond;) {
     const n = Math.min(S.rssChunk, S.rssSecond - done);
@@ -714,9 +738,8 @@ try {
     }
     done += n;
   }
-  await new Promise((r) => setTimeout(r, 500));
   for (const inst of mem) {
-    const m = inst.client.memory();
+    const m = await inst.client.restingRss();
     set(inst.name, "rss_100k_mb", m.rss);
     set(inst.name, "peak_rss_mb", m.hwm);
   }
@@ -911,7 +934,8 @@ out.push(
 out.push(
   `RSS figures: fresh servers, ${S.rssWarmup} calls that store nothing (V8's heap grows to its ` +
     `working size: a no-op server too grows about 2x over its first ~30k calls), then after ` +
-    `${S.rssFirst} and ${S.rssSecond} tracked sessions (FLOOR: no-op calls); peer peak RSS is ` +
+    `${S.rssFirst} and ${S.rssSecond} tracked sessions (FLOOR: no-op calls), each the median of ` +
+    "five readings at rest; peer peak RSS is " +
     "after its runs. multi4 = " +
     `${S.multiProcs} processes on one store, ${S.depth} in flight each; FLOOR-KV retries ` +
     '"database is locked" with a 1-5 ms random pause.',

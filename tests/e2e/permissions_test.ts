@@ -3,7 +3,7 @@
  * (workerPermissions), and the boundary Deno really enforces on the Worker.
  */
 import assert from "node:assert/strict";
-import { CONFIG, tempDir } from "../helpers/server.ts";
+import { CONFIG, RUNTIME_FLAGS, tempDir } from "../helpers/server.ts";
 import { servingPaths, workerPermissions } from "../../src/serve/permissions.ts";
 import type { ProbeOutcome } from "../fixtures/permission_probe.ts";
 
@@ -48,6 +48,15 @@ Deno.test("deno.json: start and compile use -P=server; compile includes the work
   assert.match(compile, /--include[= ]src\/serve\/worker\.ts(\s|$)/);
   for (const task of [start, compile]) {
     assert.doesNotMatch(task, /--allow-|(^|\s)-A(\s|$)/, `no extra grant flags in: ${task}`);
+  }
+});
+
+Deno.test("deno.json: every runtime flag of start is in both compile tasks", () => {
+  assert.ok(RUNTIME_FLAGS.includes("-P=server"), RUNTIME_FLAGS.join(" "));
+  assert.ok(RUNTIME_FLAGS.some((f) => f.startsWith("--v8-flags=")), RUNTIME_FLAGS.join(" "));
+  for (const name of ["compile", "compile:target"]) {
+    const words = denoJson.tasks[name]!.split(/\s+/);
+    for (const flag of RUNTIME_FLAGS) assert.ok(words.includes(flag), `${name} lacks ${flag}`);
   }
 });
 

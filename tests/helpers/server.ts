@@ -1,12 +1,14 @@
 /**
  * Starting the real server as a subprocess, with exactly the flags `deno task start` and
- * `deno task compile` use (the `server` permission set and the `unstable` list of
- * deno.json), and speaking MCP to it with the SDK's client over stdio.
+ * `deno task compile` use (the `server` permission set, the V8 flags of the start task
+ * and the `unstable` list of deno.json), and speaking MCP to it with the SDK's client
+ * over stdio.
  */
 import { Client } from "@modelcontextprotocol/sdk/client";
 import { StdioClientTransport as UntypedStdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { SignJWT } from "jose";
 import { fileURLToPath } from "node:url";
+import denoJson from "../../deno.json" with { type: "json" };
 
 /** The repository's root folder. */
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -16,13 +18,28 @@ export const CONFIG = `${ROOT}deno.json`;
 export const MAIN = `${ROOT}main.ts`;
 
 /**
+ * The runtime flags of `deno task start` (what stands between `deno run` and `main.ts`):
+ * the one definition that tests, the benchmark and its baselines run with, and that
+ * tests/e2e/permissions_test.ts holds the compile tasks to.
+ */
+export const RUNTIME_FLAGS: string[] = (() => {
+  const words = denoJson.tasks.start.split(/\s+/);
+  const from = words.indexOf("run");
+  const to = words.indexOf("main.ts");
+  if (words[0] !== "deno" || from !== 1 || to < from) {
+    throw new Error(`tasks.start is not 'deno run <flags> main.ts': ${denoJson.tasks.start}`);
+  }
+  return words.slice(from + 1, to);
+})();
+
+/**
  * The command that runs the program: the compiled binary when `SESSION_BUDDY_BIN` is set
  * and `binary` is asked for, else `deno run` with the shipped permission set.
  */
 export function programCommand(args: string[] = []): { command: string; args: string[] } {
   return {
     command: Deno.execPath(),
-    args: ["run", "-P=server", "--config", CONFIG, MAIN, ...args],
+    args: ["run", ...RUNTIME_FLAGS, "--config", CONFIG, MAIN, ...args],
   };
 }
 
