@@ -48,6 +48,13 @@ interface EventEntry {
   session_id: string;
 }
 
+/** An id counter as read from the store, or as this process last wrote it. */
+interface Counter {
+  key: Deno.KvKey;
+  value: number | null;
+  versionstamp: string | null;
+}
+
 /** A start waiting for the group commit. */
 interface PendingStart {
   event: SessionStartEvent;
@@ -81,10 +88,7 @@ export class KvSessionStore {
   readonly #kv: Deno.Kv;
   readonly #retry: Partial<RetryOptions>;
   readonly #queue: PendingStart[] = [];
-  readonly #seqCache = new Map<
-    string,
-    { key: Deno.KvKey; value: number; versionstamp: string }
-  >();
+  readonly #seqCache = new Map<string, Counter>();
   #flushing = false;
 
   constructor(kv: Deno.Kv, retry: Partial<RetryOptions> = {}) {
@@ -144,6 +148,8 @@ export class KvSessionStore {
    * Commits a group of starts at once. Returns false, having settled nothing, when the
    * group cannot be committed as one (an event id already exists); its starts are then
    * made one by one. Returns undefined when a check failed and the group should be retried.
+   * With `fromCache` nothing is read first: the counters are those this process wrote last,
+   * and the commit's own checks refuse a stored event id or a counter moved since.
    */
   async #startGroup(batch: PendingStart[], fromCache: boolean): Promise<boolean | undefined> {
     const leaders = new Map<string, PendingStart>();
@@ -152,10 +158,7 @@ export class KvSessionStore {
     }
     const bases = new Map<string, string>();
     for (const item of leaders.values()) bases.set(item.event.event_id, baseSessionId(item.event));
-    const seqs = new Map<
-      string,
-      { key: Deno.KvKey; value: number | null; versionstamp: string | null }
-    >();
+    const seqs = new Map<string, Counter>();
     if (fromCache) {
       // The event checks below stand in for reading the event keys.
       for (const base of bases.values()) {
@@ -246,7 +249,7 @@ export class KvSessionStore {
     // through to the reading path below.
     const known = this.#seqCache.get(base) ?? { key: seqKey, value: 0, versionstamp: null };
     try {
-      const fast = await this.#commitStart(item, base, known, known.value + 1);
+      const fast = await this.#commitStart(item, base, known, (known.value ?? 0) + 1);
       if (fast) return fast;
     } catch (error) {
       if (!isLockedError(error)) throw error;
@@ -282,7 +285,7 @@ export class KvSessionStore {
   async #commitStart(
     item: PendingStart,
     base: string,
-    seq: { key: Deno.KvKey; value: number | null; versionstamp: string | null },
+    seq: Counter,
     n: number,
   ): Promise<StartResult | undefined> {
     const { event, trackedBy, now } = item;
