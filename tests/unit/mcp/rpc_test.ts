@@ -117,3 +117,22 @@ Deno.test("close reaches onclose", async () => {
   await server.close();
   assert.equal(closed, true);
 });
+
+Deno.test("a cancelled request is still answered, once", async () => {
+  const { server, transport } = await connected();
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  server.handle("slow", async () => {
+    await gate;
+    return { done: true };
+  });
+  const answer = transport.ask({ jsonrpc: "2.0", id: 11, method: "slow" });
+  transport.onmessage?.({
+    jsonrpc: "2.0",
+    method: "notifications/cancelled",
+    params: { requestId: 11, reason: "user" },
+  });
+  release();
+  assert.deepEqual((await answer).result, { done: true });
+  assert.equal(transport.sent.filter((m) => m.id === 11).length, 1);
+});
