@@ -2,6 +2,7 @@
 import type { Verifier } from "../auth/verifier.ts";
 import type { Log } from "../log.ts";
 import type { KvSessionStore } from "../store/kv_store.ts";
+import { isJsonObject } from "../sessions/fields.ts";
 import { StoreBusyError } from "../store/retry.ts";
 import { AUTH_PREFIX, type JsonSchemaObject } from "./results.ts";
 
@@ -34,9 +35,7 @@ export interface Tool {
 
 /** One argument of a call whose arguments may not even be an object. */
 export function argOf(args: unknown, name: string): unknown {
-  return args !== null && typeof args === "object" && !Array.isArray(args)
-    ? (args as Record<string, unknown>)[name]
-    : undefined;
+  return isJsonObject(args) ? args[name] : undefined;
 }
 
 export function storeReason(error: unknown): string {

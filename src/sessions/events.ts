@@ -6,6 +6,7 @@ import { z } from "zod";
 import {
   constant,
   instant,
+  isJsonObject,
   jsonBytes,
   jsonDepth,
   jsonObject,
@@ -154,12 +155,6 @@ export function parseStartEvent(args: unknown): Parsed<SessionStartEvent> {
   return quick ? { ok: true, value: quick } : parseWith(SessionStartSchema, args);
 }
 
-type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
-}
-
 /** A string field trimmed and within `min`-`max` characters, or undefined. */
 function trimmed(value: unknown, min: number, max: number): string | undefined {
   if (typeof value !== "string") return undefined;
@@ -180,7 +175,7 @@ function fits(value: unknown, maxBytes: number): boolean {
  * the same result on generated arguments.
  */
 export function quickStart(args: unknown): SessionStartEvent | undefined {
-  if (!isObject(args)) return undefined;
+  if (!isJsonObject(args)) return undefined;
   const { user, environment: env, metadata, pid } = args;
   if (args.event_version !== "1.0") return undefined;
   if (args.event_type !== undefined && args.event_type !== "session_start") return undefined;
@@ -198,11 +193,11 @@ export function quickStart(args: unknown): SessionStartEvent | undefined {
   if (typeof pid !== "number" || !Number.isInteger(pid) || pid < 1 || pid > MAX_PID) {
     return undefined;
   }
-  if (!isObject(user)) return undefined;
+  if (!isJsonObject(user)) return undefined;
   const username = trimmed(user.username, 1, 100);
   const home = trimmed(user.home, 1, 500);
   if (username === undefined || home === undefined) return undefined;
-  if (!isObject(env)) return undefined;
+  if (!isJsonObject(env)) return undefined;
   const python_version = trimmed(env.python_version, 1, 100);
   const platform = trimmed(env.platform, 1, 200);
   const cwd = trimmed(env.cwd, 1, 500);
@@ -234,7 +229,7 @@ export function quickStart(args: unknown): SessionStartEvent | undefined {
   else if (metadata === undefined) {
     if ("metadata" in args) event.metadata = undefined;
   } else {
-    if (!isObject(metadata) || Object.hasOwn(metadata, "__proto__")) return undefined;
+    if (!isJsonObject(metadata) || Object.hasOwn(metadata, "__proto__")) return undefined;
     if (jsonDepth(metadata) > MAX_JSON_DEPTH) return undefined;
     if (!fits(metadata, MAX_METADATA_BYTES)) return undefined;
     event.metadata = { ...metadata };

@@ -21,6 +21,11 @@ export function quote(value: unknown): string {
   return text.length > QUOTE_LIMIT ? `${text.slice(0, QUOTE_LIMIT)}...` : text;
 }
 
+/** Whether a value is a JSON object: not null, not an array. */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
 /** Names a JSON value's type the way an operator thinks of it. */
 export function jsonType(value: unknown): string {
   if (value === null) return "null";
@@ -129,12 +134,12 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
  * is the reason.
  */
 export function parseArgs<S extends z.ZodType>(schema: S, args: unknown): Parsed<z.output<S>> {
-  if (args === null || typeof args !== "object" || Array.isArray(args)) {
+  if (!isJsonObject(args)) {
     return { ok: false, reason: `Invalid arguments: expected an object, got ${jsonType(args)}` };
   }
   // The token is checked by authentication, before this, and is never part of the data:
   // with no secret configured any token value at all is accepted.
-  const { token: _token, ...data } = args as Record<string, unknown>;
+  const { token: _token, ...data } = args;
   const result = schema.safeParse(data);
   return result.success
     ? { ok: true, value: result.data }
