@@ -33,7 +33,8 @@ import {
   touchRecord,
 } from "../src/sessions/session.ts";
 import { type SessionFilter, StatsAccumulator, viewOf } from "../src/sessions/query.ts";
-import { encodeRecord, type KvSessionStore } from "../src/store/kv_store.ts";
+import type { KvSessionStore } from "../src/store/kv_store.ts";
+import { encodeRecord } from "../src/store/records.ts";
 import {
   eventKey,
   FEED_TTL_MS,

@@ -64,6 +64,7 @@ async function command(message: Extract<ToWorker, { type: "command" }>): Promise
     if (error instanceof Deno.errors.BrokenPipe) post({ type: "stopped", code: 0 });
     else post({ type: "fatal", message: reasonOf(error) });
   } finally {
+    await opened.store.close();
     opened.kv.close();
   }
 }
@@ -79,7 +80,12 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
   const log = getLog("server");
   let opened;
   try {
-    opened = await openStore(config.db);
+    opened = await openStore(config.db, {
+      onIndexError: (error) =>
+        log.warning(
+          `Writing index keys failed, will retry (sessions stay listed): ${reasonOf(error)}`,
+        ),
+    });
   } catch (error) {
     await shutdownLogging();
     post({ type: "fatal", message: `cannot open store ${config.db}: ${reasonOf(error)}` });
@@ -103,6 +109,7 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
   stop = () =>
     stopping ??= (async () => {
       await server.close();
+      await opened.store.close();
       opened.kv.close();
       log.debug("Server stopped");
       await shutdownLogging();

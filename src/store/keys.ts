@@ -21,6 +21,24 @@ export function idSeqKey(base: string): Deno.KvKey {
   return ["id_seq", base];
 }
 
+/**
+ * A session whose index keys and change-feed entry are not written yet. A start commits
+ * this marker with its record; the index writer removes it in the commit that writes them.
+ */
+export function unindexedKey(sessionId: string): Deno.KvKey {
+  return ["unindexed", sessionId];
+}
+
+/** What a marker holds: enough to place its session in a listing without reading it. */
+export interface Unindexed {
+  /** When the start was committed, at the writer's clock (the change-feed entry's time). */
+  at: number;
+  started_ms: number;
+  component_name: string;
+  hostname: string;
+  username: string;
+}
+
 /** What a record is indexed by. */
 export interface Indexed {
   session_id: string;
@@ -42,6 +60,17 @@ export function indexKeys(r: Indexed): Deno.KvKey[] {
     ["by_user", r.user.username, at, id],
     ["by_status", r.status, at, id],
   ];
+}
+
+/** The marker of a record committed at `atMs` (the writer's clock). */
+export function unindexedOf(r: Indexed, atMs: number): Unindexed {
+  return {
+    at: atMs,
+    started_ms: Date.parse(r.started_at),
+    component_name: r.component_name,
+    hostname: r.hostname,
+    username: r.user.username,
+  };
 }
 
 /** The status index key of a record in a given stored status. */

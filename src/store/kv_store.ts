@@ -15,11 +15,16 @@ import {
   FEED_TTL_MS,
   feedKey,
   idSeqKey,
-  indexKeys,
   listPrefix,
   sessionKey,
   statusKey,
+  type Unindexed,
+  unindexedKey,
+  unindexedOf,
 } from "./keys.ts";
+import { IndexWriter, ORPHAN_AFTER_MS } from "./index_writer.ts";
+import { comparePositions, mergePositions, positionsOf } from "./merge.ts";
+import { decodeRecord, encodeRecord } from "./records.ts";
 import {
   type CursorPosition,
   matches,
@@ -70,30 +75,44 @@ const MAX_GROUP_BYTES = 600_000;
 // Counters are per second and component, so only the most recent few are worth keeping.
 const SEQ_CACHE_SIZE = 256;
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
-/** Records are stored as UTF-8 JSON so their size is exactly what validation bounded. */
-export function encodeRecord(record: SessionRecord): Uint8Array {
-  return encoder.encode(JSON.stringify(record));
-}
-
-/** Reads a stored record back. */
-export function decodeRecord(bytes: Uint8Array): SessionRecord {
-  return JSON.parse(decoder.decode(bytes)) as SessionRecord;
-}
-
-/** The session store over an open Deno KV handle. */
+/**
+ * The session store over an open Deno KV handle. A start is answered once its record is
+ * committed; its index keys follow in a batch (see `index_writer.ts`), and every reader
+ * here also places the sessions still marked `unindexed`. Call `close` before closing the
+ * KV handle, so that what waits is written.
+ */
 export class KvSessionStore {
   readonly #kv: Deno.Kv;
   readonly #retry: Partial<RetryOptions>;
   readonly #queue: PendingStart[] = [];
   readonly #seqCache = new Map<string, Counter>();
+  readonly #indexer: IndexWriter;
   #flushing = false;
 
   constructor(kv: Deno.Kv, retry: Partial<RetryOptions> = {}) {
     this.#kv = kv;
     this.#retry = retry;
+    this.#indexer = new IndexWriter(kv, retry);
+  }
+
+  /** Told of a background index commit that failed (its sessions stay listed). */
+  set onIndexError(report: (error: unknown) => void) {
+    this.#indexer.onError = report;
+  }
+
+  /** Writes the index keys that wait in this process now. */
+  async flushIndexes(): Promise<void> {
+    await this.#indexer.flush();
+  }
+
+  /** Indexes sessions whose markers were left by a process that died; returns how many. */
+  async sweep(nowMs: number = Date.now(), olderThanMs: number = ORPHAN_AFTER_MS): Promise<number> {
+    return await this.#indexer.sweep(olderThanMs, nowMs);
+  }
+
+  /** Writes what waits for its index keys; the store takes no more starts after this. */
+  async close(): Promise<void> {
+    await this.#indexer.close();
   }
 
   /**
@@ -205,10 +224,7 @@ export class KvSessionStore {
           { session_id: record.session_id } satisfies EventEntry,
         )
         .set(sessionKey(record.session_id), encoded)
-        .set(feedKey(item.now.getTime(), record.session_id, "start"), null, {
-          expireIn: FEED_TTL_MS,
-        });
-      for (const key of indexKeys(record)) op.set(key, null);
+        .set(unindexedKey(record.session_id), unindexedOf(record, item.now.getTime()));
       results.set(item.event.event_id, { kind: "tracked", record });
     }
     for (const [base, n] of next) {
@@ -225,6 +241,11 @@ export class KvSessionStore {
     if (!committed.ok) return undefined;
     for (const [base, n] of next) {
       this.#rememberSeq(base, idSeqKey(base), n, committed.versionstamp);
+    }
+    for (const leader of leaders.values()) {
+      const result = results.get(leader.event.event_id)!;
+      if (result.kind !== "tracked") continue;
+      this.#indexer.add(result.record, committed.versionstamp, leader.now.getTime());
     }
     for (const item of batch) {
       const result = results.get(item.event.event_id)!;
@@ -297,12 +318,12 @@ export class KvSessionStore {
       .check({ key: sessionKey(record.session_id), versionstamp: null })
       .set(seq.key, n)
       .set(evKey, { session_id: record.session_id } satisfies EventEntry)
-      .set(sessionKey(record.session_id), encodeRecord(record));
-    for (const key of indexKeys(record)) op.set(key, null);
-    op.set(feedKey(now.getTime(), record.session_id, "start"), null, { expireIn: FEED_TTL_MS });
+      .set(sessionKey(record.session_id), encodeRecord(record))
+      .set(unindexedKey(record.session_id), unindexedOf(record, now.getTime()));
     const res = await op.commit();
     if (!res.ok) return undefined;
     this.#rememberSeq(base, seq.key, n, res.versionstamp);
+    this.#indexer.add(record, res.versionstamp, now.getTime());
     return { kind: "tracked", record };
   }
 
@@ -421,6 +442,15 @@ export class KvSessionStore {
       ? { prefix, end: upper }
       : { prefix };
     const iter = this.#kv.list(selector, { reverse: true, batchSize: Math.min(500, limit + 10) });
+    // Read first: a session indexed after this read is found in the index, and only once.
+    const unindexed = await this.#unindexedPositions((m, id) =>
+      (filter.component_name === undefined || m.component_name === filter.component_name) &&
+      (filter.hostname === undefined || m.hostname === filter.hostname) &&
+      (filter.username === undefined || m.username === filter.username) &&
+      (filter.sinceMs === undefined || m.started_ms >= filter.sinceMs) &&
+      (filter.untilMs === undefined || m.started_ms < filter.untilMs) &&
+      (after === null || comparePositions({ at: m.started_ms, id }, after) < 0)
+    );
     const sessions: SessionView[] = [];
     let scanned = 0;
     let batch: CursorPosition[] = [];
@@ -439,10 +469,8 @@ export class KvSessionStore {
       batch = [];
       return null;
     };
-    for await (const entry of iter) {
-      const at = entry.key[entry.key.length - 2] as number;
-      const id = entry.key[entry.key.length - 1] as string;
-      last = { at, id };
+    for await (const position of mergePositions(positionsOf(iter), unindexed, true)) {
+      last = position;
       batch.push(last);
       scanned++;
       if (batch.length === Math.min(50, limit - sessions.length + 10)) {
@@ -462,29 +490,49 @@ export class KvSessionStore {
   /** Every record started in `[sinceMs, untilMs)`, oldest first, read through the start index. */
   async *range(sinceMs: number, untilMs: number): AsyncGenerator<SessionRecord> {
     if (sinceMs >= untilMs) return;
-    yield* this.#recordsOf(
-      this.#kv.list({ start: ["by_start", sinceMs], end: ["by_start", untilMs] }, {
-        batchSize: 500,
-      }),
+    const entries = this.#kv.list({ start: ["by_start", sinceMs], end: ["by_start", untilMs] }, {
+      batchSize: 500,
+    });
+    const unindexed = await this.#unindexedPositions((m) =>
+      m.started_ms >= sinceMs && m.started_ms < untilMs
     );
+    yield* this.#recordsOf(mergePositions(positionsOf(entries), unindexed, false));
   }
 
   /** Active records, oldest start first, for reaping. */
   async *active(): AsyncGenerator<SessionRecord> {
-    yield* this.#recordsOf(this.#kv.list({ prefix: ["by_status", "active"] }, { batchSize: 500 }));
+    const entries = this.#kv.list({ prefix: ["by_status", "active"] }, { batchSize: 500 });
+    const unindexed = await this.#unindexedPositions(() => true);
+    for await (
+      const record of this.#recordsOf(mergePositions(positionsOf(entries), unindexed, false))
+    ) {
+      if (record.status === "active") yield record;
+    }
   }
 
-  /** The records behind an index listing (every index key ends in the session id). */
-  async *#recordsOf(entries: Deno.KvListIterator<unknown>): AsyncGenerator<SessionRecord> {
+  /** The records at index positions, in their order. */
+  async *#recordsOf(positions: AsyncIterable<CursorPosition>): AsyncGenerator<SessionRecord> {
     let ids: string[] = [];
-    for await (const entry of entries) {
-      ids.push(entry.key[entry.key.length - 1] as string);
+    for await (const position of positions) {
+      ids.push(position.id);
       if (ids.length === 100) {
         yield* await this.#records(ids);
         ids = [];
       }
     }
     if (ids.length > 0) yield* await this.#records(ids);
+  }
+
+  /** Positions of the sessions still marked unindexed (by any process) that `keep` admits. */
+  async #unindexedPositions(
+    keep: (marker: Unindexed, id: string) => boolean,
+  ): Promise<CursorPosition[]> {
+    const out: CursorPosition[] = [];
+    for await (const entry of this.#kv.list<Unindexed>({ prefix: ["unindexed"] })) {
+      const id = entry.key[1] as string;
+      if (keep(entry.value, id)) out.push({ at: entry.value.started_ms, id });
+    }
+    return out;
   }
 
   /** Change-feed entries written at or after `sinceMs`, oldest first. */

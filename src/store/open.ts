@@ -2,8 +2,12 @@
 import { KvSessionStore } from "./kv_store.ts";
 import { withRetry } from "./retry.ts";
 
-/** The layout version written into every store, for future migrations. */
-export const LAYOUT_VERSION = 1;
+/**
+ * The layout version written into every store, for future migrations. 2: a start's index
+ * keys may follow its record (`unindexed` markers), which a program that knows only 1
+ * would not list; such a program refuses the store instead.
+ */
+export const LAYOUT_VERSION = 2;
 const LAYOUT_KEY: Deno.KvKey = ["meta", "layout"];
 
 /** An open store and its KV handle (to close). */
@@ -18,7 +22,7 @@ export interface OpenedStore {
  */
 export async function openStore(
   path: string,
-  options: { readOnly?: boolean } = {},
+  options: { readOnly?: boolean; onIndexError?: (error: unknown) => void } = {},
 ): Promise<OpenedStore> {
   if (options.readOnly && path !== ":memory:") {
     // Reading commands never create a store where there was none.
@@ -41,8 +45,10 @@ export async function openStore(
   try {
     await withRetry(async () => {
       const layout = await kv.get<number>(LAYOUT_KEY);
-      if (layout.value === null && options.readOnly) return true;
-      if (layout.value === null) {
+      const older = layout.value === null ||
+        (typeof layout.value === "number" && layout.value < LAYOUT_VERSION);
+      if (older && options.readOnly) return true;
+      if (older) {
         const res = await kv.atomic().check(layout).set(LAYOUT_KEY, LAYOUT_VERSION).commit();
         return res.ok ? true : undefined;
       }
@@ -51,9 +57,13 @@ export async function openStore(
       }
       return true;
     });
+    const store = new KvSessionStore(kv);
+    if (options.onIndexError) store.onIndexError = options.onIndexError;
+    // Markers left by a process that died: their sessions are listed, but not indexed.
+    if (!options.readOnly) await store.sweep();
+    return { kv, store };
   } catch (error) {
     kv.close();
     throw error;
   }
-  return { kv, store: new KvSessionStore(kv) };
 }

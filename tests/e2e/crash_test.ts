@@ -1,4 +1,4 @@
-/** A start acknowledged as `tracked` survives the server being killed at once. */
+/** A start acknowledged as `tracked` survives the server being killed at once, and is listed. */
 import assert from "node:assert/strict";
 import { endArgs, readRecord, startArgs, startServer, tempDir } from "../helpers/server.ts";
 
@@ -26,6 +26,13 @@ Deno.test("a tracked start survives SIGKILL of the server and can be ended by a 
   }
   const second = await startServer({ env });
   try {
+    // Killed before its index keys were written (they follow the answer in a batch), the
+    // session is listed all the same, by another process, from its marker.
+    const listed = await second.call("list_sessions", { status: "active" });
+    assert.deepEqual(
+      (listed.sessions as { session_id: string }[]).map((s) => s.session_id),
+      [sessionId],
+    );
     const ended = await second.call("track_session_end", endArgs(sessionId));
     assert.deepEqual(ended, { session_id: sessionId, status: "ended", error: null });
   } finally {

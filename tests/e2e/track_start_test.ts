@@ -1,6 +1,6 @@
 /** SPEC 3.1: track_session_start, end to end over stdio. */
 import assert from "node:assert/strict";
-import { readRecord, startArgs } from "../helpers/server.ts";
+import { readRecord, startArgs, startServer, tempDir } from "../helpers/server.ts";
 import { dumpStore, isStartError, listKeys, sessionIds, withServer } from "../helpers/contract.ts";
 
 const PREFIX = "Session start tracking failed: ";
@@ -502,4 +502,36 @@ Deno.test("a bad call stores nothing and the next good call gets the first free 
     assert.equal(good.session_id, "mahavishnu-20260206-123456");
     assert.equal((await listKeys(db, ["session"])).length, 1);
   });
+});
+
+Deno.test("a server that exits writes the index keys its starts were still waiting for", async () => {
+  const { dir, cleanup } = await tempDir();
+  const db = `${dir}/s.kv`;
+  try {
+    const server = await startServer({ env: { SESSION_BUDDY_DB: db, HOME: dir } });
+    const ids: string[] = [];
+    try {
+      for (const component of ["alpha", "beta", "gamma"]) {
+        const result = await server.call(
+          "track_session_start",
+          startArgs({ component_name: component }),
+        );
+        assertTracked(result, component);
+        ids.push(String(result.session_id));
+      }
+    } finally {
+      await server.close();
+    }
+    assert.deepEqual(await listKeys(db, ["unindexed"]), []);
+    for (const index of ["by_start", "by_component", "by_host", "by_user", "by_status"]) {
+      assert.deepEqual(
+        (await listKeys(db, [index])).map((k) => k.at(-1)).sort(),
+        ids.toSorted(),
+        index,
+      );
+    }
+    assert.equal((await listKeys(db, ["feed"])).length, 3);
+  } finally {
+    await cleanup();
+  }
 });

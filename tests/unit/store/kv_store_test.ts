@@ -43,6 +43,7 @@ Deno.test("concurrent starts are grouped yet get distinct ids in order, retries 
     let stored = 0;
     for await (const _ of kv.list({ prefix: ["session"] })) stored++;
     assert.equal(stored, 60);
+    await store.close();
   } finally {
     kv.close();
   }
@@ -61,6 +62,7 @@ Deno.test("two stores sharing one KV take turns on a base without gaps or clashe
     }
     const base = "mahavishnu-20260206-123456";
     assert.deepEqual(ids, [base, ...Array.from({ length: 11 }, (_, i) => `${base}-${i + 2}`)]);
+    await Promise.all(stores.map((s) => s.close()));
   } finally {
     kv.close();
   }
@@ -97,6 +99,7 @@ Deno.test("a burst from a stale counter, with a stored start retried inside, sti
     let stored = 0;
     for await (const _ of kv.list({ prefix: ["session"] })) stored++;
     assert.equal(stored, 10);
+    await Promise.all([a.close(), b.close()]);
   } finally {
     kv.close();
   }

@@ -1,0 +1,211 @@
+/**
+ * Index keys follow a start's commit in batches: until they are written, every reader
+ * still finds the session (from its marker), exactly once, with the right status; a
+ * marker left by a process that died is indexed by the next writable open.
+ */
+import assert from "node:assert/strict";
+import { KvSessionStore } from "../../../src/store/kv_store.ts";
+import { openStore } from "../../../src/store/open.ts";
+import { INDEX_BATCH } from "../../../src/store/index_writer.ts";
+import { indexKeys, unindexedKey, unindexedOf } from "../../../src/store/keys.ts";
+import { encodeRecord } from "../../../src/store/records.ts";
+import {
+  parseEndEvent,
+  parseStartEvent,
+  type SessionStartEvent,
+} from "../../../src/sessions/events.ts";
+import { type SessionRecord, startRecord } from "../../../src/sessions/session.ts";
+import type { SessionFilter } from "../../../src/sessions/query.ts";
+import { endArgs, startArgs, tempDir } from "../../helpers/server.ts";
+
+const HOUR = 3600 * 1000;
+
+function event(overrides: Record<string, unknown> = {}): SessionStartEvent {
+  const parsed = parseStartEvent(startArgs(overrides));
+  if (!parsed.ok) throw new Error(parsed.reason);
+  return parsed.value;
+}
+
+async function count(kv: Deno.Kv, prefix: Deno.KvKey): Promise<number> {
+  let n = 0;
+  for await (const _ of kv.list({ prefix })) n++;
+  return n;
+}
+
+async function listed(store: KvSessionStore, filter: Partial<SessionFilter> = {}) {
+  const page = await store.list({ status: "all", ...filter }, 500, null, Date.now(), 12 * HOUR);
+  return page.sessions.map((s) => s.session_id);
+}
+
+async function collect(records: AsyncIterable<SessionRecord>): Promise<string[]> {
+  const ids = [];
+  for await (const r of records) ids.push(r.session_id);
+  return ids;
+}
+
+async function tracked(store: KvSessionStore, e: SessionStartEvent): Promise<SessionRecord> {
+  const result = await store.start(e, null, new Date());
+  if (result.kind !== "tracked") throw new Error(`not tracked: ${result.kind}`);
+  return result.record;
+}
+
+Deno.test("a start is listed before its index keys are written, and once after", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const store = new KvSessionStore(kv);
+  try {
+    const t = Date.now();
+    const a = await tracked(store, event({ timestamp: new Date(t - 2000).toISOString() }));
+    const b = await tracked(
+      store,
+      event({ timestamp: new Date(t - 1000).toISOString(), component_name: "other" }),
+    );
+    // Answered after the record's commit; the index keys wait for the batch.
+    assert.equal(await count(kv, ["unindexed"]), 2);
+    assert.equal(await count(kv, ["by_start"]), 0);
+    assert.equal(await count(kv, ["feed"]), 0);
+    const readers = async () => ({
+      all: await listed(store),
+      other: await listed(store, { component_name: "other" }),
+      active: await listed(store, { status: "active" }),
+      ended: await listed(store, { status: "ended" }),
+      range: await collect(store.range(t - 1500, t)),
+      reapable: await collect(store.active()),
+    });
+    const expected = {
+      all: [b.session_id, a.session_id],
+      other: [b.session_id],
+      active: [b.session_id, a.session_id],
+      ended: [],
+      range: [b.session_id],
+      reapable: [a.session_id, b.session_id],
+    };
+    assert.deepEqual(await readers(), expected);
+    await store.flushIndexes();
+    assert.equal(await count(kv, ["unindexed"]), 0);
+    for (const r of [a, b]) {
+      for (const key of indexKeys(r)) assert.ok((await kv.get(key)).versionstamp, `${key}`);
+    }
+    assert.equal(await count(kv, ["feed"]), 2);
+    assert.deepEqual(await readers(), expected);
+  } finally {
+    await store.close();
+    kv.close();
+  }
+});
+
+Deno.test("an end before the index commit leaves the ended status key only", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const store = new KvSessionStore(kv);
+  try {
+    const r = await tracked(store, event());
+    const end = parseEndEvent(endArgs(r.session_id));
+    if (!end.ok) throw new Error(end.reason);
+    assert.equal((await store.end(end.value)).kind, "ended");
+    assert.deepEqual(await listed(store, { status: "ended" }), [r.session_id]);
+    assert.deepEqual(await listed(store, { status: "active" }), []);
+    await store.flushIndexes();
+    assert.equal(await count(kv, ["unindexed"]), 0);
+    assert.equal(await count(kv, ["by_status", "active"]), 0);
+    assert.equal(await count(kv, ["by_status", "ended"]), 1);
+    assert.equal(await count(kv, ["by_start"]), 1);
+    assert.deepEqual(await listed(store, { status: "ended" }), [r.session_id]);
+    assert.deepEqual(await collect(store.active()), []);
+  } finally {
+    await store.close();
+    kv.close();
+  }
+});
+
+Deno.test("many starts at once are indexed in batches, the longest fields included", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const store = new KvSessionStore(kv);
+  const errors: unknown[] = [];
+  store.onIndexError = (error) => errors.push(error);
+  try {
+    const n = 3 * INDEX_BATCH + 5;
+    const long = {
+      component_name: "c".repeat(64),
+      hostname: "h".repeat(253),
+      user: { username: "u".repeat(100), home: "/home/u" },
+    };
+    await Promise.all(Array.from({ length: n }, () => store.start(event(long), null, new Date())));
+    await store.flushIndexes();
+    assert.deepEqual(errors, []);
+    assert.equal(await count(kv, ["unindexed"]), 0);
+    for (const index of ["by_start", "by_component", "by_host", "by_user", "by_status"]) {
+      assert.equal(await count(kv, [index]), n, index);
+    }
+    assert.equal((await listed(store, { hostname: "h".repeat(253) })).length, n);
+  } finally {
+    await store.close();
+    kv.close();
+  }
+});
+
+Deno.test("close writes what waits, without waiting for the batch timer", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const store = new KvSessionStore(kv);
+  try {
+    await tracked(store, event());
+    await store.close();
+    assert.equal(await count(kv, ["unindexed"]), 0);
+    assert.equal(await count(kv, ["by_start"]), 1);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("markers a dead process left are indexed by the next writable open", async () => {
+  const { dir, cleanup } = await tempDir();
+  const path = `${dir}/s.kv`;
+  try {
+    const now = Date.now();
+    // What a process that died right after answering leaves: a record and its marker.
+    const orphan = startRecord(event(), "mahavishnu-orphan", null, new Date(now - 60_000));
+    const fresh = startRecord(event(), "mahavishnu-fresh", null, new Date(now));
+    const kv = await Deno.openKv(path);
+    for (const [r, at] of [[orphan, now - 60_000], [fresh, now]] as const) {
+      await kv.atomic().set(["session", r.session_id], encodeRecord(r))
+        .set(unindexedKey(r.session_id), unindexedOf(r, at)).commit();
+    }
+    kv.close();
+
+    // A reading command leaves the store as it is, and still lists both.
+    const reader = await openStore(path, { readOnly: true });
+    try {
+      assert.deepEqual(
+        (await listed(reader.store)).sort(),
+        ["mahavishnu-fresh", "mahavishnu-orphan"],
+      );
+      assert.equal(await count(reader.kv, ["unindexed"]), 2);
+    } finally {
+      await reader.store.close();
+      reader.kv.close();
+    }
+
+    // A writable open indexes the old marker; the fresh one may belong to a live writer.
+    const writer = await openStore(path);
+    try {
+      assert.deepEqual(
+        (await Array.fromAsync(writer.kv.list({ prefix: ["unindexed"] }))).map((e) => e.key),
+        [unindexedKey("mahavishnu-fresh")],
+      );
+      for (const key of indexKeys(orphan)) {
+        assert.ok((await writer.kv.get(key)).versionstamp, `${key}`);
+      }
+      const feed = await writer.store.feedSince(0);
+      assert.deepEqual(feed, [{ at: now - 60_000, sessionId: "mahavishnu-orphan", kind: "start" }]);
+      assert.deepEqual(
+        (await listed(writer.store)).sort(),
+        ["mahavishnu-fresh", "mahavishnu-orphan"],
+      );
+      assert.equal(await writer.store.sweep(now + 60_000), 1);
+      assert.equal(await count(writer.kv, ["unindexed"]), 0);
+    } finally {
+      await writer.store.close();
+      writer.kv.close();
+    }
+  } finally {
+    await cleanup();
+  }
+});
