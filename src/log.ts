@@ -58,9 +58,11 @@ export function formatLine(record: LogRecord): string {
 
 const encoder = new TextEncoder();
 
-// Debug and info lines wait for the next turn of the event loop, so that a call's answer
-// goes out before its log line and a burst of calls costs one write; a warning or an error
-// is written at once, with the lines before it.
+// Debug and info lines wait up to STDERR_DELAY_MS, so that a call's answer goes out before
+// its log line and the lines of many calls cost one write (a write to a pipe wakes its
+// reader, which on a busy machine competes with the next call); a warning or an error is
+// written at once, with the lines before it.
+const STDERR_DELAY_MS = 20;
 let queued: LogRecord[] = [];
 let flushTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -79,7 +81,7 @@ function stderrSink(record: LogRecord): void {
   queued.push(record);
   if (record.level !== "debug" && record.level !== "info" && record.level !== "trace") {
     flushStderr();
-  } else flushTimer ??= setTimeout(flushStderr, 0);
+  } else flushTimer ??= setTimeout(flushStderr, STDERR_DELAY_MS);
 }
 
 /**
