@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { KvSessionStore } from "../../../src/store/kv_store.ts";
+import { groupSize, KvSessionStore } from "../../../src/store/kv_store.ts";
 import { parseStartEvent, type SessionStartEvent } from "../../../src/sessions/events.ts";
 import { startArgs } from "../../helpers/server.ts";
 
@@ -103,4 +103,45 @@ Deno.test("a burst from a stale counter, with a stored start retried inside, sti
   } finally {
     kv.close();
   }
+});
+
+/**
+ * A model of `n` calls in flight on one connection: while one group commits, the callers of
+ * the group before it send their next calls. Returns the sizes of the groups committed,
+ * starting from the worst split (all calls but one together).
+ */
+function groupTurns(n: number, turns: number): number[] {
+  let last = Math.max(1, n - 1);
+  let returning = n - 1;
+  let queued = 1;
+  const sizes = [];
+  while (sizes.length < turns) {
+    if (queued === 0) {
+      // Nothing to commit: the answers go out and the next calls come in.
+      queued = returning;
+      returning = 0;
+      continue;
+    }
+    const size = groupSize(last, queued);
+    sizes.push(size);
+    queued += returning - size;
+    returning = size;
+    last = size;
+  }
+  return sizes;
+}
+
+Deno.test("groupSize: calls in flight settle into two equal groups taking turns", () => {
+  assert.deepEqual(groupTurns(1, 5), [1, 1, 1, 1, 1]);
+  assert.deepEqual(groupTurns(16, 6), [1, 8, 8, 8, 8, 8]);
+  for (const n of [2, 3, 7, 16, 31, 48]) {
+    const settled = groupTurns(n, 40).slice(-10);
+    for (let i = 1; i < settled.length; i++) {
+      assert.equal(settled[i - 1]! + settled[i]!, n, `n=${n}: ${settled}`);
+      assert.ok(Math.abs(settled[i - 1]! - settled[i]!) <= 1, `n=${n}: ${settled}`);
+    }
+  }
+  // More than two full groups in flight: every group is full, and nothing waits forever.
+  assert.deepEqual(groupTurns(64, 40).slice(-5), [24, 24, 24, 24, 24]);
+  assert.equal(groupSize(1, 0), 0);
 });
