@@ -58,27 +58,44 @@ export function formatLine(record: LogRecord): string {
 
 const encoder = new TextEncoder();
 
-// Debug and info lines wait up to STDERR_DELAY_MS, so that a call's answer goes out before
-// its log line and the lines of many calls cost one write (a write to a pipe wakes its
-// reader, which on a busy machine competes with the next call); a warning or an error is
-// written at once, with the lines before it.
+// Debug and info lines wait up to STDERR_DELAY_MS, so that the lines of many calls cost one
+// write (a write to a pipe wakes its reader, which on a busy machine competes with the next
+// call); a warning or an error is written at once, with the lines before it. Waiting lines
+// are kept as UTF-8 bytes in one reused buffer: kept as objects they outlived V8's young
+// generation and grew the old one.
 const STDERR_DELAY_MS = 20;
-let queued: LogRecord[] = [];
+const waiting = new Uint8Array(64 * 1024);
+let used = 0;
 let flushTimer: ReturnType<typeof setTimeout> | null = null;
+
+function writeAll(bytes: Uint8Array): void {
+  let written = 0;
+  while (written < bytes.length) written += Deno.stderr.writeSync(bytes.subarray(written));
+}
 
 /** Writes the lines still waiting for stderr; the Worker calls it before it reports an end. */
 export function flushStderr(): void {
   if (flushTimer !== null) clearTimeout(flushTimer);
   flushTimer = null;
-  if (queued.length === 0) return;
-  const bytes = encoder.encode(queued.map(formatLine).join(""));
-  queued = [];
-  let written = 0;
-  while (written < bytes.length) written += Deno.stderr.writeSync(bytes.subarray(written));
+  if (used === 0) return;
+  writeAll(waiting.subarray(0, used));
+  used = 0;
 }
 
 function stderrSink(record: LogRecord): void {
-  queued.push(record);
+  const line = formatLine(record);
+  let { read, written } = encoder.encodeInto(line, waiting.subarray(used));
+  if (read < line.length) {
+    // It does not fit behind what waits: that goes first (a line longer than the whole
+    // buffer is written on its own).
+    flushStderr();
+    ({ read, written } = encoder.encodeInto(line, waiting));
+    if (read < line.length) {
+      writeAll(encoder.encode(line));
+      written = 0;
+    }
+  }
+  used += written;
   if (record.level !== "debug" && record.level !== "info" && record.level !== "trace") {
     flushStderr();
   } else flushTimer ??= setTimeout(flushStderr, STDERR_DELAY_MS);
