@@ -24,8 +24,9 @@ import { type RetryOptions, withRetry } from "./retry.ts";
 
 /**
  * Sessions per index commit. Deno KV allows 100 checks (one per session here) and 80 KiB
- * of keys per atomic operation; 64 sessions with the longest fields the contract allows
- * stay under that (index_writer_test.ts commits such a batch).
+ * of keys per atomic operation, which the longest fields the contract allows reach at
+ * about 70 sessions (index_writer_test.ts commits full batches of those). Smaller batches
+ * wait less: sessions that wait long enough to leave V8's young generation grow the old.
  */
 export const INDEX_BATCH = 32;
 /** How long a lone start waits for company before its index keys are written. */
