@@ -80,11 +80,6 @@ export class IndexWriter {
     this.#retry = retry;
   }
 
-  /** How many sessions wait for their index keys in this process. */
-  get waiting(): number {
-    return this.#waiting.size;
-  }
-
   /** Queues a start committed at `atMs` (writer's clock) with `versionstamp`. */
   add(record: SessionRecord, versionstamp: string, atMs: number): void {
     const id = record.session_id;

@@ -209,3 +209,42 @@ Deno.test("markers a dead process left are indexed by the next writable open", a
     await cleanup();
   }
 });
+
+Deno.test("an index commit that fails is reported, its sessions stay listed and are written later", async () => {
+  const real = await Deno.openKv(":memory:");
+  let failCommits = false;
+  // The real store, except that its commits fail while `failCommits` is set.
+  const kv = new Proxy(real, {
+    get(target, prop) {
+      if (prop !== "atomic") {
+        const value = Reflect.get(target, prop, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      }
+      return () => {
+        const op = target.atomic();
+        const commit = op.commit.bind(op);
+        op.commit = () => failCommits ? Promise.reject(new Error("disk I/O error")) : commit();
+        return op;
+      };
+    },
+  });
+  const store = new KvSessionStore(kv);
+  const errors: string[] = [];
+  store.onIndexError = (error) => errors.push(String(error));
+  try {
+    const r = await tracked(store, event());
+    failCommits = true;
+    await store.flushIndexes();
+    assert.deepEqual(errors, ["Error: disk I/O error"]);
+    assert.deepEqual(await listed(store), [r.session_id]);
+    assert.equal(await count(real, ["unindexed"]), 1);
+    failCommits = false;
+    await store.flushIndexes();
+    assert.equal(await count(real, ["unindexed"]), 0);
+    assert.equal(await count(real, ["by_start"]), 1);
+    assert.deepEqual(await listed(store), [r.session_id]);
+  } finally {
+    await store.close();
+    real.close();
+  }
+});
