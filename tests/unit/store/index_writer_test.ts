@@ -248,3 +248,29 @@ Deno.test("an index commit that fails is reported, its sessions stay listed and 
     real.close();
   }
 });
+
+Deno.test("pages follow each other across indexed and waiting sessions, each session once", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const store = new KvSessionStore(kv);
+  try {
+    const t = Date.now() - 60_000;
+    const at = (i: number) => ({ timestamp: new Date(t + i * 1000).toISOString() });
+    const ids = [];
+    for (const i of [0, 2, 4]) ids.push((await tracked(store, event(at(i)))).session_id);
+    await store.flushIndexes();
+    for (const i of [1, 3]) ids.push((await tracked(store, event(at(i)))).session_id);
+    assert.equal(await count(kv, ["unindexed"]), 2);
+    const seen: string[] = [];
+    let after = null;
+    for (let page = 0; page < 5; page++) {
+      const { sessions, next } = await store.list({ status: "all" }, 2, after, Date.now(), HOUR);
+      seen.push(...sessions.map((s) => s.session_id));
+      if (!next) break;
+      after = next;
+    }
+    assert.deepEqual(seen, [ids[2], ids[4], ids[1], ids[3], ids[0]]);
+  } finally {
+    await store.close();
+    kv.close();
+  }
+});
