@@ -137,7 +137,7 @@ export class IndexWriter {
    * Indexes the sessions of markers written at least `olderThanMs` before `nowMs` by
    * anyone (a process that died leaves its markers). Returns how many it indexed.
    */
-  async sweep(olderThanMs: number, nowMs: number): Promise<number> {
+  async sweep(nowMs: number, olderThanMs: number): Promise<number> {
     const found: Waiting[] = [];
     for await (const entry of this.#kv.list<Unindexed>({ prefix: ["unindexed"] })) {
       const id = entry.key[1] as string;

@@ -122,7 +122,7 @@ export class KvSessionStore {
 
   /** Indexes sessions whose markers were left by a process that died; returns how many. */
   async sweep(nowMs: number = Date.now(), olderThanMs: number = ORPHAN_AFTER_MS): Promise<number> {
-    return await this.#indexer.sweep(olderThanMs, nowMs);
+    return await this.#indexer.sweep(nowMs, olderThanMs);
   }
 
   /** Writes what waits for its index keys; the store takes no more starts after this. */
@@ -458,7 +458,8 @@ export class KvSessionStore {
       ? { prefix, end: upper }
       : { prefix };
     const iter = this.#kv.list(selector, { reverse: true, batchSize: Math.min(500, limit + 10) });
-    // Read first: a session indexed after this read is found in the index, and only once.
+    // The markers are read before the index (its listing is fetched lazily): a session
+    // indexed in between is in both, and merging yields it once.
     const unindexed = await this.#unindexedPositions((m, id) =>
       (filter.component_name === undefined || m.component_name === filter.component_name) &&
       (filter.hostname === undefined || m.hostname === filter.hostname) &&
