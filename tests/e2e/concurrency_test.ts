@@ -1,6 +1,7 @@
 /**
  * SPEC section 8: several servers on one store file lose no write and hand out no
- * duplicate id, even when every start asks for the same base id.
+ * duplicate id, even when every start asks for the same base id; each lists what all of
+ * them tracked.
  */
 import assert from "node:assert/strict";
 import {
@@ -16,7 +17,7 @@ const SERVERS = 4;
 const PER_SERVER = 25;
 const TOTAL = SERVERS * PER_SERVER;
 
-Deno.test("four servers on one store: 100 same-second starts get distinct ids and all end", async () => {
+Deno.test("four servers on one store: 100 same-second starts get distinct ids, each server lists them all, all end", async () => {
   const { dir, cleanup } = await tempDir();
   const db = `${dir}/s.kv`;
   const servers: Running[] = [];
@@ -44,12 +45,28 @@ Deno.test("four servers on one store: 100 same-second starts get distinct ids an
     const expected = [base, ...Array.from({ length: TOTAL - 1 }, (_, i) => `${base}-${i + 2}`)];
     assert.deepEqual([...ids].sort(), [...expected].sort());
 
+    // Every server lists every start at once, its own and the others' (index keys follow a
+    // start in batches; until then a listing finds the session through its marker).
+    const listedIds = async (server: Running, status: string) => {
+      const page = await server.call("list_sessions", { status, limit: 500 });
+      return (page.sessions as { session_id: string }[]).map((s) => s.session_id).sort();
+    };
+    for (const server of servers) {
+      assert.deepEqual(await listedIds(server, "active"), [...expected].sort());
+    }
+
     const ended = await Promise.all(
       ids.map((id, i) => servers[i % SERVERS]!.call("track_session_end", endArgs(id))),
     );
     ended.forEach((result, i) => {
       assert.deepEqual(result, { session_id: ids[i], status: "ended", error: null });
     });
+    for (const server of servers) {
+      assert.deepEqual(await listedIds(server, "ended"), [...expected].sort());
+      assert.deepEqual(await listedIds(server, "active"), []);
+    }
+    await Promise.all(servers.map((s) => s.close()));
+    servers.length = 0;
 
     const records = await withStore(db, async (kv) => {
       const out: Record<string, unknown>[] = [];
@@ -61,6 +78,13 @@ Deno.test("four servers on one store: 100 same-second starts get distinct ids an
     assert.equal(records.length, TOTAL);
     assert.deepEqual(records.map((r) => r.session_id).sort(), [...expected].sort());
     for (const record of records) assert.equal(record.status, "ended");
+    // The servers exited: every index key is written, each status key as the record has it.
+    const count = (prefix: Deno.KvKey) =>
+      withStore(db, async (kv) => (await Array.fromAsync(kv.list({ prefix }))).length);
+    assert.equal(await count(["unindexed"]), 0);
+    assert.equal(await count(["by_status", "active"]), 0);
+    assert.equal(await count(["by_status", "ended"]), TOTAL);
+    assert.equal(await count(["by_start"]), TOTAL);
   } finally {
     await Promise.all(servers.map((s) => s.close()));
     await cleanup();
