@@ -135,7 +135,8 @@ export class IndexWriter {
 
   /**
    * Indexes the sessions of markers written at least `olderThanMs` before `nowMs` by
-   * anyone (a process that died leaves its markers). Returns how many it indexed.
+   * anyone (a process that died leaves its markers). Returns how many it took up (a commit
+   * that fails is reported to `onError`, and those sessions stay queued).
    */
   async sweep(nowMs: number, olderThanMs: number): Promise<number> {
     const found: Waiting[] = [];

@@ -120,7 +120,7 @@ export class KvSessionStore {
     await this.#indexer.flush();
   }
 
-  /** Indexes sessions whose markers were left by a process that died; returns how many. */
+  /** Indexes sessions whose markers a process that died left; returns how many it took up. */
   async sweep(nowMs: number = Date.now(), olderThanMs: number = ORPHAN_AFTER_MS): Promise<number> {
     return await this.#indexer.sweep(nowMs, olderThanMs);
   }
