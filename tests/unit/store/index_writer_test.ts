@@ -43,6 +43,20 @@ async function collect(records: AsyncIterable<SessionRecord>): Promise<string[]>
   return ids;
 }
 
+/** Runs `fn` on a store over a fresh in-memory KV, then closes both (index keys written). */
+async function withMemoryStore(
+  fn: (kv: Deno.Kv, store: KvSessionStore) => Promise<void>,
+): Promise<void> {
+  const kv = await Deno.openKv(":memory:");
+  const store = new KvSessionStore(kv);
+  try {
+    await fn(kv, store);
+  } finally {
+    await store.close();
+    kv.close();
+  }
+}
+
 async function tracked(store: KvSessionStore, e: SessionStartEvent): Promise<SessionRecord> {
   const result = await store.start(e, null, new Date());
   if (result.kind !== "tracked") throw new Error(`not tracked: ${result.kind}`);
@@ -50,9 +64,7 @@ async function tracked(store: KvSessionStore, e: SessionStartEvent): Promise<Ses
 }
 
 Deno.test("a start is listed before its index keys are written, and once after", async () => {
-  const kv = await Deno.openKv(":memory:");
-  const store = new KvSessionStore(kv);
-  try {
+  await withMemoryStore(async (kv, store) => {
     const t = Date.now();
     const a = await tracked(store, event({ timestamp: new Date(t - 2000).toISOString() }));
     const b = await tracked(
@@ -87,16 +99,11 @@ Deno.test("a start is listed before its index keys are written, and once after",
     }
     assert.equal(await count(kv, ["feed"]), 2);
     assert.deepEqual(await readers(), expected);
-  } finally {
-    await store.close();
-    kv.close();
-  }
+  });
 });
 
 Deno.test("an end before the index commit leaves the ended status key only", async () => {
-  const kv = await Deno.openKv(":memory:");
-  const store = new KvSessionStore(kv);
-  try {
+  await withMemoryStore(async (kv, store) => {
     const r = await tracked(store, event());
     const end = parseEndEvent(endArgs(r.session_id));
     if (!end.ok) throw new Error(end.reason);
@@ -110,18 +117,13 @@ Deno.test("an end before the index commit leaves the ended status key only", asy
     assert.equal(await count(kv, ["by_start"]), 1);
     assert.deepEqual(await listed(store, { status: "ended" }), [r.session_id]);
     assert.deepEqual(await collect(store.active()), []);
-  } finally {
-    await store.close();
-    kv.close();
-  }
+  });
 });
 
 Deno.test("many starts at once are indexed in batches, the longest fields included", async () => {
-  const kv = await Deno.openKv(":memory:");
-  const store = new KvSessionStore(kv);
-  const errors: unknown[] = [];
-  store.onIndexError = (error) => errors.push(error);
-  try {
+  await withMemoryStore(async (kv, store) => {
+    const errors: unknown[] = [];
+    store.onIndexError = (error) => errors.push(error);
     const n = 3 * INDEX_BATCH + 5;
     const long = {
       component_name: "c".repeat(64),
@@ -136,10 +138,7 @@ Deno.test("many starts at once are indexed in batches, the longest fields includ
       assert.equal(await count(kv, [index]), n, index);
     }
     assert.equal((await listed(store, { hostname: "h".repeat(253) })).length, n);
-  } finally {
-    await store.close();
-    kv.close();
-  }
+  });
 });
 
 Deno.test("close writes what waits, without waiting for the batch timer", async () => {
@@ -250,9 +249,7 @@ Deno.test("an index commit that fails is reported, its sessions stay listed and 
 });
 
 Deno.test("pages follow each other across indexed and waiting sessions, each session once", async () => {
-  const kv = await Deno.openKv(":memory:");
-  const store = new KvSessionStore(kv);
-  try {
+  await withMemoryStore(async (kv, store) => {
     const t = Date.now() - 60_000;
     const at = (i: number) => ({ timestamp: new Date(t + i * 1000).toISOString() });
     const ids = [];
@@ -269,8 +266,5 @@ Deno.test("pages follow each other across indexed and waiting sessions, each ses
       after = next;
     }
     assert.deepEqual(seen, [ids[2], ids[4], ids[1], ids[3], ids[0]]);
-  } finally {
-    await store.close();
-    kv.close();
-  }
+  });
 });
