@@ -2,7 +2,8 @@
  * FLOOR baseline for `deno task bench`: a bare MCP SDK stdio server with one no-op tool.
  * It is what any MCP server on this runtime and SDK costs before doing any work.
  *
- *     deno run -P=server --v8-flags=--max-semi-space-size=2 --config deno.json bench/floor.ts
+ *     deno run -q -P=server --v8-flags=--max-semi-space-size=2 --config deno.json \
+ *       --import-map=tests/imports.json --lock=tests/deno.lock bench/floor.ts
  *
  * (`deno task bench` starts it with the runtime flags of `deno task start`.)
  */

@@ -7,7 +7,8 @@
  * - `kv_update`: reads the record, then one atomic commit checked on its versionstamp that
  *   rewrites it and sets one index key (what an end must at least do).
  *
- *     deno run -P=server --v8-flags=--max-semi-space-size=2 --config deno.json bench/floor_kv.ts <store-path>
+ *     deno run -q -P=server --v8-flags=--max-semi-space-size=2 --config deno.json \
+ *       --import-map=tests/imports.json --lock=tests/deno.lock bench/floor_kv.ts <store-path>
  *
  * (`deno task bench` starts it with the runtime flags of `deno task start`.)
  */

@@ -30,6 +30,7 @@
  */
 import {
   CONFIG,
+  DEV_FLAGS,
   endArgs,
   MAIN,
   ROOT,
@@ -37,7 +38,7 @@ import {
   spawnPiped,
   startArgs,
 } from "../tests/helpers/server.ts";
-import denoJson from "../deno.json" with { type: "json" };
+import devImports from "../tests/imports.json" with { type: "json" };
 
 // ---------------------------------------------------------------------------------------
 // Options
@@ -317,7 +318,7 @@ async function countKv(
 
 const denoRun = (file: string, store: string, env: Record<string, string> = {}): Command => ({
   command: Deno.execPath(),
-  args: ["run", ...RUNTIME_FLAGS, "--config", CONFIG, file, store],
+  args: ["run", ...RUNTIME_FLAGS, ...DEV_FLAGS, "--config", CONFIG, file, store],
   env: { HOME: dirOf(store), ...env },
 });
 
@@ -371,15 +372,15 @@ const FLOOR_KV: Kind = {
   count: (store) => countKv(store, ["rec"], ["idx_end"]),
 };
 
-/** The peer's package, as pinned in deno.json's import map. */
-const PEER_SPEC = denoJson.imports["@modelcontextprotocol/server-memory"];
+/** The peer's package, as pinned in the tooling's import map. */
+const PEER_SPEC = devImports.imports["@modelcontextprotocol/server-memory"];
 
 function peerKind(label: string): Kind {
   return {
     label,
     command: (store) => ({
       command: Deno.execPath(),
-      args: ["run", "-A", "--config", CONFIG, PEER_SPEC],
+      args: ["run", "-q", "-A", ...DEV_FLAGS, "--config", CONFIG, PEER_SPEC],
       env: { HOME: dirOf(store), MEMORY_FILE_PATH: store },
     }),
     start() {
@@ -993,7 +994,7 @@ let list: { code: number } | null = null;
 if (options.withList) {
   console.log("\nbench/list_scale.ts:");
   const status = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-P=bench", "--config", CONFIG, `${ROOT}bench/list_scale.ts`],
+    args: ["run", "-q", "-P=bench", ...DEV_FLAGS, "--config", CONFIG, `${ROOT}bench/list_scale.ts`],
     cwd: ROOT,
     stdout: "inherit",
     stderr: "inherit",

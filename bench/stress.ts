@@ -5,11 +5,20 @@
  *     deno task stress                       # full size
  *     SESSION_BUDDY_FUZZ_SEED=123 deno task stress   # replay a fuzz run
  */
+import { DEV_FLAGS } from "../tests/helpers/dev_flags.ts";
+
 const figures = await Deno.makeTempFile({ prefix: "session-buddy-stress-", suffix: ".jsonl" });
 const root = new URL("../", import.meta.url);
 const began = performance.now();
 const run = await new Deno.Command(Deno.execPath(), {
-  args: ["test", "-P=test", "--config", new URL("deno.json", root).pathname, "tests/stress/"],
+  args: [
+    "test",
+    "-P=test",
+    "--config",
+    new URL("deno.json", root).pathname,
+    ...DEV_FLAGS,
+    "tests/stress/",
+  ],
   cwd: root.pathname,
   env: { SESSION_BUDDY_STRESS: "full", SESSION_BUDDY_STRESS_FIGURES: figures },
   stdout: "inherit",

@@ -5,7 +5,7 @@
  * acknowledged went missing from its store is.
  */
 import assert from "node:assert/strict";
-import { CONFIG, DENO_DIR, ROOT } from "./helpers/server.ts";
+import { CONFIG, DENO_DIR, DEV_FLAGS, ROOT, runtimeEnv } from "./helpers/server.ts";
 
 const SERVERS = ["ours", "FLOOR", "FLOOR-KV", "peer", "peer-10k"];
 const FIGURES = [
@@ -41,12 +41,20 @@ const NOT_APPLICABLE: Record<string, string[]> = {
 };
 
 Deno.test("bench/perf.ts --quick runs every phase and reports every figure", async () => {
-  const path = Deno.env.get("PATH");
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-P=bench", "--config", CONFIG, `${ROOT}bench/perf.ts`, "--quick"],
+    args: [
+      "run",
+      "-q",
+      "-P=bench",
+      ...DEV_FLAGS,
+      "--config",
+      CONFIG,
+      `${ROOT}bench/perf.ts`,
+      "--quick",
+    ],
     cwd: ROOT,
     clearEnv: true,
-    env: { NO_COLOR: "1", DENO_DIR, ...(path ? { PATH: path } : {}) },
+    env: { NO_COLOR: "1", DENO_DIR, ...runtimeEnv() },
     stdout: "piped",
     stderr: "piped",
   }).output();

@@ -21,6 +21,7 @@ Deno.test("bench/list_scale.ts runs on tiny stores and reports every ratio", asy
   const output = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
+      "-q",
       "--allow-read",
       "--allow-write",
       "--allow-env",

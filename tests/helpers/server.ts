@@ -16,6 +16,7 @@ export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const CONFIG = `${ROOT}deno.json`;
 /** The program's entry point. */
 export const MAIN = `${ROOT}main.ts`;
+export { DEV_FLAGS } from "./dev_flags.ts";
 
 /**
  * The runtime flags of `deno task start` (what stands between `deno run` and `main.ts`):
