@@ -26,6 +26,24 @@ export async function launchCommand(
   return await runWorker(storeOnly, { type: "command", command, config: storeOnly, json, colour });
 }
 
+/**
+ * A failure's text as the one line SPEC 2 promises: its first line, and the innermost
+ * cause of a runtime error that lists its causes below it (`0: ...`, `1: ...`).
+ *
+ * @example
+ * ```ts
+ * oneLine("Failed caching npm package 'x'\n    0: client error (Connect)\n    1: timed out");
+ * // "Failed caching npm package 'x' (timed out)"
+ * ```
+ */
+export function oneLine(text: string): string {
+  const lines = text.split("\n").map((line) => line.trim()).filter((line) => line !== "");
+  const first = lines[0] ?? "";
+  const causes = lines.filter((line) => /^\d+: /.test(line));
+  const last = causes.at(-1)?.replace(/^\d+: /, "");
+  return last && last !== first ? `${first} (${last})` : first;
+}
+
 async function runWorker(config: ServeConfig, first: ToWorker): Promise<number> {
   const worker = new Worker(new URL("./worker.ts", import.meta.url), {
     type: "module",
@@ -37,16 +55,16 @@ async function runWorker(config: ServeConfig, first: ToWorker): Promise<number> 
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
       const message = event.data;
       if (message.type === "fatal") {
-        console.error(`session-buddy: ${message.message}`);
+        console.error(`session-buddy: ${oneLine(message.message)}`);
         resolve(1);
       } else if (message.type === "stopped") {
-        if (message.error) console.error(`session-buddy: ${message.error}`);
+        if (message.error) console.error(`session-buddy: ${oneLine(message.error)}`);
         resolve(message.code ?? 0);
       }
     };
     worker.onerror = (event) => {
       event.preventDefault();
-      console.error(`session-buddy: server failed: ${event.message}`);
+      console.error(`session-buddy: server failed: ${oneLine(event.message)}`);
       resolve(1);
     };
     const stop = () => send({ type: "stop" });

@@ -1,6 +1,7 @@
 /**
- * The serving Worker: opens the store and the log, then speaks MCP on stdin/stdout. It runs
- * with read/write on its store folder and log file only (see `permissions.ts`).
+ * What the serving Worker does: open the store and the log, then speak MCP on
+ * stdin/stdout, or run one operator command. It runs with read/write on its store folder
+ * and log file only (see `permissions.ts`); `worker.ts` loads it.
  */
 /// <reference lib="deno.worker" />
 import { acceptAll, type Verifier } from "../auth/verifier.ts";
@@ -126,8 +127,8 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
   post({ type: "ready" });
 }
 
-self.onmessage = (event: MessageEvent<ToWorker>) => {
-  const message = event.data;
+/** Handles one message from the outer process. */
+export function receive(message: ToWorker): void {
   if (message.type === "start") {
     serve(message).catch((error) => post({ type: "fatal", message: reasonOf(error) }));
   } else if (message.type === "command") {
@@ -136,4 +137,4 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
     if (stop) void stop();
     else post({ type: "stopped" });
   }
-};
+}

@@ -7,6 +7,7 @@ import {
   DENO_DIR,
   endArgs,
   programCommand,
+  runtimeEnv,
   startArgs,
   startServer,
   tempDir,
@@ -26,7 +27,7 @@ async function onTerminal(args: string[], env: Record<string, string>): Promise<
   const line = [command, ...rest].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
   const out = await new Deno.Command("script", {
     args: ["-qec", line, "/dev/null"],
-    env: { DENO_DIR, PATH: Deno.env.get("PATH") ?? "", ...env },
+    env: { DENO_DIR, ...runtimeEnv(), ...env },
     clearEnv: true,
     stdin: "null",
     stdout: "piped",

@@ -16,6 +16,7 @@ export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const CONFIG = `${ROOT}deno.json`;
 /** The program's entry point. */
 export const MAIN = `${ROOT}main.ts`;
+
 export { DEV_FLAGS } from "./dev_flags.ts";
 
 /**
@@ -62,8 +63,36 @@ export const DENO_DIR: string = Deno.env.get("DENO_DIR") ?? JSON.parse(
 
 /** Environment every child gets before a test's own variables. */
 function childEnv(env: Record<string, string> | undefined): Record<string, string> {
-  const path = Deno.env.get("PATH");
-  return { NO_COLOR: "1", DENO_DIR, ...(path ? { PATH: path } : {}), ...env };
+  return { NO_COLOR: "1", DENO_DIR, ...runtimeEnv(), ...env };
+}
+
+/**
+ * Variables the runtime itself reads to find programs and to download packages on a cold
+ * cache (a proxy, a CA bundle, another registry). They are Deno's, not the program's: the
+ * program's own env permission never reaches them.
+ */
+const RUNTIME_ENV = [
+  "PATH",
+  "NODE_EXTRA_CA_CERTS",
+  "DENO_CERT",
+  "DENO_TLS_CA_STORE",
+  "HTTP_PROXY",
+  "HTTPS_PROXY",
+  "NO_PROXY",
+  "http_proxy",
+  "https_proxy",
+  "no_proxy",
+  "NPM_CONFIG_REGISTRY",
+];
+
+/** The runtime's own variables that are set here. */
+export function runtimeEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of RUNTIME_ENV) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
 }
 
 /** Spawns a command from the repository root with piped stdio and only the child env. */

@@ -6,6 +6,7 @@ Deno.test("waiting log lines reach stderr whole and in order, a line longer than
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
+      "-q",
       "--config",
       CONFIG,
       new URL("../fixtures/log_lines.ts", import.meta.url).pathname,
