@@ -63,6 +63,30 @@ Deno.test("deno.json: every runtime flag of start is in both compile tasks", () 
   }
 });
 
+/** The `deno run` flags that grant what a permission set grants (`deno install` drops `-P`). */
+function grantFlags(set: Record<string, unknown>): string[] {
+  return Object.entries(set).map(([kind, grant]) => {
+    if (grant === true) return `--allow-${kind}`;
+    if (Array.isArray(grant)) return `--allow-${kind}=${grant.join(",")}`;
+    return `--deny-${kind}`;
+  }).sort();
+}
+
+Deno.test("deno.json: install is deno install --global of main.ts with the server set's grants and start's flags", () => {
+  // deno task strips the quotes that keep its shell from expanding a `*`.
+  const words = denoJson.tasks.install!.replaceAll("'", "").split(/\s+/);
+  assert.deepEqual(words.slice(0, 2), ["deno", "install"]);
+  assert.equal(words.at(-1), "main.ts");
+  for (const flag of ["--global", "--force", "--name", "session-buddy", "--config", "deno.json"]) {
+    assert.ok(words.includes(flag), `install lacks ${flag}`);
+  }
+  const grants = words.filter((w) => /^--(allow|deny)-/.test(w)).sort();
+  assert.deepEqual(grants, grantFlags(denoJson.permissions.server!));
+  for (const flag of RUNTIME_FLAGS.filter((f) => f !== "-P=server")) {
+    assert.ok(words.includes(flag), `install lacks ${flag}`);
+  }
+});
+
 Deno.test("deno.json: the tooling's tasks resolve through its own import map and frozen lock", () => {
   for (const name of ["test", "check", "bench", "bench:list", "stress"]) {
     const words = denoJson.tasks[name]!.split(/\s+/);
