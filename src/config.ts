@@ -285,7 +285,8 @@ function storeCommand(
       };
     }
     case "export":
-      allowOnly("sessions export", flags, ["--since", "--until"]);
+      // Export is NDJSON with or without --json, which every other list takes for it.
+      allowOnly("sessions export", flags, ["--since", "--until", "--json"]);
       return {
         command: { name: "export", sinceMs: when("--since"), untilMs: when("--until") },
         json: true,

@@ -12,6 +12,7 @@ import {
   ROOT,
   type Running,
   runProgram,
+  runtimeEnv,
   SECRET,
   startArgs,
   startServer,
@@ -330,8 +331,10 @@ Deno.test("reading commands on a seeded store", async (t) => {
         assert.equal(typeof r.started_at, "string");
         assert.ok(!("token" in r));
       }
-      const everything = ndjson(ok(await cli(db, ["sessions", "export"]), "export all"));
-      assert.equal(everything.length, 5);
+      const text = ok(await cli(db, ["sessions", "export"]), "export all");
+      assert.equal(ndjson(text).length, 5);
+      // --json, which gives NDJSON for every other list, is accepted: export is NDJSON already.
+      assert.equal(ok(await cli(db, ["sessions", "export", "--json"]), "export --json"), text);
     });
 
     await t.step("an inverted --since/--until range selects nothing", async () => {
@@ -566,11 +569,10 @@ Deno.test("sessions tail --json follows starts and ends written by another proce
   const db = `${dir}/s.kv`;
   try {
     const earlier = await withServerOn(db, (server) => track(server, { component_name: "before" }));
-    const path = Deno.env.get("PATH");
     const command = programCommand(["sessions", "tail", "--json"]);
     const child = new Deno.Command(command.command, {
       args: command.args,
-      env: { NO_COLOR: "1", DENO_DIR, ...(path ? { PATH: path } : {}), SESSION_BUDDY_DB: db },
+      env: { NO_COLOR: "1", DENO_DIR, ...runtimeEnv(), SESSION_BUDDY_DB: db },
       clearEnv: true,
       cwd: ROOT,
       stdin: "null",
