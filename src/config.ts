@@ -22,6 +22,67 @@ export interface ServeConfig {
   logFile: string | null;
   logLevel: LogLevel;
   staleAfterMs: number;
+  /** Serve MCP over Streamable HTTP (SPEC 8.1) instead of stdio; null for stdio. */
+  http: HttpConfig | null;
+}
+
+/** Where and how `serve --http` listens. */
+export interface HttpConfig {
+  /** A host name, an IPv4 address, or an IPv6 address without brackets. */
+  host: string;
+  port: number;
+  /** PEM certificate chain and private key files (absolute); both null for plain HTTP. */
+  tlsCert: string | null;
+  tlsKey: string | null;
+  /** Browser origins allowed besides loopback ones, as `scheme://host[:port]`. */
+  allowedOrigins: string[];
+}
+
+/** Whether a host name or address is this machine's loopback (`127.0.0.0/8`, `::1`, `localhost`). */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, "$1");
+  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/** `host:port` as Deno's net permission and URLs write it (IPv6 in brackets). */
+export function hostPort(host: string, port: number): string {
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * Reads `[HOST:]PORT` (`8080`, `127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:8080`); HOST
+ * defaults to `127.0.0.1`.
+ */
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):)?(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port >= 1 && port <= 65535)) {
+    throw new UsageError(
+      `invalid --http '${
+        text.slice(0, 64)
+      }': use [HOST:]PORT with PORT 1-65535 (8080, 0.0.0.0:8443, [::1]:8080)`,
+    );
+  }
+  return { host: m[1] ?? m[2] ?? "127.0.0.1", port };
+}
+
+/** Reads a browser origin (`https://console.example.com`) as the `Origin` header carries it. */
+export function parseOrigin(text: string): string {
+  let url: URL | null = null;
+  try {
+    url = new URL(text.trim());
+  } catch { /* refused below */ }
+  if (
+    !url || !["http:", "https:"].includes(url.protocol) || url.pathname !== "/" || url.search ||
+    url.hash || url.username
+  ) {
+    throw new UsageError(
+      `invalid --allowed-origin '${
+        text.slice(0, 64)
+      }': use scheme://host[:port], e.g. https://console.example.com`,
+    );
+  }
+  return url.origin;
 }
 
 /** `sessions list`. */
@@ -140,14 +201,24 @@ const VALUE_FLAGS = [
   "--limit",
   "--group-by",
   "--older-than",
+  "--http",
+  "--tls-cert",
+  "--tls-key",
+  "--allowed-origin",
 ] as const;
-type Flag = typeof VALUE_FLAGS[number] | "--json";
+/** Flags that take no value. */
+const SWITCHES = ["--json", "--plain-http"] as const;
+type Flag = typeof VALUE_FLAGS[number] | typeof SWITCHES[number];
 type Flags = Partial<Record<Flag, string>>;
 
-/** Splits `--flag value` and `--flag=value` forms; anything unknown is a usage error. */
-function readFlags(args: string[]): { flags: Flags; rest: string[] } {
+/**
+ * Splits `--flag value` and `--flag=value` forms; anything unknown is a usage error.
+ * `--allowed-origin` may come more than once; its values are collected in `origins`.
+ */
+function readFlags(args: string[]): { flags: Flags; rest: string[]; origins: string[] } {
   const flags: Flags = {};
   const rest: string[] = [];
+  const origins: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (!arg.startsWith("-") || arg === "-") {
@@ -158,8 +229,8 @@ function readFlags(args: string[]): { flags: Flags; rest: string[] } {
       rest.push(arg);
       continue;
     }
-    if (arg === "--json") {
-      flags["--json"] = "true";
+    if ((SWITCHES as readonly string[]).includes(arg)) {
+      flags[arg as typeof SWITCHES[number]] = "true";
       continue;
     }
     const eq = arg.indexOf("=");
@@ -168,8 +239,9 @@ function readFlags(args: string[]): { flags: Flags; rest: string[] } {
     const value = eq >= 0 ? arg.slice(eq + 1) : args[++i];
     if (value === undefined) throw new UsageError(`${name} needs a value`);
     flags[name] = value;
+    if (name === "--allowed-origin") origins.push(value);
   }
-  return { flags, rest };
+  return { flags, rest, origins };
 }
 
 /** Flags every command takes. */
@@ -305,7 +377,7 @@ export function parseInvocation(
   env: Record<string, string | undefined>,
   platform: Platform,
 ): Invocation {
-  const { flags, rest } = readFlags(args);
+  const { flags, rest, origins } = readFlags(args);
   if (rest.includes("--help") || rest.includes("-h") || rest[0] === "help") {
     return { kind: "help", defaultDb: defaultDbPath(env, platform.os) };
   }
@@ -333,8 +405,69 @@ export function parseInvocation(
   }
   if (command !== "serve") throw new UsageError(`unknown command '${command.slice(0, 64)}'`);
   if (rest.length > 1) throw new UsageError(`unexpected argument '${rest[1]!.slice(0, 64)}'`);
-  allowOnly("serve", flags, []);
-  return serveConfig(flags, env, platform);
+  allowOnly("serve", flags, [
+    "--http",
+    "--tls-cert",
+    "--tls-key",
+    "--allowed-origin",
+    "--plain-http",
+  ]);
+  const serve = serveConfig(flags, env, platform);
+  serve.config.http = httpConfig(flags, origins, env, platform.cwd);
+  return serve;
+}
+
+/** The `serve --http` options (SPEC 8.1), or null for stdio when none is given. */
+function httpConfig(
+  flags: Flags,
+  origins: string[],
+  env: Record<string, string | undefined>,
+  cwd: string,
+): HttpConfig | null {
+  const listen = flags["--http"] ?? (env.SESSION_BUDDY_HTTP || undefined);
+  const cert = flags["--tls-cert"] ?? (env.SESSION_BUDDY_TLS_CERT || undefined);
+  const key = flags["--tls-key"] ?? (env.SESSION_BUDDY_TLS_KEY || undefined);
+  const originList = origins.length > 0
+    ? origins
+    : (env.SESSION_BUDDY_ALLOWED_ORIGINS ?? "").split(",").filter((o) => o.trim() !== "");
+  const plain = flags["--plain-http"] === "true";
+  if (listen === undefined) {
+    const stray = [
+      ["--tls-cert", cert],
+      ["--tls-key", key],
+      ["--allowed-origin", originList.length > 0 ? "x" : undefined],
+      ["--plain-http", plain ? "x" : undefined],
+    ].find(([, v]) => v !== undefined);
+    if (stray) throw new UsageError(`${stray[0]} is an option of serve --http`);
+    return null;
+  }
+  const { host, port } = parseListen(listen);
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new UsageError(
+      `${cert === undefined ? "--tls-key" : "--tls-cert"} needs ${
+        cert === undefined ? "--tls-cert" : "--tls-key"
+      } too: HTTPS takes a certificate chain and its private key`,
+    );
+  }
+  if (plain && cert !== undefined) {
+    throw new UsageError(
+      "--plain-http and --tls-cert/--tls-key ask for opposite things: choose one",
+    );
+  }
+  if (!isLoopback(host) && cert === undefined && !plain) {
+    throw new UsageError(
+      `serving on ${
+        hostPort(host, port)
+      } needs TLS (--tls-cert and --tls-key), or --plain-http behind a TLS-terminating proxy`,
+    );
+  }
+  return {
+    host,
+    port,
+    tlsCert: cert === undefined ? null : absolute(cert, cwd),
+    tlsKey: key === undefined ? null : absolute(key, cwd),
+    allowedOrigins: [...new Set(originList.map(parseOrigin))],
+  };
 }
 
 function checkedSecret(env: Record<string, string | undefined>): string | null {
@@ -389,6 +522,7 @@ function serveConfig(
       logFile: logFileRaw === undefined ? null : absolute(logFileRaw, platform.cwd),
       logLevel: level as LogLevel,
       staleAfterMs,
+      http: null,
     },
   };
 }

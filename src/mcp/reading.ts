@@ -15,6 +15,7 @@ import {
 } from "../sessions/query_args.ts";
 import { parseInstant } from "../sessions/timestamp.ts";
 import { publishedSchema } from "./results.ts";
+import type { RequestContext } from "./rpc.ts";
 import { argOf, authenticate, type ServerDeps, storeReason, type Tool } from "./tool.ts";
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -31,8 +32,12 @@ export function readingTools(deps: ServerDeps): Tool[] {
   const { store, log } = deps;
 
   /** Checks the token; on failure returns the contract's text (already logged). */
-  async function authError(tool: string, args: unknown): Promise<string | null> {
-    const auth = await authenticate(deps, tool, args);
+  async function authError(
+    tool: string,
+    args: unknown,
+    context: RequestContext,
+  ): Promise<string | null> {
+    const auth = await authenticate(deps, tool, args, context);
     return auth.ok ? null : auth.error;
   }
 
@@ -42,8 +47,8 @@ export function readingTools(deps: ServerDeps): Tool[] {
     return error;
   }
 
-  async function getSession(args: unknown) {
-    const denied = await authError("get_session", args);
+  async function getSession(args: unknown, context: RequestContext) {
+    const denied = await authError("get_session", args, context);
     if (denied) return { status: "error", session: null, error: denied };
     const parsed = parseArgs(GetSessionSchema, args);
     if (!parsed.ok) {
@@ -70,14 +75,14 @@ export function readingTools(deps: ServerDeps): Tool[] {
     }
   }
 
-  async function listSessions(args: unknown) {
+  async function listSessions(args: unknown, context: RequestContext) {
     const fail = (reason: string, level?: "error") => ({
       status: "error",
       sessions: [],
       next_cursor: null,
       error: failure("Session listing failed", reason, level),
     });
-    const denied = await authError("list_sessions", args);
+    const denied = await authError("list_sessions", args, context);
     if (denied) return { status: "error", sessions: [], next_cursor: null, error: denied };
     const parsed = parseArgs(ListSessionsSchema, args);
     if (!parsed.ok) return fail(parsed.reason);
@@ -116,13 +121,13 @@ export function readingTools(deps: ServerDeps): Tool[] {
     }
   }
 
-  async function sessionStats(args: unknown) {
+  async function sessionStats(args: unknown, context: RequestContext) {
     const fail = (reason: string, level?: "error") => ({
       status: "error",
       groups: [],
       error: failure("Session stats failed", reason, level),
     });
-    const denied = await authError("session_stats", args);
+    const denied = await authError("session_stats", args, context);
     if (denied) return { status: "error", groups: [], error: denied };
     const parsed = parseArgs(SessionStatsSchema, args);
     if (!parsed.ok) return fail(parsed.reason);
@@ -140,10 +145,10 @@ export function readingTools(deps: ServerDeps): Tool[] {
     return { status: "ok", groups: stats.result(), error: null };
   }
 
-  async function heartbeat(args: unknown) {
+  async function heartbeat(args: unknown, context: RequestContext) {
     const given = argOf(args, "session_id");
     const echo = typeof given === "string" ? given : null;
-    const denied = await authError("track_session_heartbeat", args);
+    const denied = await authError("track_session_heartbeat", args, context);
     if (denied) return { session_id: null, status: "error", error: denied };
     const parsed = parseArgs(HeartbeatSchema, args);
     if (!parsed.ok) {

@@ -14,8 +14,19 @@
  * ```
  */
 
+import type { AuthOutcome } from "../auth/verifier.ts";
+
 /** One JSON-RPC 2.0 message, as a transport passes it (envelopes are checked there). */
 export type JsonRpcMessage = Record<string, unknown>;
+
+/** What a transport knows about a request beyond its message. */
+export interface RequestContext {
+  /**
+   * The outcome of checking the request's own credentials (an HTTP bearer token), which
+   * then stand for every tool's `token` argument. Absent over stdio.
+   */
+  auth?: Extract<AuthOutcome, { ok: true }>;
+}
 
 /** What carries messages: the stdio transport in production, in-memory ones in tests. */
 export interface Transport {
@@ -49,7 +60,7 @@ export class JsonRpcError extends Error {
 }
 
 /** Answers one request's params; a thrown {@linkcode JsonRpcError} becomes the error response. */
-export type Handler = (params: Record<string, unknown>) => unknown;
+export type Handler = (params: Record<string, unknown>, context: RequestContext) => unknown;
 
 export interface ServerInfo {
   name: string;
@@ -101,31 +112,37 @@ export class RpcServer {
     await this.#transport?.close();
   }
 
-  #receive(message: JsonRpcMessage): void {
-    // Responses (this server sends no requests) and notifications need no answer. A
-    // cancelled request is still answered: the tools finish in milliseconds, and MCP has
-    // the client ignore an answer that arrives after its cancellation.
-    if (typeof message.method !== "string" || !("id" in message)) return;
+  /**
+   * The response to one message whose envelope the transport checked, or null for a
+   * notification or a response (this server sends no requests, so neither needs an
+   * answer). A cancelled request is still answered: the tools finish in milliseconds, and
+   * MCP has the client ignore an answer that arrives after its cancellation.
+   */
+  async respond(
+    message: JsonRpcMessage,
+    context: RequestContext = {},
+  ): Promise<JsonRpcMessage | null> {
+    if (typeof message.method !== "string" || !("id" in message)) return null;
+    const id = message.id as Id;
     const params = (message.params ?? {}) as Record<string, unknown>;
-    void this.#answer(message.id as Id, message.method, params);
+    try {
+      const handler = this.#handlers.get(message.method);
+      if (!handler) {
+        throw new JsonRpcError(
+          METHOD_NOT_FOUND,
+          `Method not found: ${message.method.slice(0, 100)}`,
+        );
+      }
+      return { jsonrpc: "2.0", id, result: await handler(params, context) };
+    } catch (error) {
+      return { jsonrpc: "2.0", id, error: this.#errorOf(error) };
+    }
   }
 
-  async #answer(id: Id, method: string, params: Record<string, unknown>): Promise<void> {
-    let response: JsonRpcMessage;
-    try {
-      const handler = this.#handlers.get(method);
-      if (!handler) {
-        throw new JsonRpcError(METHOD_NOT_FOUND, `Method not found: ${method.slice(0, 100)}`);
-      }
-      response = { jsonrpc: "2.0", id, result: await handler(params) };
-    } catch (error) {
-      response = { jsonrpc: "2.0", id, error: this.#errorOf(error) };
-    }
-    try {
-      await this.#transport?.send(response);
-    } catch (error) {
-      this.#options.onerror?.(error);
-    }
+  #receive(message: JsonRpcMessage): void {
+    void this.respond(message).then(async (response) => {
+      if (response) await this.#transport?.send(response);
+    }).catch((error) => this.#options.onerror?.(error));
   }
 
   #errorOf(error: unknown): { code: number; message: string } {

@@ -40,13 +40,20 @@ export function createServer(deps: ServerDeps): RpcServer {
     },
   );
   server.handle("tools/list", () => ({ tools: definitions }));
-  server.handle("tools/call", async (params) => {
+  server.handle("tools/call", async (params, context) => {
     const name = params.name;
     const tool = typeof name === "string" ? tools.get(name) : undefined;
     if (!tool) {
       throw new JsonRpcError(INVALID_PARAMS, `Unknown tool: ${String(name).slice(0, 100)}`);
     }
-    return toolResult(await tool.run(params.arguments));
+    const began = performance.now();
+    const result = await tool.run(params.arguments, context);
+    deps.metrics?.toolCall(
+      tool.definition.name,
+      String(result.status),
+      (performance.now() - began) / 1000,
+    );
+    return toolResult(result);
   });
   server.handle("resources/list", () => ({ resources: [] }));
   server.handle("resources/templates/list", () => ({

@@ -3,6 +3,14 @@
  * bound on message size. Lines that cannot be a message are answered with a JSON-RPC
  * error here, so every request gets exactly one response.
  */
+import {
+  envelopeError,
+  errorResponse,
+  INVALID_REQUEST,
+  isId,
+  isNotification,
+  PARSE_ERROR,
+} from "./jsonrpc.ts";
 import type { JsonRpcMessage, Transport } from "./rpc.ts";
 
 /** The largest message accepted, in bytes of its line (1 MiB). */
@@ -13,11 +21,6 @@ export const MAX_IN_FLIGHT = 256;
 
 /** How long answers to requests already read may take once input has ended. */
 const DRAIN_LIMIT_MS = 10_000;
-const PARSE_ERROR = -32700;
-const INVALID_REQUEST = -32600;
-
-type Id = string | number | null;
-
 /** Where the transport reads and writes, as web streams (tests use in-memory ones). */
 export interface ByteStreams {
   readable: ReadableStream<Uint8Array>;
@@ -34,41 +37,6 @@ export interface ByteCalls {
 }
 
 const READ_BUFFER_BYTES = 64 * 1024;
-
-function errorResponse(id: Id, code: number, message: string): string {
-  return JSON.stringify({ jsonrpc: "2.0", id, error: { code, message } });
-}
-
-function isId(value: unknown): value is string | number {
-  return typeof value === "string" || (typeof value === "number" && Number.isFinite(value));
-}
-
-/** Checks the JSON-RPC 2.0 envelope; returns the text of an error response when it fails. */
-function envelopeError(value: unknown): string | null {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    return errorResponse(null, INVALID_REQUEST, "Invalid Request: expected a JSON-RPC object");
-  }
-  const msg = value as Record<string, unknown>;
-  const id: Id = isId(msg.id) ? msg.id : null;
-  if (msg.jsonrpc !== "2.0") {
-    return errorResponse(id, INVALID_REQUEST, 'Invalid Request: jsonrpc must be "2.0"');
-  }
-  if ("method" in msg) {
-    if (typeof msg.method !== "string") {
-      return errorResponse(id, INVALID_REQUEST, "Invalid Request: method must be a string");
-    }
-    if ("id" in msg && !isId(msg.id)) {
-      return errorResponse(null, INVALID_REQUEST, "Invalid Request: id must be a string or number");
-    }
-    const params = msg.params;
-    if (params !== undefined && (params === null || typeof params !== "object")) {
-      return errorResponse(id, INVALID_REQUEST, "Invalid Request: params must be an object");
-    }
-    return null;
-  }
-  if (isId(msg.id) && ("result" in msg || "error" in msg)) return null;
-  return errorResponse(id, INVALID_REQUEST, "Invalid Request: not a request or response");
-}
 
 /** An MCP transport over newline-delimited JSON on two byte streams. */
 export class LineTransport implements Transport {
@@ -154,11 +122,11 @@ export class LineTransport implements Transport {
             discarding = true;
             pending = [];
             pendingBytes = 0;
-            this.#reply(errorResponse(
+            this.#reply(JSON.stringify(errorResponse(
               null,
               INVALID_REQUEST,
               `Invalid Request: message larger than ${this.#maxBytes} bytes`,
-            ));
+            )));
           } else if (piece.length > 0) {
             pending.push(piece.slice());
             pendingBytes += piece.length;
@@ -189,14 +157,14 @@ export class LineTransport implements Transport {
     try {
       value = JSON.parse(line);
     } catch {
-      this.#reply(errorResponse(null, PARSE_ERROR, "Parse error: the line is not valid JSON"));
+      this.#reply(
+        JSON.stringify(errorResponse(null, PARSE_ERROR, "Parse error: the line is not valid JSON")),
+      );
       return;
     }
     const problem = envelopeError(value);
     if (problem) {
-      const isNotification = typeof value === "object" && value !== null &&
-        !Array.isArray(value) && !("id" in value) && "method" in value;
-      if (!isNotification) this.#reply(problem);
+      if (!isNotification(value)) this.#reply(JSON.stringify(problem));
       return;
     }
     const msg = value as Record<string, unknown>;

@@ -1,10 +1,12 @@
 /** What every tool is made of, and the helpers tools share. */
 import type { Verifier } from "../auth/verifier.ts";
 import type { Log } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
 import type { KvSessionStore } from "../store/kv_store.ts";
 import { isJsonObject } from "../sessions/fields.ts";
 import { StoreBusyError } from "../store/retry.ts";
 import { AUTH_PREFIX, type JsonSchemaObject } from "./results.ts";
+import type { RequestContext } from "./rpc.ts";
 
 /** What the server is built from; `main` and the tests hand over the real parts. */
 export interface ServerDeps {
@@ -17,6 +19,8 @@ export interface ServerDeps {
   /** Whether calls must carry a valid token (a secret is configured). */
   authRequired: boolean;
   version: string;
+  /** Where tool calls and refused tokens are counted (HTTP mode, for /metrics). */
+  metrics?: Metrics;
 }
 
 export interface ToolDefinition {
@@ -30,7 +34,7 @@ export interface ToolDefinition {
 
 export interface Tool {
   definition: ToolDefinition;
-  run(args: unknown): Promise<Record<string, unknown>>;
+  run(args: unknown, context: RequestContext): Promise<Record<string, unknown>>;
 }
 
 /** One argument of a call whose arguments may not even be an object. */
@@ -52,16 +56,21 @@ export function toolResult(result: Record<string, unknown>) {
 }
 
 /**
- * Checks a call's token before anything else. A failure is logged and comes back as the
- * contract's error text; a token or claim value never appears in either.
+ * Checks a call's token before anything else: the request's own credentials when its
+ * transport verified them (an HTTP bearer token stands for the `token` argument), else the
+ * argument. A failure is logged and comes back as the contract's error text; a token or
+ * claim value never appears in either.
  */
 export async function authenticate(
-  deps: Pick<ServerDeps, "verify" | "log">,
+  deps: Pick<ServerDeps, "verify" | "log" | "metrics">,
   tool: string,
   args: unknown,
+  context: RequestContext,
 ): Promise<{ ok: true; trackedBy: string | null } | { ok: false; error: string }> {
+  if (context.auth) return context.auth;
   const auth = await deps.verify(argOf(args, "token"));
   if (auth.ok) return auth;
   deps.log.warning(`Authentication failed on ${tool}: ${auth.reason}`);
+  deps.metrics?.authFailure();
   return { ok: false, error: AUTH_PREFIX + auth.reason };
 }

@@ -1,19 +1,20 @@
 /** The seed's two tracking tools: `track_session_start` and `track_session_end`. */
 import { parseEndEvent, parseStartEvent } from "../sessions/events.ts";
 import { type EndResult, publishedSchema, type StartResult } from "./results.ts";
+import type { RequestContext } from "./rpc.ts";
 import { argOf, authenticate, type ServerDeps, storeReason, type Tool } from "./tool.ts";
 
 /** Builds the tracking tools. */
 export function trackingTools(deps: ServerDeps): Tool[] {
   const { store, log } = deps;
 
-  async function trackStart(args: unknown): Promise<StartResult> {
+  async function trackStart(args: unknown, context: RequestContext): Promise<StartResult> {
     const fail = (reason: string, level: "warning" | "error" = "warning"): StartResult => {
       const error = `Session start tracking failed: ${reason}`;
       log[level](error);
       return { session_id: null, status: "error", error };
     };
-    const auth = await authenticate(deps, "track_session_start", args);
+    const auth = await authenticate(deps, "track_session_start", args, context);
     if (!auth.ok) return { session_id: null, status: "error", error: auth.error };
     const parsed = parseStartEvent(args);
     if (!parsed.ok) return fail(parsed.reason);
@@ -42,7 +43,7 @@ export function trackingTools(deps: ServerDeps): Tool[] {
     }
   }
 
-  async function trackEnd(args: unknown): Promise<EndResult> {
+  async function trackEnd(args: unknown, context: RequestContext): Promise<EndResult> {
     const given = argOf(args, "session_id");
     const echo = typeof given === "string" ? given : null;
     const fail = (reason: string, level: "warning" | "error" = "warning"): EndResult => {
@@ -50,7 +51,7 @@ export function trackingTools(deps: ServerDeps): Tool[] {
       log[level](error);
       return { session_id: echo, status: "error", error };
     };
-    const auth = await authenticate(deps, "track_session_end", args);
+    const auth = await authenticate(deps, "track_session_end", args, context);
     if (!auth.ok) return { session_id: null, status: "error", error: auth.error };
     const parsed = parseEndEvent(args);
     if (!parsed.ok) return fail(parsed.reason);

@@ -6,13 +6,40 @@ import type { ServeConfig, StoreCommand } from "../config.ts";
 import { folderOf, workerPermissions } from "./permissions.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 
-/** Runs the server until stdin closes or a stop signal arrives; returns the exit status. */
+/**
+ * Runs the server until stdin closes (stdio) or a stop signal arrives; returns the exit
+ * status.
+ */
 export async function launchServer(config: ServeConfig, version: string): Promise<number> {
   if (config.dbIsDefault) {
     // The default store's folder is ours to create; a configured one must exist.
     Deno.mkdirSync(folderOf(config.db), { recursive: true, mode: 0o700 });
   }
-  return await runWorker(config, { type: "start", config, version });
+  let tls = null;
+  if (config.http?.tlsCert && config.http.tlsKey) {
+    tls = {
+      cert: readPem(config.http.tlsCert, "certificate"),
+      key: readPem(config.http.tlsKey, "key"),
+    };
+  }
+  return await runWorker(config, { type: "start", config, version, tls });
+}
+
+/** Reads a PEM file for the Worker, which has no read access to it. */
+function readPem(path: string, what: "certificate" | "key"): string {
+  let text;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (error) {
+    throw new Error(
+      `cannot read TLS ${what} ${path}: ${error instanceof Error ? error.message : error}`,
+    );
+  }
+  const label = what === "certificate"
+    ? /-----BEGIN CERTIFICATE-----/
+    : /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
+  if (!label.test(text)) throw new Error(`TLS ${what} ${path} is not a PEM ${what}`);
+  return text;
 }
 
 /** Runs an operator command in the Worker, which may touch only the store's folder. */
@@ -50,6 +77,8 @@ async function runWorker(config: ServeConfig, first: ToWorker): Promise<number> 
     name: "session-buddy-server",
     deno: { permissions: workerPermissions(config) },
   });
+  // Network was held only to be handed on; the Worker keeps its exact grant.
+  await Deno.permissions.revoke({ name: "net" });
   const send = (message: ToWorker) => worker.postMessage(message);
   const status = await new Promise<number>((resolve) => {
     worker.onmessage = (event: MessageEvent<FromWorker>) => {

@@ -3,7 +3,13 @@ import type { ServeConfig, StoreCommand } from "../config.ts";
 
 /** Outer process to Worker. */
 export type ToWorker =
-  | { type: "start"; config: ServeConfig; version: string }
+  | {
+    type: "start";
+    config: ServeConfig;
+    version: string;
+    /** The PEM texts of `--tls-cert` and `--tls-key`, read here so the Worker need not. */
+    tls: { cert: string; key: string } | null;
+  }
   | {
     type: "command";
     command: StoreCommand;

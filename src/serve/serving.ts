@@ -5,6 +5,8 @@
  */
 /// <reference lib="deno.worker" />
 import { acceptAll, type Verifier } from "../auth/verifier.ts";
+import { isLoopback } from "../config.ts";
+import { Metrics } from "../metrics.ts";
 import { flushStderr, getLog, setupLogging, shutdownLogging } from "../log.ts";
 import { createServer } from "../mcp/server.ts";
 import { LineTransport } from "../mcp/stdio.ts";
@@ -97,25 +99,62 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
       "SESSION_BUDDY_SECRET is not set: authentication is off and every token is accepted",
     );
   }
-  const server = createServer({
+  const verify = await verifierFor(config.secret);
+  const metrics = config.http ? new Metrics() : undefined;
+  const deps = {
     store: opened.store,
-    verify: await verifierFor(config.secret),
+    verify,
     log,
     now: () => new Date(),
     staleAfterMs: config.staleAfterMs,
     authRequired: config.secret !== null,
     version,
-  });
+    metrics,
+  };
+  const server = createServer(deps);
   let stopping: Promise<void> | null = null;
-  stop = () =>
-    stopping ??= (async () => {
-      await server.close();
+  const closeAll = async (before: () => Promise<void>) => {
+    await before();
+    await opened.store.close();
+    opened.kv.close();
+    log.debug("Server stopped");
+    await shutdownLogging();
+    post({ type: "stopped" });
+  };
+  if (config.http && metrics) {
+    // Loaded only when HTTP is asked for: stdio start-up does not pay for it.
+    const { startHttp } = await import("../http/serve.ts");
+    opened.store.observe({
+      commit: (seconds) => metrics.storeCommit(seconds),
+      retry: () => metrics.storeRetry(),
+    });
+    let http;
+    try {
+      http = startHttp({ host: config.http.host, port: config.http.port, tls: message.tls }, {
+        ...deps,
+        rpc: server,
+        metrics,
+        guard: {
+          loopback: isLoopback(config.http.host),
+          allowedOrigins: config.http.allowedOrigins,
+        },
+        startSeconds: performance.timeOrigin / 1000,
+        rssBytes: () => Deno.memoryUsage().rss,
+      });
+    } catch (error) {
       await opened.store.close();
       opened.kv.close();
-      log.debug("Server stopped");
       await shutdownLogging();
-      post({ type: "stopped" });
-    })();
+      post({ type: "fatal", message: reasonOf(error) });
+      return;
+    }
+    const listening = http;
+    stop = () => stopping ??= closeAll(() => listening.shutdown());
+    log.info(`session-buddy ${version} serving MCP on ${listening.origin}/mcp; store ${config.db}`);
+    post({ type: "ready" });
+    return;
+  }
+  stop = () => stopping ??= closeAll(() => server.close());
   server.onclose = () => void stop?.();
   await server.connect(
     new LineTransport({

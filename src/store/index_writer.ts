@@ -75,9 +75,18 @@ export class IndexWriter {
   /** Told of a background index commit that failed; its sessions stay queued and marked. */
   onError: (error: unknown) => void = () => {};
 
-  constructor(kv: Deno.Kv, retry: Partial<RetryOptions> = {}) {
+  readonly #commitOp: (
+    op: Deno.AtomicOperation,
+  ) => Promise<Deno.KvCommitResult | Deno.KvCommitError>;
+
+  constructor(
+    kv: Deno.Kv,
+    retry: Partial<RetryOptions> = {},
+    commit = (op: Deno.AtomicOperation) => op.commit(),
+  ) {
     this.#kv = kv;
     this.#retry = retry;
+    this.#commitOp = commit;
   }
 
   /** Queues a start committed at `atMs` (writer's clock) with `versionstamp`. */
@@ -178,7 +187,7 @@ export class IndexWriter {
       for (const key of indexKeys(w.indexed)) op.set(key, null);
       op.set(feedKey(w.at, w.id, "start"), null, { expireIn: FEED_TTL_MS });
     }
-    if ((await op.commit()).ok) return true;
+    if ((await this.#commitOp(op)).ok) return true;
     await this.#reread(batch);
     return undefined;
   }

@@ -60,6 +60,28 @@ interface Counter {
   versionstamp: string | null;
 }
 
+/** Told how the store's commits go (for `/metrics`). */
+export interface StoreObserver {
+  /** A commit took this many seconds (whether it applied or a check failed). */
+  commit(seconds: number): void;
+  /** An operation is tried again: another writer held the lock, or a check failed. */
+  retry(): void;
+}
+
+/** Commits `op`, telling `observer` how long it took. */
+export async function timedCommit(
+  op: Deno.AtomicOperation,
+  observer: StoreObserver | null,
+): Promise<Deno.KvCommitResult | Deno.KvCommitError> {
+  if (!observer) return await op.commit();
+  const began = performance.now();
+  try {
+    return await op.commit();
+  } finally {
+    observer.commit((performance.now() - began) / 1000);
+  }
+}
+
 /** A start waiting for the group commit. */
 interface PendingStart {
   event: SessionStartEvent;
@@ -100,14 +122,20 @@ export class KvSessionStore {
   readonly #queue: PendingStart[] = [];
   readonly #seqCache = new Map<string, Counter>();
   readonly #indexer: IndexWriter;
+  #observer: StoreObserver | null = null;
   #flushing = false;
   /** How many starts the last group commit carried. */
   #lastGroup = 1;
 
   constructor(kv: Deno.Kv, retry: Partial<RetryOptions> = {}) {
     this.#kv = kv;
-    this.#retry = retry;
-    this.#indexer = new IndexWriter(kv, retry);
+    this.#retry = { ...retry, onRetry: () => this.#observer?.retry() };
+    this.#indexer = new IndexWriter(kv, this.#retry, (op) => timedCommit(op, this.#observer));
+  }
+
+  /** Tells `observer` of every commit and retry from now on. */
+  observe(observer: StoreObserver): void {
+    this.#observer = observer;
   }
 
   /** Told of a background index commit that failed (its sessions stay listed). */
@@ -249,7 +277,7 @@ export class KvSessionStore {
     }
     let committed: Deno.KvCommitResult | Deno.KvCommitError;
     try {
-      committed = await op.commit();
+      committed = await timedCommit(op, this.#observer);
     } catch (error) {
       if (isLockedError(error)) throw error;
       return false;
@@ -336,7 +364,7 @@ export class KvSessionStore {
       .set(evKey, { session_id: record.session_id } satisfies EventEntry)
       .set(sessionKey(record.session_id), encodeRecord(record))
       .set(unindexedKey(record.session_id), unindexedOf(record, now.getTime()));
-    const res = await op.commit();
+    const res = await timedCommit(op, this.#observer);
     if (!res.ok) return undefined;
     this.#rememberSeq(base, seq.key, n, res.versionstamp);
     this.#indexer.add(record, res.versionstamp, now.getTime());
@@ -370,9 +398,14 @@ export class KvSessionStore {
         op.delete(statusKey(before, before.status)).set(statusKey(outcome.record, "ended"), null);
       }
       op.set(feedKey(now.getTime(), event.session_id, "end"), null, { expireIn: FEED_TTL_MS });
-      const res = await op.commit();
+      const res = await timedCommit(op, this.#observer);
       return res.ok ? { kind: "ended", ...outcome } : undefined;
     }, this.#retry);
+  }
+
+  /** A small read that succeeds when the store answers (for `/healthz`). */
+  async check(): Promise<void> {
+    await this.#kv.get(["meta", "layout"]);
   }
 
   /** The record of a session, or `null` when there is none. */
@@ -399,7 +432,7 @@ export class KvSessionStore {
       if (before.status !== outcome.record.status) {
         op.delete(statusKey(before, before.status)).set(statusKey(before, "active"), null);
       }
-      return (await op.commit()).ok ? "alive" : undefined;
+      return (await timedCommit(op, this.#observer)).ok ? "alive" : undefined;
     }, this.#retry);
   }
 

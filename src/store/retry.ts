@@ -15,6 +15,8 @@ export interface RetryOptions {
   baseDelayMs: number;
   sleep: (ms: number) => Promise<void>;
   random: () => number;
+  /** Told of each attempt that will be made again. */
+  onRetry?: () => void;
 }
 
 const DEFAULTS: RetryOptions = {
@@ -46,6 +48,7 @@ export async function withRetry<T>(
     } catch (error) {
       if (!isLockedError(error)) throw error;
     }
+    if (n < o.maxAttempts) o.onRetry?.();
     if (n > 1) {
       const ceiling = Math.min(50, o.baseDelayMs * 2 ** Math.min(n - 2, 4));
       await o.sleep(1 + o.random() * ceiling);

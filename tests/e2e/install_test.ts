@@ -37,7 +37,7 @@ Deno.test("deno task install: a session-buddy command that serves and reads the 
       const script = await Deno.readTextFile(bin);
       assert.match(script, /--quiet/);
       assert.match(script, /--allow-env='?SESSION_BUDDY_\*,HOME,XDG_DATA_HOME,NO_COLOR/);
-      assert.match(script, /--deny-net/);
+      assert.match(script, /--deny-run/);
       assert.match(script, /main\.ts/);
     });
 

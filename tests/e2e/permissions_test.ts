@@ -3,6 +3,7 @@
  * (workerPermissions), and the boundary Deno really enforces on the Worker.
  */
 import assert from "node:assert/strict";
+import { freePort } from "../helpers/http.ts";
 import { CONFIG, RUNTIME_FLAGS, tempDir } from "../helpers/server.ts";
 import { servingPaths, workerPermissions } from "../../src/serve/permissions.ts";
 import type { ProbeOutcome } from "../fixtures/permission_probe.ts";
@@ -15,13 +16,33 @@ interface DenoJson {
 
 const denoJson: DenoJson = JSON.parse(await Deno.readTextFile(CONFIG));
 
-Deno.test("deno.json: the server set grants no net, run, ffi or sys", () => {
+Deno.test("deno.json: the server set grants no run, ffi or sys", () => {
   const server = denoJson.permissions.server;
   assert.ok(server, "permissions.server exists");
-  for (const kind of ["net", "run", "ffi", "sys"]) {
+  for (const kind of ["run", "ffi", "sys"]) {
     const grant = server[kind];
     assert.ok(grant === undefined || grant === false, `${kind} is ${JSON.stringify(grant)}`);
   }
+});
+
+Deno.test("deno.json: the server set holds net, because a Worker cannot get net its parent lacks", async () => {
+  assert.equal(denoJson.permissions.server!.net, true);
+  // Without net of its own, the outer process cannot hand the listener's address on.
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-q",
+      "--allow-read",
+      "--unstable-worker-options",
+      new URL("../fixtures/worker_with_net.ts", import.meta.url).pathname,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(
+    new TextDecoder().decode(out.stdout).trim(),
+    "NotCapable: Can't escalate parent thread permissions",
+  );
 });
 
 Deno.test("deno.json: the server set's env is a list of its own variables and home ones", () => {
@@ -102,7 +123,11 @@ Deno.test("deno.json: unstable includes kv and worker-options", () => {
 });
 
 Deno.test("workerPermissions: read/write only the store folder and the log file", () => {
-  const p = workerPermissions({ db: "/var/lib/sb/sessions.kv", logFile: "/var/log/sb.log" });
+  const p = workerPermissions({
+    db: "/var/lib/sb/sessions.kv",
+    logFile: "/var/log/sb.log",
+    http: null,
+  });
   assert.deepEqual(p.read, ["/var/lib/sb", "/var/log/sb.log"]);
   assert.deepEqual(p.write, ["/var/lib/sb", "/var/log/sb.log"]);
   for (const kind of ["env", "net", "run", "ffi", "sys"] as const) {
@@ -111,19 +136,19 @@ Deno.test("workerPermissions: read/write only the store folder and the log file"
 });
 
 Deno.test("workerPermissions: without a log file only the store folder", () => {
-  const p = workerPermissions({ db: "/data/s.kv", logFile: null });
+  const p = workerPermissions({ db: "/data/s.kv", logFile: null, http: null });
   assert.deepEqual(p.read, ["/data"]);
   assert.deepEqual(p.write, ["/data"]);
   assert.deepEqual(servingPaths({ db: "/data/s.kv", logFile: null }), ["/data"]);
 });
 
 Deno.test("workerPermissions: a store at the root folder grants the root only then", () => {
-  const p = workerPermissions({ db: "/s.kv", logFile: null });
+  const p = workerPermissions({ db: "/s.kv", logFile: null, http: null });
   assert.deepEqual(p.read, ["/"]);
 });
 
 Deno.test("workerPermissions: :memory: gives no read or write at all", () => {
-  const p = workerPermissions({ db: ":memory:", logFile: null });
+  const p = workerPermissions({ db: ":memory:", logFile: null, http: null });
   assert.equal(p.read, false);
   assert.equal(p.write, false);
   for (const kind of ["env", "net", "run", "ffi", "sys"] as const) {
@@ -131,16 +156,34 @@ Deno.test("workerPermissions: :memory: gives no read or write at all", () => {
   }
 });
 
+Deno.test("workerPermissions: serve --http grants net on exactly the listener's address", () => {
+  const http = { port: 8443, tlsCert: null, tlsKey: null, allowedOrigins: [] };
+  const v4 = workerPermissions({
+    db: ":memory:",
+    logFile: null,
+    http: { ...http, host: "0.0.0.0" },
+  });
+  assert.deepEqual(v4.net, ["0.0.0.0:8443"]);
+  const v6 = workerPermissions({ db: ":memory:", logFile: null, http: { ...http, host: "::1" } });
+  assert.deepEqual(v6.net, ["[::1]:8443"]);
+  for (const kind of ["env", "run", "ffi", "sys"] as const) assert.equal(v4[kind], false, kind);
+});
+
 Deno.test("workerPermissions: :memory: with a log file grants the log file only", () => {
-  const p = workerPermissions({ db: ":memory:", logFile: "/tmp/x/sb.log" });
+  const p = workerPermissions({ db: ":memory:", logFile: "/tmp/x/sb.log", http: null });
   assert.deepEqual(p.read, ["/tmp/x/sb.log"]);
   assert.deepEqual(p.write, ["/tmp/x/sb.log"]);
 });
 
-async function probe(dir: string, outside: string): Promise<Record<string, ProbeOutcome>> {
+async function probe(
+  dir: string,
+  outside: string,
+  listen?: { host: string; port: number },
+): Promise<Record<string, ProbeOutcome>> {
+  const http = listen ? { ...listen, tlsCert: null, tlsKey: null, allowedOrigins: [] } : null;
   const worker = new Worker(new URL("../fixtures/permission_probe.ts", import.meta.url), {
     type: "module",
-    deno: { permissions: workerPermissions({ db: `${dir}/s.kv`, logFile: `${dir}/log` }) },
+    deno: { permissions: workerPermissions({ db: `${dir}/s.kv`, logFile: `${dir}/log`, http }) },
   });
   try {
     return await new Promise((resolve, reject) => {
@@ -154,7 +197,7 @@ async function probe(dir: string, outside: string): Promise<Record<string, Probe
         e.preventDefault();
         reject(new Error(`probe failed: ${e.message}`));
       };
-      worker.postMessage({ db: `${dir}/s.kv`, dir, outside });
+      worker.postMessage({ db: `${dir}/s.kv`, dir, outside, listen });
     });
   } finally {
     worker.terminate();
@@ -181,5 +224,29 @@ Deno.test("a Worker with workerPermissions: KV works, everything else is NotCapa
   } finally {
     await cleanup();
     await other.cleanup();
+  }
+});
+
+Deno.test("a Worker serving HTTP: its own address works, another port or host is NotCapable", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const port = freePort();
+    const r = await probe(dir, `${dir}/../outside-${port}.txt`, { host: "127.0.0.1", port });
+    assert.deepEqual(r.serveGranted, { ok: true }, "serving on the granted address works");
+    for (
+      const name of [
+        "listenOtherPort",
+        "listenAnyAddress",
+        "connectOtherHost",
+        "readHostnameFile",
+        "envHome",
+      ]
+    ) {
+      const outcome = r[name];
+      assert.ok(outcome && !outcome.ok, `${name} should have been refused`);
+      if (!outcome.ok) assert.equal(outcome.notCapable, true, `${name}: ${outcome.error}`);
+    }
+  } finally {
+    await cleanup();
   }
 });

@@ -2,9 +2,13 @@ import assert from "node:assert/strict";
 import {
   absolute,
   defaultDbPath,
+  hostPort,
   type Invocation,
+  isLoopback,
   parseDuration,
   parseInvocation,
+  parseListen,
+  parseOrigin,
   type ServeConfig,
   UsageError,
 } from "../../src/config.ts";
@@ -38,6 +42,7 @@ Deno.test("parseInvocation: no arguments serve with the defaults", () => {
     logFile: null,
     logLevel: "info",
     staleAfterMs: 12 * 3600_000,
+    http: null,
   });
   assert.deepEqual(serve(["serve"]), serve([]));
 });
@@ -179,4 +184,109 @@ Deno.test("absolute: resolves against cwd and normalises", () => {
   assert.equal(absolute("../x", "/work/sub"), "/work/x");
   assert.equal(absolute("../../../x", "/work"), "/x");
   assert.equal(absolute("s.kv", "/"), "/s.kv");
+});
+
+Deno.test("serve --http: [HOST:]PORT, HOST 127.0.0.1 by default, the variable too", () => {
+  assert.deepEqual(serve(["serve", "--http", "8080"]).http, {
+    host: "127.0.0.1",
+    port: 8080,
+    tlsCert: null,
+    tlsKey: null,
+    allowedOrigins: [],
+  });
+  assert.equal(serve(["serve", "--http=localhost:9000"]).http?.host, "localhost");
+  assert.deepEqual(parseListen("[::1]:8443"), { host: "::1", port: 8443 });
+  assert.deepEqual(parseListen("0.0.0.0:1"), { host: "0.0.0.0", port: 1 });
+  assert.equal(serve([], { ...HOME, SESSION_BUDDY_HTTP: "127.0.0.1:7000" }).http?.port, 7000);
+  // The flag wins over the variable.
+  assert.equal(serve(["--http", "7001"], { ...HOME, SESSION_BUDDY_HTTP: "7000" }).http?.port, 7001);
+  for (const bad of ["0", "65536", "host:", ":80", "a b:80", "[::1]", "::1:80", "80x", ""]) {
+    assert.match(usage(["serve", "--http", bad]), /invalid --http/, bad);
+  }
+});
+
+Deno.test("serve --http: a non-loopback host needs TLS or --plain-http", () => {
+  assert.match(usage(["serve", "--http", "0.0.0.0:8443"]), /needs TLS .*--plain-http/);
+  assert.match(usage(["serve", "--http", "[2001:db8::1]:8443"]), /\[2001:db8::1\]:8443 needs TLS/);
+  const plain = serve(["serve", "--http", "0.0.0.0:8080", "--plain-http"]).http;
+  assert.equal(plain?.tlsCert, null);
+  const tls = serve([
+    "serve",
+    "--http",
+    "0.0.0.0:8443",
+    "--tls-cert",
+    "c.pem",
+    "--tls-key",
+    "/k.pem",
+  ]);
+  assert.equal(tls.http?.tlsCert, "/work/c.pem");
+  assert.equal(tls.http?.tlsKey, "/k.pem");
+  const fromEnv = serve(["serve", "--http", "0.0.0.0:8443"], {
+    ...HOME,
+    SESSION_BUDDY_TLS_CERT: "/c.pem",
+    SESSION_BUDDY_TLS_KEY: "/k.pem",
+  });
+  assert.equal(fromEnv.http?.tlsCert, "/c.pem");
+});
+
+Deno.test("serve --http: only one TLS flag, TLS with --plain-http, HTTP flags without --http", () => {
+  assert.match(
+    usage(["serve", "--http", "8443", "--tls-cert", "c.pem"]),
+    /--tls-cert needs --tls-key/,
+  );
+  assert.match(
+    usage(["serve", "--http", "8443", "--tls-key", "k.pem"]),
+    /--tls-key needs --tls-cert/,
+  );
+  assert.match(
+    usage(["serve", "--http", "8443", "--tls-cert", "c", "--tls-key", "k", "--plain-http"]),
+    /opposite/,
+  );
+  assert.match(usage(["serve", "--tls-cert", "c.pem", "--tls-key", "k"]), /option of serve --http/);
+  assert.match(usage(["serve", "--plain-http"]), /--plain-http is an option of serve --http/);
+  assert.match(usage(["sessions", "--http", "8080"]), /does not take --http/);
+});
+
+Deno.test("serve --http: --allowed-origin repeats, the variable splits on commas", () => {
+  const config = serve([
+    "serve",
+    "--http",
+    "8080",
+    "--allowed-origin",
+    "https://console.example.com",
+    "--allowed-origin=http://localhost:5173/",
+  ]);
+  assert.deepEqual(config.http?.allowedOrigins, [
+    "https://console.example.com",
+    "http://localhost:5173",
+  ]);
+  const env = {
+    ...HOME,
+    SESSION_BUDDY_ALLOWED_ORIGINS: "https://a.example, https://b.example:8443",
+  };
+  assert.deepEqual(serve(["serve", "--http", "8080"], env).http?.allowedOrigins, [
+    "https://a.example",
+    "https://b.example:8443",
+  ]);
+  for (
+    const bad of [
+      "console.example.com",
+      "ftp://x.example",
+      "https://x.example/path",
+      "https://u@x.example",
+    ]
+  ) {
+    assert.throws(() => parseOrigin(bad), UsageError, bad);
+  }
+});
+
+Deno.test("isLoopback and hostPort", () => {
+  for (const host of ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "LOCALHOST"]) {
+    assert.ok(isLoopback(host), host);
+  }
+  for (const host of ["0.0.0.0", "10.0.0.1", "::", "example.com", "128.0.0.1"]) {
+    assert.ok(!isLoopback(host), host);
+  }
+  assert.equal(hostPort("::1", 80), "[::1]:80");
+  assert.equal(hostPort("127.0.0.1", 80), "127.0.0.1:80");
 });

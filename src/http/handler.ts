@@ -1,0 +1,355 @@
+/**
+ * The HTTP edge (SPEC 8.1 and 8.2): `POST /mcp` as MCP's Streamable HTTP transport,
+ * stateless and answered as JSON, plus `/healthz` and `/metrics`. Each concern is a small
+ * check taken in order (load, host and origin, route, method, bearer token, content
+ * negotiation, protocol revision, body size and deadline, envelope); a request that passes
+ * them all reaches the same `RpcServer` as stdio, so tools, results, error texts and log
+ * lines are those of stdio.
+ *
+ * Our own framing rather than the SDK's `WebStandardStreamableHTTPServerTransport`: the
+ * SDK's import costs about 100-150 ms and 15 MiB (its `types.js` builds every MCP schema),
+ * adds ~90 packages to what a first run downloads, and validates every message with zod
+ * on the path of each call; and the edge must do most of the work itself anyway (it
+ * accepts batches, applies no body limit to a body read beforehand, and reads `Host`,
+ * which HTTP/2 does not send). README "Serving over HTTP" has the figures.
+ */
+import type { Verifier } from "../auth/verifier.ts";
+import type { Log } from "../log.ts";
+import type { Metrics, OpenSessions } from "../metrics.ts";
+import { AUTH_PREFIX } from "../mcp/results.ts";
+import { envelopeError, errorResponse, INVALID_REQUEST, PARSE_ERROR } from "../mcp/jsonrpc.ts";
+import {
+  type JsonRpcMessage,
+  type RequestContext,
+  type RpcServer,
+  SUPPORTED_PROTOCOL_VERSIONS,
+} from "../mcp/rpc.ts";
+import { reportedStatus } from "../sessions/query.ts";
+import type { SessionRecord } from "../sessions/session.ts";
+import { readBody } from "./body.ts";
+import { type GuardOptions, hostAllowed, originAllowed } from "./guard.ts";
+
+/** Bounds of the edge; SPEC 8.1 sets the defaults. */
+export interface Limits {
+  /** Requests in progress at once; past that 503. */
+  maxInFlight: number;
+  /** Largest request body, in bytes; past that 413. */
+  maxBodyBytes: number;
+  /** How long a request body may take to arrive, in milliseconds; past that 408. */
+  bodyDeadlineMs: number;
+  /** How long `/healthz` waits for its store read, in milliseconds. */
+  healthTimeoutMs: number;
+}
+
+/** SPEC 8.1's bounds. */
+export const LIMITS: Limits = {
+  maxInFlight: 512,
+  maxBodyBytes: 1024 * 1024,
+  bodyDeadlineMs: 30_000,
+  healthTimeoutMs: 1000,
+};
+
+/** What the health and metrics routes read from the store. */
+export interface StoreProbe {
+  /** A small read that succeeds when the store answers. */
+  check(): Promise<void>;
+  /** Every session not ended, from every process writing the store. */
+  active(): AsyncIterable<SessionRecord>;
+}
+
+/** What the edge is built from. */
+export interface HttpDeps {
+  rpc: Pick<RpcServer, "respond">;
+  verify: Verifier;
+  /** Whether a secret is set: `/metrics` then needs a bearer token. */
+  authRequired: boolean;
+  log: Log;
+  metrics: Metrics;
+  store: StoreProbe;
+  now: () => Date;
+  staleAfterMs: number;
+  version: string;
+  guard: GuardOptions;
+  /** Seconds since the epoch at which the process started. */
+  startSeconds: number;
+  rssBytes: () => number;
+  limits?: Partial<Limits>;
+}
+
+const JSON_TYPE = "application/json";
+const CHALLENGE = 'Bearer realm="session-buddy"';
+const INVALID_TOKEN = `${CHALLENGE}, error="invalid_token"`;
+/** The JSON-RPC code this edge uses for a refused bearer token (the server-error range). */
+export const UNAUTHORIZED = -32001;
+
+function jsonResponse(status: number, body: unknown, headers: HeadersInit = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": JSON_TYPE, ...headers },
+  });
+}
+
+/** An error answer of `/mcp`: a JSON-RPC error object without an id (SPEC 8.1). */
+function rpcError(
+  status: number,
+  code: number,
+  message: string,
+  headers: HeadersInit = {},
+): Response {
+  const { jsonrpc, error } = errorResponse(null, code, message);
+  return jsonResponse(status, { jsonrpc, error }, headers);
+}
+
+function text(status: number, body: string, headers: HeadersInit = {}): Response {
+  return new Response(body, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
+  });
+}
+
+/** The token of an `Authorization: Bearer <token>` header; null for another scheme. */
+export function bearerToken(header: string): string | null {
+  const m = /^Bearer +(\S+) *$/i.exec(header);
+  return m ? m[1]! : null;
+}
+
+/** Whether an `Accept` header lets us answer as JSON (no header accepts anything). */
+export function acceptsJson(accept: string | null): boolean {
+  if (accept === null) return true;
+  return accept.split(",").some((part) => {
+    const type = part.split(";")[0]!.trim().toLowerCase();
+    return type === JSON_TYPE || type === "*/*" || type === "application/*";
+  });
+}
+
+/** Whether a `Content-Type` header names JSON (parameters such as a charset allowed). */
+export function isJsonContentType(type: string | null): boolean {
+  return type !== null && type.split(";")[0]!.trim().toLowerCase() === JSON_TYPE;
+}
+
+/** Builds the request handler `Deno.serve` calls. */
+export function createHandler(deps: HttpDeps): (request: Request) => Promise<Response> {
+  const limits = { ...LIMITS, ...deps.limits };
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  let inFlight = 0;
+
+  /** A bearer header's verdict: null when there is none, else the outcome. */
+  async function checkBearer(
+    request: Request,
+  ): Promise<{ ok: true; context: RequestContext } | { ok: false; reason: string } | null> {
+    const header = request.headers.get("authorization");
+    if (header === null) return null;
+    const token = bearerToken(header);
+    const outcome = token === null
+      ? { ok: false as const, reason: "Authorization must be 'Bearer <token>'" }
+      : await deps.verify(token);
+    if (outcome.ok) return { ok: true, context: { auth: outcome } };
+    deps.log.warning(`Authentication failed on an HTTP request: ${outcome.reason}`);
+    deps.metrics.authFailure();
+    return outcome;
+  }
+
+  function unauthorized(reason: string, json: boolean): Response {
+    const headers = { "www-authenticate": INVALID_TOKEN };
+    return json
+      ? rpcError(401, UNAUTHORIZED, AUTH_PREFIX + reason, headers)
+      : text(401, `${AUTH_PREFIX}${reason}\n`, headers);
+  }
+
+  async function mcp(request: Request): Promise<Response> {
+    if (request.method !== "POST") {
+      return rpcError(405, INVALID_REQUEST, "Method not allowed: use POST", { allow: "POST" });
+    }
+    // Verified before the body is read: a refused request costs no more than its headers.
+    const bearer = await checkBearer(request);
+    if (bearer && !bearer.ok) return unauthorized(bearer.reason, true);
+    if (!acceptsJson(request.headers.get("accept"))) {
+      return rpcError(406, INVALID_REQUEST, "Not Acceptable: accept application/json");
+    }
+    if (!isJsonContentType(request.headers.get("content-type"))) {
+      return rpcError(415, INVALID_REQUEST, "Unsupported Media Type: send application/json");
+    }
+    const revision = request.headers.get("mcp-protocol-version");
+    if (
+      revision !== null && !(SUPPORTED_PROTOCOL_VERSIONS as readonly string[]).includes(revision)
+    ) {
+      return rpcError(
+        400,
+        INVALID_REQUEST,
+        `Bad Request: unsupported MCP-Protocol-Version ${revision.slice(0, 40)} (supported: ${
+          SUPPORTED_PROTOCOL_VERSIONS.join(", ")
+        })`,
+      );
+    }
+    const body = await readBody(request, limits.maxBodyBytes, limits.bodyDeadlineMs);
+    if (body.kind === "too_large") {
+      return rpcError(
+        413,
+        INVALID_REQUEST,
+        `Payload Too Large: a message may have at most ${limits.maxBodyBytes} bytes`,
+        { connection: "close" },
+      );
+    }
+    if (body.kind === "timeout") {
+      return rpcError(
+        408,
+        INVALID_REQUEST,
+        `Request Timeout: the body did not arrive within ${limits.bodyDeadlineMs / 1000} s`,
+        { connection: "close" },
+      );
+    }
+    let message: unknown;
+    try {
+      message = JSON.parse(decoder.decode(body.bytes));
+    } catch {
+      return rpcError(400, PARSE_ERROR, "Parse error: the body is not valid JSON");
+    }
+    if (Array.isArray(message)) {
+      return rpcError(400, INVALID_REQUEST, "Invalid Request: JSON-RPC batches are not supported");
+    }
+    const problem = envelopeError(message);
+    if (problem) return jsonResponse(400, problem);
+    const response = await deps.rpc.respond(
+      message as JsonRpcMessage,
+      bearer?.ok ? bearer.context : {},
+    );
+    // A notification or a response: accepted, and nothing to say.
+    if (response === null) return new Response(null, { status: 202 });
+    return jsonResponse(200, response);
+  }
+
+  async function healthz(request: Request): Promise<Response> {
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return text(405, "Method Not Allowed: use GET\n", { allow: "GET, HEAD" });
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`the store did not answer within ${limits.healthTimeoutMs} ms`)),
+        limits.healthTimeoutMs,
+      );
+    });
+    try {
+      await Promise.race([deps.store.check(), late]);
+      return jsonResponse(200, { status: "ok", version: deps.version }, noStore);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      deps.log.warning(`Health check failed: ${reason}`);
+      return jsonResponse(503, { status: "unavailable", error: reason }, noStore);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function metrics(request: Request): Promise<Response> {
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return text(405, "Method Not Allowed: use GET\n", { allow: "GET, HEAD" });
+    }
+    const bearer = await checkBearer(request);
+    if (bearer && !bearer.ok) return unauthorized(bearer.reason, false);
+    if (deps.authRequired && !bearer) {
+      deps.metrics.authFailure();
+      return text(401, `${AUTH_PREFIX}a bearer token is required (SESSION_BUDDY_SECRET is set)\n`, {
+        "www-authenticate": CHALLENGE,
+      });
+    }
+    let openSessions: OpenSessions[];
+    try {
+      openSessions = await countOpen(deps.store, deps.now().getTime(), deps.staleAfterMs);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      deps.log.error(`Metrics scrape failed: store error: ${reason}`);
+      return text(503, `store unavailable: ${reason}\n`);
+    }
+    const body = deps.metrics.render({
+      version: deps.version,
+      openSessions,
+      rssBytes: deps.rssBytes(),
+      startSeconds: deps.startSeconds,
+    });
+    return text(200, body, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+  }
+
+  async function route(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    const origin = request.headers.get("origin");
+    if (!hostAllowed(url.hostname, deps.guard) || !originAllowed(origin, deps.guard)) {
+      return text(403, "Forbidden: this host or origin may not call this server\n");
+    }
+    let response: Response;
+    if (url.pathname === "/mcp") {
+      response = request.method === "OPTIONS" && origin !== null ? preflight() : await mcp(request);
+    } else if (url.pathname === "/healthz") response = await healthz(request);
+    else if (url.pathname === "/metrics") response = await metrics(request);
+    // No OAuth here: /.well-known/ paths are as unknown as any other.
+    else response = text(404, "Not Found\n");
+    if (origin !== null) {
+      response.headers.set("access-control-allow-origin", origin);
+      response.headers.set("access-control-expose-headers", "www-authenticate");
+      response.headers.append("vary", "Origin");
+    }
+    return response;
+  }
+
+  return async (request) => {
+    let response: Response;
+    if (inFlight >= limits.maxInFlight) {
+      response = rpcError(
+        503,
+        INVALID_REQUEST,
+        "Service Unavailable: too many requests in progress",
+        {
+          "retry-after": "1",
+        },
+      );
+    } else {
+      inFlight++;
+      try {
+        response = await route(request);
+      } catch (error) {
+        deps.log.error(`HTTP request failed: ${error instanceof Error ? error.message : error}`);
+        response = rpcError(500, -32603, "Internal error");
+      } finally {
+        inFlight--;
+      }
+    }
+    deps.metrics.httpRequest(response.status);
+    return response;
+  };
+}
+
+const noStore = { "cache-control": "no-store" };
+
+/** A browser's CORS preflight for an origin the guard let through. */
+function preflight(): Response {
+  return new Response(null, {
+    status: 204,
+    headers: {
+      "access-control-allow-methods": "POST",
+      "access-control-allow-headers":
+        "authorization, content-type, accept, mcp-protocol-version, mcp-session-id, last-event-id",
+      "access-control-max-age": "600",
+    },
+  });
+}
+
+/** Sessions not ended, per component, by reported status: O(open sessions). */
+export async function countOpen(
+  store: Pick<StoreProbe, "active">,
+  nowMs: number,
+  staleAfterMs: number,
+): Promise<OpenSessions[]> {
+  const counts = new Map<string, OpenSessions>();
+  for await (const record of store.active()) {
+    let row = counts.get(record.component_name);
+    if (!row) {
+      counts.set(
+        record.component_name,
+        row = { component: record.component_name, active: 0, stale: 0 },
+      );
+    }
+    const status = reportedStatus(record, nowMs, staleAfterMs);
+    if (status === "active" || status === "stale") row[status]++;
+  }
+  return [...counts.values()];
+}
