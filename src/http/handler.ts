@@ -127,11 +127,24 @@ export function isJsonContentType(type: string | null): boolean {
   return type !== null && type.split(";")[0]!.trim().toLowerCase() === JSON_TYPE;
 }
 
-/** Builds the request handler `Deno.serve` calls. */
-export function createHandler(deps: HttpDeps): (request: Request) => Promise<Response> {
+/** The request handler `Deno.serve` calls, and the way to stop it taking requests. */
+export interface Handler {
+  handle(request: Request): Promise<Response>;
+  /**
+   * Answers every later request 503 and resolves once the requests in progress have been
+   * answered, or after `limitMs`. (`Deno.serve`'s own shutdown cuts off a request body
+   * that is still arriving, so the edge drains before the listener is shut down.)
+   */
+  drain(limitMs: number): Promise<void>;
+}
+
+/** Builds the request handler. */
+export function createHandler(deps: HttpDeps): Handler {
   const limits = { ...LIMITS, ...deps.limits };
   const decoder = new TextDecoder("utf-8", { fatal: true });
   let inFlight = 0;
+  let draining = false;
+  let drained: (() => void) | null = null;
 
   /** A bearer header's verdict: null when there is none, else the outcome. */
   async function checkBearer(
@@ -291,17 +304,14 @@ export function createHandler(deps: HttpDeps): (request: Request) => Promise<Res
     return response;
   }
 
-  return async (request) => {
+  async function handle(request: Request): Promise<Response> {
     let response: Response;
-    if (inFlight >= limits.maxInFlight) {
-      response = rpcError(
-        503,
-        INVALID_REQUEST,
-        "Service Unavailable: too many requests in progress",
-        {
-          "retry-after": "1",
-        },
-      );
+    if (draining || inFlight >= limits.maxInFlight) {
+      const why = draining ? "the server is stopping" : "too many requests in progress";
+      response = rpcError(503, INVALID_REQUEST, `Service Unavailable: ${why}`, {
+        "retry-after": "1",
+        ...(draining ? { connection: "close" } : {}),
+      });
     } else {
       inFlight++;
       try {
@@ -311,11 +321,26 @@ export function createHandler(deps: HttpDeps): (request: Request) => Promise<Res
         response = rpcError(500, -32603, "Internal error");
       } finally {
         inFlight--;
+        if (inFlight === 0) drained?.();
       }
     }
     deps.metrics.httpRequest(response.status);
     return response;
-  };
+  }
+
+  function drain(limitMs: number): Promise<void> {
+    draining = true;
+    if (inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, limitMs);
+      drained = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  return { handle, drain };
 }
 
 const noStore = { "cache-control": "no-store" };

@@ -27,6 +27,7 @@ export interface Listen {
 /** Starts listening; throws, with one line, when the address cannot be had. */
 export function startHttp(listen: Listen, deps: HttpDeps): HttpServer {
   const address = hostPort(listen.host, listen.port);
+  const handler = createHandler(deps);
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
     server = Deno.serve({
@@ -39,9 +40,16 @@ export function startHttp(listen: Listen, deps: HttpDeps): HttpServer {
         deps.log.error(`HTTP request failed: ${error instanceof Error ? error.message : error}`);
         return new Response("Internal Server Error\n", { status: 500 });
       },
-    }, createHandler(deps));
+    }, handler.handle);
   } catch (error) {
-    const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    let reason = error instanceof Error ? error.message.split("\n")[0]! : String(error);
+    const asked = /access to "([^"]+)"/.exec(reason)?.[1];
+    if (error instanceof Deno.errors.NotCapable && asked !== address) {
+      // The Worker may listen only where it was told; the runtime was asked for elsewhere.
+      reason = `the runtime was asked to listen on ${
+        asked ?? "another address"
+      } instead (is DENO_SERVE_ADDRESS set?)`;
+    }
     throw new Error(`cannot listen on ${address}: ${reason}`);
   }
   const actual = server.addr;
@@ -58,10 +66,14 @@ export function startHttp(listen: Listen, deps: HttpDeps): HttpServer {
   return {
     origin: `${listen.tls ? "https" : "http"}://${address}`,
     async shutdown() {
+      const began = Date.now();
+      await handler.drain(SHUTDOWN_LIMIT_MS);
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         server.shutdown(),
-        new Promise<void>((resolve) => timer = setTimeout(resolve, SHUTDOWN_LIMIT_MS)),
+        new Promise<void>((resolve) =>
+          timer = setTimeout(resolve, Math.max(0, SHUTDOWN_LIMIT_MS - (Date.now() - began)))
+        ),
       ]);
       clearTimeout(timer);
     },

@@ -94,11 +94,13 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
     post({ type: "fatal", message: `cannot open store ${config.db}: ${reasonOf(error)}` });
     return;
   }
-  if (!config.secret) {
+  // Said once serving has begun: a start that fails is one line (SPEC 2).
+  const warnOpen = () => {
+    if (config.secret) return;
     log.warning(
       "SESSION_BUDDY_SECRET is not set: authentication is off and every token is accepted",
     );
-  }
+  };
   const verify = await verifierFor(config.secret);
   const metrics = config.http ? new Metrics() : undefined;
   const deps = {
@@ -150,6 +152,7 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
     }
     const listening = http;
     stop = () => stopping ??= closeAll(() => listening.shutdown());
+    warnOpen();
     log.info(`session-buddy ${version} serving MCP on ${listening.origin}/mcp; store ${config.db}`);
     post({ type: "ready" });
     return;
@@ -162,6 +165,7 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
       write: (bytes) => Deno.stdout.write(bytes),
     }),
   );
+  warnOpen();
   log.info(`session-buddy ${version} serving MCP on stdio; store ${config.db}`);
   post({ type: "ready" });
 }
