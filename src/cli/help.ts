@@ -9,6 +9,10 @@ session's start and end in a Deno KV store.
 
 Usage:
   session-buddy [serve] [options]   run the MCP server on stdin/stdout (the default)
+  session-buddy serve --http [HOST:]PORT [--tls-cert FILE --tls-key FILE]
+                      [--allowed-origin ORIGIN]... [--plain-http]
+                                    serve MCP over Streamable HTTP at /mcp, with
+                                    /healthz and /metrics (HOST: 127.0.0.1)
   session-buddy token [--user NAME] [--ttl 24h]
                                     print a JWT signed with SESSION_BUDDY_SECRET
   session-buddy secret              print a new random secret (32 bytes, base64url)
@@ -39,7 +43,19 @@ Options (each also an environment variable; the flag wins):
   -                    SESSION_BUDDY_SECRET      HS256 secret, at least 32 characters;
                                                  set = every call needs a token
 
-stdout carries MCP messages only; log lines go to stderr and the log file.
+serve --http options:
+  --http [HOST:]PORT   SESSION_BUDDY_HTTP        listen there instead of stdio; a host
+                                                 other than loopback needs TLS or
+                                                 --plain-http
+  --tls-cert FILE      SESSION_BUDDY_TLS_CERT    PEM certificate chain: serve HTTPS
+  --tls-key FILE       SESSION_BUDDY_TLS_KEY     its PEM private key
+  --allowed-origin O   SESSION_BUDDY_ALLOWED_ORIGINS (comma-separated)
+                                                 a browser origin allowed to call; may
+                                                 repeat (loopback origins need none)
+  --plain-http         -                         plain HTTP on a non-loopback host, for a
+                                                 TLS-terminating proxy in front
+
+stdout carries MCP messages only (stdio mode); log lines go to stderr and the log file.
 Colour is used only on a terminal, and never when NO_COLOR is set.
 Exit status: 0 success, 1 runtime failure (store or log cannot be opened,
 unknown session), 2 usage error.

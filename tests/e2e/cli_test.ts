@@ -10,6 +10,10 @@ const ENV_VARS = [
   "SESSION_BUDDY_LOG_FILE",
   "SESSION_BUDDY_LOG_LEVEL",
   "SESSION_BUDDY_STALE_AFTER",
+  "SESSION_BUDDY_HTTP",
+  "SESSION_BUDDY_TLS_CERT",
+  "SESSION_BUDDY_TLS_KEY",
+  "SESSION_BUDDY_ALLOWED_ORIGINS",
 ];
 
 /** The non-empty stderr lines (the runtime runs with --quiet: every one is the program's). */
