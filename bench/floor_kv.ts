@@ -13,9 +13,9 @@
  * (`deno task bench` starts it with the runtime flags of `deno task start`.)
  */
 import { Server } from "@modelcontextprotocol/sdk/server";
-// @ts-types="npm:/@modelcontextprotocol/sdk@1.32.2/dist/esm/server/stdio.d.ts"
+// @ts-types="npm:/@modelcontextprotocol/sdk@1.32.2/server/stdio"
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-// @ts-types="npm:/@modelcontextprotocol/sdk@1.32.2/dist/esm/types.d.ts"
+// @ts-types="npm:/@modelcontextprotocol/sdk@1.32.2/types"
 import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 
 const path = Deno.args[0];

@@ -73,7 +73,7 @@ const ours = createHandler({
   rssBytes: () => 0,
 });
 
-// @ts-types="npm:/@modelcontextprotocol/sdk@1.32.2/dist/esm/server/webStandardStreamableHttp.d.ts"
+// @ts-types="npm:/@modelcontextprotocol/sdk@1.32.2/server/webStandardStreamableHttp"
 const { WebStandardStreamableHTTPServerTransport } = await import(
   "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"
 );

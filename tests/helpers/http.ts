@@ -3,7 +3,7 @@
  * start`, as for stdio), and speaking MCP to it with the SDK's Streamable HTTP client.
  */
 import { Client } from "@modelcontextprotocol/sdk/client";
-// @ts-types="npm:/@modelcontextprotocol/sdk@1.32.2/dist/esm/client/streamableHttp.d.ts"
+// @ts-types="npm:/@modelcontextprotocol/sdk@1.32.2/client/streamableHttp"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { programCommand, spawnPiped } from "./server.ts";
 

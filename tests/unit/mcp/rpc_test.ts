@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-// @ts-types="npm:/@modelcontextprotocol/sdk@1.32.2/dist/esm/types.d.ts"
+// @ts-types="npm:/@modelcontextprotocol/sdk@1.32.2/types"
 import { SUPPORTED_PROTOCOL_VERSIONS as SDK_VERSIONS } from "@modelcontextprotocol/sdk/types.js";
 import {
   INTERNAL_ERROR,
