@@ -9,7 +9,9 @@ export type BodyOutcome =
   /** More than the limit was declared or sent; reading stopped there. */
   | { kind: "too_large" }
   /** The whole body had not arrived by the deadline. */
-  | { kind: "timeout" };
+  | { kind: "timeout" }
+  /** The client went away before its whole body arrived. */
+  | { kind: "aborted" };
 
 /**
  * Reads `request`'s body, stopping as soon as it passes `limit` bytes (a declared
@@ -44,9 +46,9 @@ export async function readBody(
       }
       parts.push(value);
     }
-  } catch (error) {
-    if (timedOut) return { kind: "timeout" };
-    throw error;
+  } catch {
+    // A read fails only when the connection went away under it (or the deadline cut it).
+    return { kind: timedOut ? "timeout" : "aborted" };
   } finally {
     clearTimeout(timer);
   }

@@ -11,7 +11,8 @@
  * adds ~90 packages to what a first run downloads, and validates every message with zod
  * on the path of each call; and the edge must do most of the work itself anyway (it
  * accepts batches, applies no body limit to a body read beforehand, and reads `Host`,
- * which HTTP/2 does not send). README "Serving over HTTP" has the figures.
+ * which HTTP/2 does not send). README "Running a collector" has the figures of
+ * bench/framing.ts.
  */
 import type { Verifier } from "../auth/verifier.ts";
 import type { Log } from "../log.ts";
@@ -202,6 +203,13 @@ export function createHandler(deps: HttpDeps): Handler {
         `Payload Too Large: a message may have at most ${limits.maxBodyBytes} bytes`,
         { connection: "close" },
       );
+    }
+    if (body.kind === "aborted") {
+      // Nobody is left to read an answer; this is the client's doing, not a failure of ours.
+      deps.log.debug("HTTP request dropped: the client went away before its body arrived");
+      return rpcError(400, INVALID_REQUEST, "Bad Request: the body was cut off", {
+        connection: "close",
+      });
     }
     if (body.kind === "timeout") {
       return rpcError(

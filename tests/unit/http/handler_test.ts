@@ -568,3 +568,27 @@ Deno.test("drain: a request in progress is answered, later ones get 503, and it 
     await e.close();
   }
 });
+
+Deno.test("a client that hangs up mid-body: 400, logged at debug only, not counted as a failure", async () => {
+  const e = await edge();
+  try {
+    let pulls = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (pulls++ === 0) c.enqueue(new TextEncoder().encode('{"jsonrpc":'));
+        else c.error(new TypeError("Cannot read request body as underlying resource unavailable"));
+      },
+    });
+    const response = await e.handle(
+      new Request(`${ORIGIN}/mcp`, { method: "POST", headers: JSON_HEADERS, body }),
+    );
+    assert.match(await assertRpcError(response, 400, -32600), /cut off/);
+    assert.deepEqual(e.lines.filter((l) => !l.startsWith("DEBUG")), [], "no warning or error");
+    assert.match(
+      e.metrics.render({ version: "x", openSessions: [], rssBytes: 0, startSeconds: 0 }),
+      /code="400"\} 1/,
+    );
+  } finally {
+    await e.close();
+  }
+});
