@@ -116,9 +116,10 @@ interface ClientConfig {
 }
 
 function clientConfigs(): ClientConfig[] {
+  // The stdio ones: the collector's client configuration (a URL) is readme_http_test.ts's.
   return blocks("json").filter((b) => b.includes('"mcpServers"')).map((b) =>
     JSON.parse(b).mcpServers["session-buddy"]
-  );
+  ).filter((config) => typeof config.command === "string");
 }
 
 Deno.test("README: the MCP client configurations start the server as deno task start does", async (t) => {
@@ -181,7 +182,9 @@ Deno.test("README: the MCP client configurations start the server as deno task s
 
 Deno.test("README: the Inspector CLI examples run as written", async () => {
   const lines = blocks("sh").flatMap((b) => b.split("\n"))
-    .filter((l) => l.startsWith("npx -y @modelcontextprotocol/inspector"));
+    .filter((l) =>
+      l.startsWith("npx -y @modelcontextprotocol/inspector") && !l.includes("--cli http")
+    );
   assert.equal(lines.length, 2, "tools/list and tools/call");
   if (!(await run("npx", ["--version"]))) return skipped("npx is not installed");
   const { dir, cleanup } = await tempDir();
