@@ -44,6 +44,8 @@ export interface HttpStart {
   scheme?: "http" | "https";
   /** How long to wait for the "serving MCP on" log line. */
   timeoutMs?: number;
+  /** Wraps the command, e.g. in `prlimit --nofile=128:128`. */
+  wrap?: (command: { command: string; args: string[] }) => { command: string; args: string[] };
 }
 
 /** Starts `serve --http` and waits until it says it is serving. */
@@ -51,10 +53,8 @@ export async function startHttpServer(options: HttpStart): Promise<HttpRunning> 
   const host = options.host ?? "127.0.0.1";
   const port = options.port ?? freePort();
   const listen = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-  const child = spawnPiped(
-    programCommand(["serve", "--http", listen, ...(options.args ?? [])]),
-    options.env,
-  );
+  const command = programCommand(["serve", "--http", listen, ...(options.args ?? [])]);
+  const child = spawnPiped(options.wrap ? options.wrap(command) : command, options.env);
   await child.stdin.close();
   let errText = "";
   let outText = "";
