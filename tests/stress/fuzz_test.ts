@@ -1,5 +1,5 @@
 /**
- * Fuzzing over the real stdio boundary with fast-check: generated calls of every tool,
+ * Fuzzing over the real stdio and HTTP boundaries with fast-check: generated calls of every tool,
  * valid events mixed with wrong types, missing fields, boundary lengths, unicode and
  * control characters, huge and deeply nested metadata, odd timestamps and ids, and bad
  * tokens. Checked: exactly one response per request and nothing but JSON-RPC on stdout;
@@ -8,10 +8,17 @@
  * nothing stored for them; the secret and the tokens nowhere in stderr, the log, the
  * answers or the store; store and log files 0600; the server alive at the end.
  *
+ * The same plans run over stdio and over HTTP (`serve --http`, one JSON-RPC request per
+ * POST, see wire.ts), with the same checks; over HTTP every request must also get one 200
+ * answer holding one JSON-RPC response with its id. The second run's answers must equal
+ * the first's, call by call (the server's clock and cursor bytes aside): the contract is
+ * the same whatever carries it.
+ *
  * `SESSION_BUDDY_FUZZ_SEED` replays a run; the seed is printed with the counts.
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { createHash } from "node:crypto";
 import { mintToken, SECRET, tempDir } from "../helpers/server.ts";
 import {
   AUTH,
@@ -26,7 +33,8 @@ import {
   validStart,
   validTimestamp,
 } from "./gen.ts";
-import { dumpAll, figure, findSecrets, modeOf, RawServer, size } from "./raw.ts";
+import { dumpAll, figure, findSecrets, type Message, modeOf, size } from "./raw.ts";
+import { HttpWire, type Kind, startWire, TRANSPORTS } from "./wire.ts";
 
 const CALLS = Number(Deno.env.get("SESSION_BUDDY_FUZZ_CALLS") ?? size(1_000, 10_000));
 const SEED = Number(Deno.env.get("SESSION_BUDDY_FUZZ_SEED") ?? Date.now() % 2 ** 31);
@@ -209,7 +217,30 @@ const compact = (ms: number) => {
   return `${iso.slice(0, 10).replaceAll("-", "")}-${iso.slice(11, 19).replaceAll(":", "")}`;
 };
 
-Deno.test(`fuzz: ${CALLS} generated calls of every tool over stdio (seed ${SEED})`, async () => {
+/** What one call came to, kept to compare the transports: a digest and a short summary. */
+interface Step {
+  digest: string;
+  summary: string;
+}
+
+/** The answers of each transport's run, by call; runs of one file share the plans. */
+const traces = new Map<Kind, Step[]>();
+
+/**
+ * A result in the form both transports must agree on: the structured result (its text
+ * copy is held to it call by call) or the JSON-RPC error; the server's clock
+ * (`last_seen_at`) and the cursor's bytes are left out, everything else counts.
+ */
+function normalised(msg: Message): string {
+  const result = msg.result as Record<string, unknown> | undefined;
+  return JSON.stringify(
+    result ? { ...result, content: undefined } : { error: msg.error },
+    (k, v) => k === "last_seen_at" ? undefined : k === "next_cursor" && v !== null ? "<cursor>" : v,
+  );
+}
+
+/** The same run over each transport: the same plans, the same checks. */
+async function fuzz(kind: Kind): Promise<void> {
   const { dir, cleanup } = await tempDir();
   const db = `${dir}/s.kv`;
   const logFile = `${dir}/server.log`;
@@ -223,17 +254,18 @@ Deno.test(`fuzz: ${CALLS} generated calls of every tool over stdio (seed ${SEED}
     }.`,
     REFRESH: await mintToken({ type: "refresh" }),
   };
-  const server = await RawServer.start({
-    env: {
-      SESSION_BUDDY_DB: db,
-      HOME: dir,
-      SESSION_BUDDY_SECRET: SECRET,
-      SESSION_BUDDY_LOG_FILE: logFile,
-    },
+  const secrets = [SECRET, token, ...Object.values(badTokens)];
+  const server = await startWire(kind, {
+    SESSION_BUDDY_DB: db,
+    HOME: dir,
+    SESSION_BUDDY_SECRET: SECRET,
+    SESSION_BUDDY_LOG_FILE: logFile,
   });
   const plans = fc.sample(plan, { seed: SEED, numRuns: CALLS });
   const counts: Record<string, number> = {};
   const errorTexts: string[] = [];
+  const answerLeaks = new Set<string>();
+  const trace: Step[] = [];
   // The model: what the store must hold.
   const tracked: { id: string; args: Record<string, unknown> }[] = [];
   const ended = new Set<string>();
@@ -319,12 +351,21 @@ Deno.test(`fuzz: ${CALLS} generated calls of every tool over stdio (seed ${SEED}
         }
       }
       const where = () =>
-        `call ${i} (seed ${SEED}) ${p.op} ${tool}: ${String(JSON.stringify(args)).slice(0, 400)}`;
+        `call ${i} (seed ${SEED}, ${kind}) ${p.op} ${tool}: ${
+          String(JSON.stringify(args)).slice(0, 400)
+        }`;
       const msg = await server.callMessage(tool, args);
       assert.ok(
         !msg.closed,
-        `server closed its stdout at ${where()}\n${server.stderr().slice(-2000)}`,
+        `no answer (${msg.reason ?? "closed"}) at ${where()}\n${server.stderr().slice(-2000)}`,
       );
+      const answer = JSON.stringify(msg);
+      for (const s of secrets) if (answer.includes(s)) answerLeaks.add(`${s.slice(0, 6)}...`);
+      const norm = normalised(msg);
+      trace.push({
+        digest: createHash("sha256").update(norm).digest("hex"),
+        summary: `${p.op} ${tool} -> ${norm.slice(0, 300)}`,
+      });
       assert.ok(msg.result, `JSON-RPC error ${JSON.stringify(msg.error)} at ${where()}`);
       const result = (msg.result as Record<string, unknown>).structuredContent as Record<
         string,
@@ -487,13 +528,12 @@ Deno.test(`fuzz: ${CALLS} generated calls of every tool over stdio (seed ${SEED}
       }
     }
     const seconds = (performance.now() - began) / 1000;
-    // Still alive and serving; stdout held JSON-RPC only, one answer per request.
-    assert.deepEqual((await server.request("ping")).result, {});
-    assert.deepEqual(server.violations, [], "protocol violations on stdout");
-    assert.deepEqual(server.nullIdErrors, [], "no request went unparsed");
-    assert.equal(server.outstanding, 0);
+    // Still alive and serving; one well-formed answer per request, nothing else.
+    await server.assertServing();
+    assert.deepEqual(server.violations, [], `protocol violations over ${kind}`);
     const status = await server.close();
     assert.equal(status.code, 0, server.stderr().slice(-2000));
+    assert.equal(server.otherOutput(), "", "nothing on stdout in HTTP mode");
 
     // The store holds exactly the tracked sessions: none lost, none made by a refused call.
     const kv = await Deno.openKv(db);
@@ -513,21 +553,44 @@ Deno.test(`fuzz: ${CALLS} generated calls of every tool over stdio (seed ${SEED}
       assert.equal(record.tracked_by, "admin-shell");
     }
 
-    // Secrets: nowhere in stderr, the log file, the error texts or the store.
+    // Secrets: nowhere in stderr, the log file, the answers or the store.
     const log = await Deno.readTextFile(logFile);
+    assert.deepEqual([...answerLeaks], [], "an answer holds a secret or token");
     const leaks = findSecrets({
       stderr: server.stderr(),
+      stdout: server.otherOutput(),
       log,
       errors: errorTexts.join("\n"),
       store: await dumpAll(db),
-    }, [SECRET, token, ...Object.values(badTokens)]);
+    }, secrets);
     assert.deepEqual(leaks, []);
     assert.ok(/Session start tracked: /.test(log), "the log file has the tracking lines");
     for (const file of [db, `${db}-wal`, `${db}-shm`, logFile]) {
       const mode = modeOf(file);
       if (mode !== null) assert.equal(mode, 0o600, `${file} is readable by its owner only`);
     }
-    figure("fuzz", {
+
+    // The contract is the transport's: the same input gets the same answers.
+    traces.set(kind, trace);
+    let compared: Kind | null = null;
+    for (const [other, theirs] of traces) {
+      if (other === kind) continue;
+      assert.equal(theirs.length, trace.length, `as many answers over ${other} as over ${kind}`);
+      for (let i = 0; i < trace.length; i++) {
+        assert.equal(
+          trace[i]!.digest,
+          theirs[i]!.digest,
+          `call ${i} (seed ${SEED}) answered differently:\n  ${kind}: ${
+            trace[i]!.summary
+          }\n  ${other}: ${theirs[i]!.summary}`,
+        );
+      }
+      compared = other;
+    }
+    if (!compared && traces.size === 1 && kind !== TRANSPORTS[0]) {
+      console.log(`fuzz over ${kind}: no ${TRANSPORTS[0]} run in this process to compare with`);
+    }
+    figure(kind === "stdio" ? "fuzz" : `fuzz_${kind}`, {
       seed: SEED,
       calls: plans.length,
       seconds: Number(seconds.toFixed(1)),
@@ -535,10 +598,19 @@ Deno.test(`fuzz: ${CALLS} generated calls of every tool over stdio (seed ${SEED}
       ended: ended.size,
       refused: errorTexts.length,
       stored: stored.size,
-      ops: counts,
+      ...(compared ? { same_answers_as: compared } : {}),
+      // The plans, and so the counts of each kind, are those of the other transport's run.
+      ...(server instanceof HttpWire ? { http_statuses: server.statuses } : { ops: counts }),
     });
   } finally {
     await server.destroy();
     await cleanup();
   }
-});
+}
+
+for (const kind of TRANSPORTS) {
+  Deno.test(
+    `fuzz: ${CALLS} generated calls of every tool over ${kind} (seed ${SEED})`,
+    () => fuzz(kind),
+  );
+}
