@@ -114,12 +114,15 @@ export function bearerToken(header: string): string | null {
   return m ? m[1]! : null;
 }
 
-/** Whether an `Accept` header lets us answer as JSON (no header accepts anything). */
+/**
+ * Whether an `Accept` header names `application/json` or `*\/*` (SPEC 8.1); a request
+ * without one accepts anything, as HTTP has it.
+ */
 export function acceptsJson(accept: string | null): boolean {
   if (accept === null) return true;
   return accept.split(",").some((part) => {
     const type = part.split(";")[0]!.trim().toLowerCase();
-    return type === JSON_TYPE || type === "*/*" || type === "application/*";
+    return type === JSON_TYPE || type === "*/*";
   });
 }
 
@@ -228,8 +231,8 @@ export function createHandler(deps: HttpDeps): Handler {
     if (Array.isArray(message)) {
       return rpcError(400, INVALID_REQUEST, "Invalid Request: JSON-RPC batches are not supported");
     }
-    const problem = envelopeError(message);
-    if (problem) return jsonResponse(400, problem);
+    const problem = envelopeError(message) as { error?: { code: number; message: string } } | null;
+    if (problem?.error) return rpcError(400, problem.error.code, problem.error.message);
     const response = await deps.rpc.respond(
       message as JsonRpcMessage,
       bearer?.ok ? bearer.context : {},

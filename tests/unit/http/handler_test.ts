@@ -144,7 +144,7 @@ Deno.test("batches, bad JSON, bad envelopes and unknown MCP-Protocol-Version: 40
       /Parse error/,
     );
     const envelope = await e.handle(post({ jsonrpc: "1.0", id: 3, method: "ping" }));
-    assert.equal(envelope.status, 400);
+    assert.match(await assertRpcError(envelope, 400, -32600), /jsonrpc must be "2.0"/);
     const revision = await e.handle(
       post({ jsonrpc: "2.0", id: 4, method: "ping" }, { "mcp-protocol-version": "1999-01-01" }),
     );
@@ -174,10 +174,10 @@ Deno.test("415 for a body that is not JSON, 406 for an Accept without JSON", asy
     );
     assert.equal(charset.status, 200);
     await charset.body?.cancel();
-    for (const accept of ["text/html", "text/event-stream"]) {
+    for (const accept of ["text/html", "text/event-stream", "application/*"]) {
       await assertRpcError(await e.handle(post(ping, { accept })), 406, -32600);
     }
-    for (const accept of ["*/*", "application/json", "application/*;q=0.5"]) {
+    for (const accept of ["*/*", "application/json", "text/html, application/json;q=0.5"]) {
       const ok = await e.handle(post(ping, { accept }));
       assert.equal(ok.status, 200, accept);
       await ok.body?.cancel();
