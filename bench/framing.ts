@@ -52,9 +52,9 @@ function percentile(values: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
 }
 
-const opened = await openStore(":memory:");
+const store = await openStore(":memory:");
 const deps = {
-  store: opened.store,
+  store,
   verify: acceptAll,
   log,
   now: () => new Date(),
@@ -143,8 +143,7 @@ for (let round = 0; round < rounds; round++) {
 }
 for (const c of clients) c.close();
 for (const s of servers) await s.shutdown();
-await opened.store.close();
-opened.kv.close();
+await store.close();
 
 const samples = quick ? 3 : 7;
 const imports: Record<string, { ms: number; rssMb: number }> = {};

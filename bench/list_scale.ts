@@ -33,8 +33,8 @@ import {
   touchRecord,
 } from "../src/sessions/session.ts";
 import { type SessionFilter, StatsAccumulator, viewOf } from "../src/sessions/query.ts";
-import type { KvSessionStore } from "../src/store/kv_store.ts";
-import { encodeRecord } from "../src/store/records.ts";
+import type { KvSessionStore } from "../src/store/kv/kv_store.ts";
+import { encodeRecord } from "../src/store/kv/records.ts";
 import {
   eventKey,
   FEED_TTL_MS,
@@ -42,8 +42,8 @@ import {
   idSeqKey,
   indexKeys,
   sessionKey,
-} from "../src/store/keys.ts";
-import { openStore } from "../src/store/open.ts";
+} from "../src/store/kv/keys.ts";
+import { openKvStore } from "../src/store/kv/open.ts";
 
 const DAY_MS = 24 * 3600 * 1000;
 const YEAR_MS = 365 * DAY_MS;
@@ -583,10 +583,10 @@ async function main(): Promise<void> {
         o.seed + 1,
       ]] as const
     ) {
-      const opened = await openStore(paths[which]);
+      const opened = await openKvStore(paths[which]);
       console.error(`bench: filling ${which} store with ${n} sessions`);
       filled[which] = await fill(opened.kv, n, nowMs, seed, which);
-      opened.kv.close();
+      await opened.store.close();
       const f = filled[which];
       console.error(
         `bench: ${which} filled in ${(f.ms / 1000).toFixed(1)} s (${f.commits} commits, ${
@@ -596,8 +596,8 @@ async function main(): Promise<void> {
     }
 
     // Reopen both, as a server would, for the measurements.
-    const smallStore = await openStore(paths.small, { readOnly: true });
-    const largeStore = await openStore(paths.large, { readOnly: true });
+    const smallStore = await openKvStore(paths.small, { readOnly: true });
+    const largeStore = await openKvStore(paths.large, { readOnly: true });
     const pickRand = rng(o.seed + 2);
     const side = (store: KvSessionStore, f: Filled): Side => ({
       store,
@@ -663,8 +663,8 @@ async function main(): Promise<void> {
     };
     const statsPass = stats.large.only_that_day && stats.small.only_that_day;
 
-    smallStore.kv.close();
-    largeStore.kv.close();
+    await smallStore.store.close();
+    await largeStore.store.close();
 
     // Report.
     const w = [26, 12, 12, 9, 8, 6];

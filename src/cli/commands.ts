@@ -1,12 +1,12 @@
 /** The operator commands that read the store (and `reap`, which closes stale sessions). */
 import type { StoreCommand } from "../config.ts";
 import { type SessionView, StatsAccumulator, viewOf } from "../sessions/query.ts";
-import type { KvSessionStore } from "../store/kv_store.ts";
+import type { SessionStore } from "../store/port.ts";
 import { formatDuration, formatLocal, paintStatus, table } from "./format.ts";
 
 /** What a command needs around it; `write` prints one line to stdout. */
 export interface CommandContext {
-  store: KvSessionStore;
+  store: SessionStore;
   write: (line: string) => Promise<void>;
   now: () => Date;
   staleAfterMs: number;

@@ -2,15 +2,15 @@
 import type { Verifier } from "../auth/verifier.ts";
 import type { Log } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import type { KvSessionStore } from "../store/kv_store.ts";
+import type { SessionStore } from "../store/port.ts";
 import { isJsonObject } from "../sessions/fields.ts";
-import { StoreBusyError } from "../store/retry.ts";
+import { StoreBusyError } from "../store/kv/retry.ts";
 import { AUTH_PREFIX, type JsonSchemaObject } from "./results.ts";
 import type { RequestContext } from "./rpc.ts";
 
 /** What the server is built from; `main` and the tests hand over the real parts. */
 export interface ServerDeps {
-  store: KvSessionStore;
+  store: SessionStore;
   verify: Verifier;
   log: Log;
   now: () => Date;

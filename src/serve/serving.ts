@@ -11,6 +11,7 @@ import { flushStderr, getLog, setupLogging, shutdownLogging } from "../log.ts";
 import { createServer } from "../mcp/server.ts";
 import { LineTransport } from "../mcp/stdio.ts";
 import { openStore } from "../store/open.ts";
+import type { SessionStore } from "../store/port.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 
 function post(message: FromWorker): void {
@@ -36,7 +37,7 @@ async function verifierFor(secret: string | null): Promise<Verifier> {
 async function command(message: Extract<ToWorker, { type: "command" }>): Promise<void> {
   const { config } = message;
   const readOnly = message.command.name !== "reap";
-  let opened;
+  let opened: SessionStore;
   try {
     opened = await openStore(config.db, { readOnly });
   } catch (error) {
@@ -52,7 +53,7 @@ async function command(message: Extract<ToWorker, { type: "command" }>): Promise
   const { runStoreCommand } = await import("../cli/commands.ts");
   try {
     const outcome = await runStoreCommand(message.command, {
-      store: opened.store,
+      store: opened,
       write: (line) => writer.write(encoder.encode(line + "\n")),
       now: () => new Date(),
       staleAfterMs: config.staleAfterMs,
@@ -67,8 +68,7 @@ async function command(message: Extract<ToWorker, { type: "command" }>): Promise
     if (error instanceof Deno.errors.BrokenPipe) post({ type: "stopped", code: 0 });
     else post({ type: "fatal", message: reasonOf(error) });
   } finally {
-    await opened.store.close();
-    opened.kv.close();
+    await opened.close();
   }
 }
 
@@ -81,7 +81,7 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
     return;
   }
   const log = getLog("server");
-  let opened;
+  let opened: SessionStore;
   try {
     opened = await openStore(config.db, {
       onIndexError: (error) =>
@@ -104,7 +104,7 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
   const verify = await verifierFor(config.secret);
   const metrics = config.http ? new Metrics() : undefined;
   const deps = {
-    store: opened.store,
+    store: opened,
     verify,
     log,
     now: () => new Date(),
@@ -117,8 +117,7 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
   let stopping: Promise<void> | null = null;
   const closeAll = async (before: () => Promise<void>) => {
     await before();
-    await opened.store.close();
-    opened.kv.close();
+    await opened.close();
     log.debug("Server stopped");
     await shutdownLogging();
     post({ type: "stopped" });
@@ -126,7 +125,7 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
   if (config.http && metrics) {
     // Loaded only when HTTP is asked for: stdio start-up does not pay for it.
     const { startHttp } = await import("../http/serve.ts");
-    opened.store.observe({
+    opened.observe({
       commit: (seconds) => metrics.storeCommit(seconds),
       retry: () => metrics.storeRetry(),
     });
@@ -144,8 +143,7 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
         rssBytes: () => Deno.memoryUsage().rss,
       });
     } catch (error) {
-      await opened.store.close();
-      opened.kv.close();
+      await opened.close();
       await shutdownLogging();
       post({ type: "fatal", message: reasonOf(error) });
       return;

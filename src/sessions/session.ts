@@ -30,6 +30,18 @@ export function candidateId(base: string, n: number): string {
   return n <= 1 ? base : `${base}-${n}`;
 }
 
+/**
+ * Which candidate of its base a record's id is: 1 for the base itself, n for `-n`; null for
+ * an id that is not one of its base's candidates (the id counters need not move for it).
+ */
+export function candidateNumber(record: SessionRecord): { base: string; n: number } | null {
+  const base = baseSessionId(record);
+  if (record.session_id === base) return { base, n: 1 };
+  const m = /^-([1-9]\d{0,8})$/.exec(record.session_id.slice(base.length));
+  if (!record.session_id.startsWith(base) || !m || Number(m[1]) < 2) return null;
+  return { base, n: Number(m[1]) };
+}
+
 /** Epoch milliseconds of a timestamp that validation already accepted. */
 export function instantOf(timestamp: string): number {
   const ms = parseInstant(timestamp);

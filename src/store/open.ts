@@ -1,69 +1,16 @@
-/** Opening the Deno KV store and checking that it is one. */
-import { KvSessionStore } from "./kv_store.ts";
-import { withRetry } from "./retry.ts";
-
 /**
- * The layout version written into every store, for future migrations. 2: a start's index
- * keys may follow its record (`unindexed` markers), which a program that knows only 1
- * would not list; such a program refuses the store instead.
+ * Opening the store a location names: a Deno KV file or `:memory:` here, and each other
+ * kind of store through its own adapter, loaded only when it is asked for.
  */
-export const LAYOUT_VERSION = 2;
-const LAYOUT_KEY: Deno.KvKey = ["meta", "layout"];
+import { openKvStore, type OpenOptions } from "./kv/open.ts";
+import type { SessionStore } from "./port.ts";
 
-/** An open store and its KV handle (to close). */
-export interface OpenedStore {
-  kv: Deno.Kv;
-  store: KvSessionStore;
-}
+export type { OpenOptions } from "./kv/open.ts";
 
-/**
- * Opens the store at `path` (a file path or `:memory:`), reads its layout version and
- * stamps a new store with it; refuses a store of a newer layout.
- */
+/** Opens the store at `location`; closing it lets go of everything it holds. */
 export async function openStore(
-  path: string,
-  options: { readOnly?: boolean; onIndexError?: (error: unknown) => void } = {},
-): Promise<OpenedStore> {
-  if (options.readOnly && path !== ":memory:") {
-    // Reading commands never create a store where there was none.
-    try {
-      Deno.statSync(path);
-    } catch {
-      throw new Error("no store there (nothing has been tracked with this --db yet)");
-    }
-  }
-  if (!options.readOnly && path !== ":memory:") {
-    // A new store is made readable by its owner only; SQLite gives its -wal and -shm
-    // files the same mode. An empty file is a valid new SQLite database.
-    try {
-      Deno.openSync(path, { createNew: true, write: true, mode: 0o600 }).close();
-    } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-    }
-  }
-  const kv = await Deno.openKv(path);
-  try {
-    await withRetry(async () => {
-      const layout = await kv.get<number>(LAYOUT_KEY);
-      const older = layout.value === null ||
-        (typeof layout.value === "number" && layout.value < LAYOUT_VERSION);
-      if (older && options.readOnly) return true;
-      if (older) {
-        const res = await kv.atomic().check(layout).set(LAYOUT_KEY, LAYOUT_VERSION).commit();
-        return res.ok ? true : undefined;
-      }
-      if (typeof layout.value !== "number" || layout.value > LAYOUT_VERSION) {
-        throw new Error(`store layout ${layout.value} is not one this program knows`);
-      }
-      return true;
-    });
-    const store = new KvSessionStore(kv);
-    if (options.onIndexError) store.onIndexError = options.onIndexError;
-    // Markers left by a process that died: their sessions are listed, but not indexed.
-    if (!options.readOnly) await store.sweep();
-    return { kv, store };
-  } catch (error) {
-    kv.close();
-    throw error;
-  }
+  location: string,
+  options: OpenOptions = {},
+): Promise<SessionStore> {
+  return (await openKvStore(location, options)).store;
 }

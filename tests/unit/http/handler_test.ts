@@ -26,7 +26,7 @@ interface Edge {
 async function edge(
   options: { secret?: boolean; loopback?: boolean; overrides?: Partial<HttpDeps> } = {},
 ): Promise<Edge> {
-  const opened = await openStore(":memory:");
+  const store = await openStore(":memory:");
   const lines: string[] = [];
   const log: Log = {
     debug: (m) => lines.push(`DEBUG ${m}`),
@@ -36,7 +36,7 @@ async function edge(
   };
   const metrics = new Metrics();
   const deps = {
-    store: opened.store,
+    store,
     verify: options.secret ? createVerifier(SECRET) : acceptAll,
     log,
     now: () => new Date(),
@@ -60,8 +60,7 @@ async function edge(
     lines,
     metrics,
     close: async () => {
-      await opened.store.close();
-      opened.kv.close();
+      await store.close();
     },
   };
 }

@@ -1,5 +1,5 @@
 /** How session records are stored. */
-import type { SessionRecord } from "../sessions/session.ts";
+import type { SessionRecord } from "../../sessions/session.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -1,8 +1,8 @@
 /** Merging an index listing with the positions of sessions not yet indexed. */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { comparePositions, mergePositions } from "../../../src/store/merge.ts";
-import type { CursorPosition } from "../../../src/sessions/query.ts";
+import { comparePositions, mergePositions } from "../../../../src/store/kv/merge.ts";
+import type { CursorPosition } from "../../../../src/sessions/query.ts";
 
 async function* listing(positions: CursorPosition[]): AsyncGenerator<CursorPosition> {
   for (const p of positions) yield p;

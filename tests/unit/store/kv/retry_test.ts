@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isLockedError, StoreBusyError, withRetry } from "../../../src/store/retry.ts";
+import { isLockedError, StoreBusyError, withRetry } from "../../../../src/store/kv/retry.ts";
 
 function fakeClock() {
   const sleeps: number[] = [];

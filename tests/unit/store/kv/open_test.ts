@@ -1,7 +1,7 @@
 /** Opening a store: its layout version is stamped, upgraded when written, refused when newer. */
 import assert from "node:assert/strict";
-import { LAYOUT_VERSION, openStore } from "../../../src/store/open.ts";
-import { tempDir, withStore } from "../../helpers/server.ts";
+import { LAYOUT_VERSION, openKvStore } from "../../../../src/store/kv/open.ts";
+import { tempDir, withStore } from "../../../helpers/server.ts";
 
 const LAYOUT_KEY = ["meta", "layout"];
 
@@ -10,9 +10,8 @@ async function layoutOf(path: string): Promise<unknown> {
 }
 
 async function openAndClose(path: string, readOnly: boolean): Promise<void> {
-  const opened = await openStore(path, { readOnly });
+  const opened = await openKvStore(path, { readOnly });
   await opened.store.close();
-  opened.kv.close();
 }
 
 Deno.test("a new store is stamped with the layout this program writes", async () => {
@@ -47,7 +46,7 @@ Deno.test("a store of a newer layout is refused, for reading and for writing", a
     await withStore(path, async (kv) => void await kv.set(LAYOUT_KEY, LAYOUT_VERSION + 1));
     for (const readOnly of [true, false]) {
       await assert.rejects(
-        openStore(path, { readOnly }),
+        openKvStore(path, { readOnly }),
         new Error(`store layout ${LAYOUT_VERSION + 1} is not one this program knows`),
       );
     }

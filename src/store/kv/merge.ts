@@ -1,5 +1,5 @@
 /** Index positions merged with those of sessions whose index keys are not written yet. */
-import type { CursorPosition } from "../sessions/query.ts";
+import type { CursorPosition } from "../../sessions/query.ts";
 
 /**
  * Orders positions as Deno KV orders index keys ending in `(started_at ms, session_id)`.

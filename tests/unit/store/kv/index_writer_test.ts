@@ -4,19 +4,19 @@
  * marker left by a process that died is indexed by the next writable open.
  */
 import assert from "node:assert/strict";
-import { KvSessionStore } from "../../../src/store/kv_store.ts";
-import { openStore } from "../../../src/store/open.ts";
-import { INDEX_BATCH } from "../../../src/store/index_writer.ts";
-import { indexKeys, unindexedKey, unindexedOf } from "../../../src/store/keys.ts";
-import { encodeRecord } from "../../../src/store/records.ts";
+import { KvSessionStore } from "../../../../src/store/kv/kv_store.ts";
+import { openKvStore } from "../../../../src/store/kv/open.ts";
+import { INDEX_BATCH } from "../../../../src/store/kv/index_writer.ts";
+import { indexKeys, unindexedKey, unindexedOf } from "../../../../src/store/kv/keys.ts";
+import { encodeRecord } from "../../../../src/store/kv/records.ts";
 import {
   parseEndEvent,
   parseStartEvent,
   type SessionStartEvent,
-} from "../../../src/sessions/events.ts";
-import { type SessionRecord, startRecord } from "../../../src/sessions/session.ts";
-import type { SessionFilter } from "../../../src/sessions/query.ts";
-import { endArgs, startArgs, tempDir } from "../../helpers/server.ts";
+} from "../../../../src/sessions/events.ts";
+import { type SessionRecord, startRecord } from "../../../../src/sessions/session.ts";
+import type { SessionFilter } from "../../../../src/sessions/query.ts";
+import { endArgs, startArgs, tempDir } from "../../../helpers/server.ts";
 
 const HOUR = 3600 * 1000;
 
@@ -170,7 +170,7 @@ Deno.test("markers a dead process left are indexed by the next writable open", a
     kv.close();
 
     // A reading command leaves the store as it is, and still lists both.
-    const reader = await openStore(path, { readOnly: true });
+    const reader = await openKvStore(path, { readOnly: true });
     try {
       assert.deepEqual(
         (await listed(reader.store)).sort(),
@@ -179,11 +179,10 @@ Deno.test("markers a dead process left are indexed by the next writable open", a
       assert.equal(await count(reader.kv, ["unindexed"]), 2);
     } finally {
       await reader.store.close();
-      reader.kv.close();
     }
 
     // A writable open indexes the old marker; the fresh one may belong to a live writer.
-    const writer = await openStore(path);
+    const writer = await openKvStore(path);
     try {
       assert.deepEqual(
         (await Array.fromAsync(writer.kv.list({ prefix: ["unindexed"] }))).map((e) => e.key),
@@ -202,7 +201,6 @@ Deno.test("markers a dead process left are indexed by the next writable open", a
       assert.equal(await count(writer.kv, ["unindexed"]), 0);
     } finally {
       await writer.store.close();
-      writer.kv.close();
     }
   } finally {
     await cleanup();

@@ -9,7 +9,7 @@
  * listing never misses a tracked session; a marker left by a process that died is
  * indexed by the next {@linkcode IndexWriter.sweep} (every writable open).
  */
-import type { SessionRecord } from "../sessions/session.ts";
+import type { SessionRecord } from "../../sessions/session.ts";
 import {
   FEED_TTL_MS,
   feedKey,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { groupSize, KvSessionStore } from "../../../src/store/kv_store.ts";
-import { parseStartEvent, type SessionStartEvent } from "../../../src/sessions/events.ts";
-import { startArgs } from "../../helpers/server.ts";
+import { groupSize, KvSessionStore } from "../../../../src/store/kv/kv_store.ts";
+import { parseStartEvent, type SessionStartEvent } from "../../../../src/sessions/events.ts";
+import { startArgs } from "../../../helpers/server.ts";
 
 function event(overrides: Record<string, unknown> = {}): SessionStartEvent {
   const parsed = parseStartEvent(startArgs({ timestamp: "2026-02-06T12:34:56Z", ...overrides }));

@@ -1,20 +1,22 @@
 /** The session store on Deno KV: one atomic commit per lifecycle event. */
-import type { SessionEndEvent, SessionStartEvent } from "../sessions/events.ts";
+import type { SessionEndEvent, SessionStartEvent } from "../../sessions/events.ts";
 import {
   baseSessionId,
   candidateId,
+  candidateNumber,
   endRecord,
   type EndSource,
   sameStart,
   type SessionRecord,
   startRecord,
   touchRecord,
-} from "../sessions/session.ts";
+} from "../../sessions/session.ts";
 import {
   eventKey,
   FEED_TTL_MS,
   feedKey,
   idSeqKey,
+  indexKeys,
   listPrefix,
   sessionKey,
   statusKey,
@@ -31,19 +33,20 @@ import {
   type SessionFilter,
   type SessionView,
   viewOf,
-} from "../sessions/query.ts";
+} from "../../sessions/query.ts";
 import { isLockedError, type RetryOptions, withRetry } from "./retry.ts";
+import type {
+  EndResult,
+  FeedEntry,
+  HeartbeatResult,
+  ImportResult,
+  ListPage,
+  SessionStore,
+  StartResult,
+  StoreObserver,
+} from "../port.ts";
 
-/** What `start` did with an event. */
-export type StartResult =
-  | { kind: "tracked"; record: SessionRecord }
-  | { kind: "replayed"; sessionId: string }
-  | { kind: "conflict"; sessionId: string };
-
-/** What `end` did with an event. */
-export type EndResult =
-  | { kind: "not_found" }
-  | { kind: "ended"; record: SessionRecord; changed: boolean; clamped: boolean };
+export type { EndResult, StartResult, StoreObserver } from "../port.ts";
 
 /**
  * Which session an event id created. (Stores written before 0.1.0 was released also hold
@@ -58,14 +61,6 @@ interface Counter {
   key: Deno.KvKey;
   value: number | null;
   versionstamp: string | null;
-}
-
-/** Told how the store's commits go (for `/metrics`). */
-export interface StoreObserver {
-  /** A commit took this many seconds (whether it applied or a check failed). */
-  commit(seconds: number): void;
-  /** An operation is tried again: another writer held the lock, or a check failed. */
-  retry(): void;
 }
 
 /** Commits `op`, telling `observer` how long it took. */
@@ -116,8 +111,9 @@ export function groupSize(lastGroup: number, queued: number): number {
  * here also places the sessions still marked `unindexed`. Call `close` before closing the
  * KV handle, so that what waits is written.
  */
-export class KvSessionStore {
+export class KvSessionStore implements SessionStore {
   readonly #kv: Deno.Kv;
+  readonly #ownsKv: boolean;
   readonly #retry: Partial<RetryOptions>;
   readonly #queue: PendingStart[] = [];
   readonly #seqCache = new Map<string, Counter>();
@@ -127,8 +123,10 @@ export class KvSessionStore {
   /** How many starts the last group commit carried. */
   #lastGroup = 1;
 
-  constructor(kv: Deno.Kv, retry: Partial<RetryOptions> = {}) {
+  /** With `ownsKv`, `close` closes the KV handle too. */
+  constructor(kv: Deno.Kv, retry: Partial<RetryOptions> = {}, ownsKv = false) {
     this.#kv = kv;
+    this.#ownsKv = ownsKv;
     this.#retry = { ...retry, onRetry: () => this.#observer?.retry() };
     this.#indexer = new IndexWriter(kv, this.#retry, (op) => timedCommit(op, this.#observer));
   }
@@ -153,9 +151,13 @@ export class KvSessionStore {
     return await this.#indexer.sweep(nowMs, olderThanMs);
   }
 
-  /** Writes what waits for its index keys; the store takes no more starts after this. */
+  /**
+   * Writes what waits for its index keys; the store takes no more starts after this. The
+   * KV handle is closed too when the store owns it.
+   */
   async close(): Promise<void> {
     await this.#indexer.close();
+    if (this.#ownsKv) this.#kv.close();
   }
 
   /**
@@ -408,6 +410,32 @@ export class KvSessionStore {
     await this.#kv.get(["meta", "layout"]);
   }
 
+  /**
+   * Writes an exported record with its index keys, unless its session id or event id is
+   * stored; the id counter of its base moves up to it.
+   */
+  async importRecord(record: SessionRecord): Promise<ImportResult> {
+    const id = record.session_id;
+    const numbered = candidateNumber(record);
+    const seqKey = numbered ? idSeqKey(numbered.base) : null;
+    return await withRetry<ImportResult>(async () => {
+      const keys = [sessionKey(id), eventKey(record.event_id), ...(seqKey ? [seqKey] : [])];
+      const [session, event, seq] = await this.#kv.getMany<unknown[]>(keys);
+      if (session!.value || event!.value) return "skipped";
+      const op = this.#kv.atomic().check(session!).check(event!)
+        .set(sessionKey(id), encodeRecord(record))
+        .set(eventKey(record.event_id), { session_id: id } satisfies EventEntry);
+      for (const key of indexKeys(record)) op.set(key, null);
+      if (numbered && seq && ((seq.value as number | null) ?? 0) < numbered.n) {
+        op.check(seq).set(seq.key, numbered.n);
+      }
+      if (!(await timedCommit(op, this.#observer)).ok) return undefined;
+      // The counter this process remembers is behind now; the next start reads it.
+      if (numbered) this.#seqCache.delete(numbered.base);
+      return "written";
+    }, this.#retry);
+  }
+
   /** The record of a session, or `null` when there is none. */
   async get(sessionId: string): Promise<SessionRecord | null> {
     const entry = await withRetry(async () =>
@@ -420,9 +448,9 @@ export class KvSessionStore {
    * Refreshes a session's last-seen time. Returns `ended` for a session its client ended;
    * a session the reaper closed becomes active again.
    */
-  async heartbeat(sessionId: string, now: Date): Promise<"alive" | "not_found" | "ended"> {
+  async heartbeat(sessionId: string, now: Date): Promise<HeartbeatResult> {
     const key = sessionKey(sessionId);
-    return await withRetry<"alive" | "not_found" | "ended">(async () => {
+    return await withRetry<HeartbeatResult>(async () => {
       const entry = await this.#kv.get<Uint8Array>(key);
       if (!entry.value) return "not_found";
       const before = decodeRecord(entry.value);
@@ -470,7 +498,7 @@ export class KvSessionStore {
     nowMs: number,
     staleAfterMs: number,
     scanLimit = Math.max(1000, limit * 20),
-  ): Promise<{ sessions: SessionView[]; next: CursorPosition | null }> {
+  ): Promise<ListPage> {
     if (
       filter.sinceMs !== undefined && filter.untilMs !== undefined &&
       filter.sinceMs >= filter.untilMs
@@ -586,7 +614,7 @@ export class KvSessionStore {
   }
 
   /** Change-feed entries written at or after `sinceMs`, oldest first. */
-  async feedSince(sinceMs: number): Promise<{ at: number; sessionId: string; kind: string }[]> {
+  async feedSince(sinceMs: number): Promise<FeedEntry[]> {
     const out = [];
     for await (const entry of this.#kv.list({ prefix: ["feed"], start: ["feed", sinceMs] })) {
       const [, at, sessionId, kind] = entry.key as [string, number, string, string];

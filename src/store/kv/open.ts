@@ -1,0 +1,74 @@
+/** Opening the Deno KV store and checking that it is one. */
+import { KvSessionStore } from "./kv_store.ts";
+import { withRetry } from "./retry.ts";
+
+/**
+ * The layout version written into every store, for future migrations. 2: a start's index
+ * keys may follow its record (`unindexed` markers), which a program that knows only 1
+ * would not list; such a program refuses the store instead.
+ */
+export const LAYOUT_VERSION = 2;
+const LAYOUT_KEY: Deno.KvKey = ["meta", "layout"];
+
+/** An open store and its KV handle (for code that reads keys itself); closing the store closes both. */
+export interface OpenedKvStore {
+  kv: Deno.Kv;
+  store: KvSessionStore;
+}
+
+/** How a store is opened. */
+export interface OpenOptions {
+  /** Reading commands: never create or change a store. */
+  readOnly?: boolean;
+  /** Told of a background index commit that failed (its sessions stay listed). */
+  onIndexError?: (error: unknown) => void;
+}
+
+/**
+ * Opens the Deno KV store at `path` (a file path or `:memory:`), reads its layout version
+ * and stamps a new store with it; refuses a store of a newer layout.
+ */
+export async function openKvStore(path: string, options: OpenOptions = {}): Promise<OpenedKvStore> {
+  if (options.readOnly && path !== ":memory:") {
+    // Reading commands never create a store where there was none.
+    try {
+      Deno.statSync(path);
+    } catch {
+      throw new Error("no store there (nothing has been tracked with this --db yet)");
+    }
+  }
+  if (!options.readOnly && path !== ":memory:") {
+    // A new store is made readable by its owner only; SQLite gives its -wal and -shm
+    // files the same mode. An empty file is a valid new SQLite database.
+    try {
+      Deno.openSync(path, { createNew: true, write: true, mode: 0o600 }).close();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
+  }
+  const kv = await Deno.openKv(path);
+  try {
+    await withRetry(async () => {
+      const layout = await kv.get<number>(LAYOUT_KEY);
+      const older = layout.value === null ||
+        (typeof layout.value === "number" && layout.value < LAYOUT_VERSION);
+      if (older && options.readOnly) return true;
+      if (older) {
+        const res = await kv.atomic().check(layout).set(LAYOUT_KEY, LAYOUT_VERSION).commit();
+        return res.ok ? true : undefined;
+      }
+      if (typeof layout.value !== "number" || layout.value > LAYOUT_VERSION) {
+        throw new Error(`store layout ${layout.value} is not one this program knows`);
+      }
+      return true;
+    });
+    const store = new KvSessionStore(kv, {}, true);
+    if (options.onIndexError) store.onIndexError = options.onIndexError;
+    // Markers left by a process that died: their sessions are listed, but not indexed.
+    if (!options.readOnly) await store.sweep();
+    return { kv, store };
+  } catch (error) {
+    kv.close();
+    throw error;
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * The store port: what the MCP tools, the operator commands and the HTTP edge ask of a
+ * session store. Each store (Deno KV in `kv/`, PostgreSQL in `postgres/`) is an adapter
+ * behind it, and one contract suite (tests/e2e, parametrised by store) holds them all to
+ * SPEC 3-6.
+ */
+import type { SessionEndEvent, SessionStartEvent } from "../sessions/events.ts";
+import type { CursorPosition, SessionFilter, SessionView } from "../sessions/query.ts";
+import type { EndSource, SessionRecord } from "../sessions/session.ts";
+
+/** What `start` did with an event. */
+export type StartResult =
+  | { kind: "tracked"; record: SessionRecord }
+  | { kind: "replayed"; sessionId: string }
+  | { kind: "conflict"; sessionId: string };
+
+/** What `end` did with an event. */
+export type EndResult =
+  | { kind: "not_found" }
+  | { kind: "ended"; record: SessionRecord; changed: boolean; clamped: boolean };
+
+/** What `heartbeat` did: `ended` for a session its client ended. */
+export type HeartbeatResult = "alive" | "not_found" | "ended";
+
+/** One page of a listing, and where the next one starts. */
+export interface ListPage {
+  sessions: SessionView[];
+  next: CursorPosition | null;
+}
+
+/** One start or end as the change feed has it, at the writer's clock. */
+export interface FeedEntry {
+  at: number;
+  sessionId: string;
+  kind: string;
+}
+
+/** What importing one exported record did. */
+export type ImportResult = "written" | "skipped";
+
+/** Told how the store's commits go (for `/metrics`). */
+export interface StoreObserver {
+  /** A commit took this many seconds (whether it applied or a check failed). */
+  commit(seconds: number): void;
+  /** An operation is tried again: another writer held the lock, or a check failed. */
+  retry(): void;
+}
+
+/** A session store; every method may throw a store error (the tools answer it as such). */
+export interface SessionStore {
+  /**
+   * Records a started session under the first free id of its base, exactly once per
+   * event id; resolves only after the commit.
+   */
+  start(event: SessionStartEvent, trackedBy: string | null, now: Date): Promise<StartResult>;
+  /** Ends a session; an end already made by its client stays as it was. */
+  end(event: SessionEndEvent, source?: EndSource, now?: Date): Promise<EndResult>;
+  /** Refreshes last-seen; a session the reaper closed becomes active again. */
+  heartbeat(sessionId: string, now: Date): Promise<HeartbeatResult>;
+  /** The record of a session, or `null`. */
+  get(sessionId: string): Promise<SessionRecord | null>;
+  /** Whether a cursor position is a session that this listing could have returned. */
+  isListPosition(position: CursorPosition, filter: SessionFilter): Promise<boolean>;
+  /**
+   * One page of sessions matching `filter`, newest start first, after `after`. Work is
+   * bounded by the page (and `scanLimit` entries when filters combine), not the store.
+   */
+  list(
+    filter: SessionFilter,
+    limit: number,
+    after: CursorPosition | null,
+    nowMs: number,
+    staleAfterMs: number,
+    scanLimit?: number,
+  ): Promise<ListPage>;
+  /** Every record started in `[sinceMs, untilMs)`, oldest first. */
+  range(sinceMs: number, untilMs: number): AsyncIterable<SessionRecord>;
+  /** Every session not ended, oldest start first, from every process writing the store. */
+  active(): AsyncIterable<SessionRecord>;
+  /** Change-feed entries written at or after `sinceMs`, oldest first. */
+  feedSince(sinceMs: number): Promise<FeedEntry[]>;
+  /**
+   * Writes an exported record as it is, unless a session with its id (or its event id)
+   * is stored already; id counters move past it, so later starts do not collide.
+   */
+  importRecord(record: SessionRecord): Promise<ImportResult>;
+  /** A small read that succeeds when the store answers (for `/healthz`). */
+  check(): Promise<void>;
+  /** Tells `observer` of every commit and retry from now on. */
+  observe(observer: StoreObserver): void;
+  /** Writes what waits, then lets go of the store; it takes nothing more afterwards. */
+  close(): Promise<void>;
+}
