@@ -12,6 +12,8 @@ import { launchCommand, launchServer } from "./src/serve/launch.ts";
 const ENV_NAMES = [
   "SESSION_BUDDY_SECRET",
   "SESSION_BUDDY_DB",
+  "SESSION_BUDDY_DB_PASSWORD",
+  "SESSION_BUDDY_DB_CA",
   "SESSION_BUDDY_LOG_FILE",
   "SESSION_BUDDY_LOG_LEVEL",
   "SESSION_BUDDY_STALE_AFTER",

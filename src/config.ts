@@ -3,6 +3,7 @@
  * Nothing here touches Deno's globals.
  */
 import { parseInstant } from "./sessions/timestamp.ts";
+import { describePostgres, isPostgresUrl, parsePostgresUrl } from "./store/postgres/url.ts";
 
 /** Levels an operator can choose, lowest first. */
 export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
@@ -15,8 +16,12 @@ export const MIN_SECRET_LENGTH = 32;
 export interface ServeConfig {
   /** HS256 secret; `null` turns authentication off. */
   secret: string | null;
-  /** A file path (absolute once resolved), or `:memory:`. */
+  /** A file path (absolute once resolved), `:memory:`, or a `postgres://` URL. */
   db: string;
+  /** `SESSION_BUDDY_DB_PASSWORD`: the PostgreSQL password when the URL has none. */
+  dbPassword: string | null;
+  /** `--db-ca`: the PEM file of the CA that signed the PostgreSQL server's certificate. */
+  dbCa: string | null;
   /** Whether `db` is the built-in default location. */
   dbIsDefault: boolean;
   logFile: string | null;
@@ -36,6 +41,11 @@ export interface HttpConfig {
   tlsKey: string | null;
   /** Browser origins allowed besides loopback ones, as `scheme://host[:port]`. */
   allowedOrigins: string[];
+}
+
+/** A store location as it may be shown in a log line or an error: never with a password. */
+export function storeName(db: string): string {
+  return isPostgresUrl(db) ? describePostgres(db) : db;
 }
 
 /** Whether a host name or address is this machine's loopback (`127.0.0.0/8`, `::1`, `localhost`). */
@@ -112,7 +122,9 @@ export type StoreCommand =
   | { name: "show"; id: string }
   | { name: "tail" }
   | { name: "reap"; olderThanMs?: number }
-  | { name: "export"; sinceMs?: number; untilMs?: number };
+  | { name: "export"; sinceMs?: number; untilMs?: number }
+  /** `file`: an absolute path, or null for stdin (`-` or nothing). */
+  | { name: "import"; file: string | null };
 
 /** What the command line asks for. */
 export type Invocation =
@@ -188,6 +200,7 @@ export function absolute(path: string, cwd: string): string {
 
 const VALUE_FLAGS = [
   "--db",
+  "--db-ca",
   "--log-file",
   "--log-level",
   "--stale-after",
@@ -245,7 +258,7 @@ function readFlags(args: string[]): { flags: Flags; rest: string[]; origins: str
 }
 
 /** Flags every command takes. */
-const GLOBAL_FLAGS: Flag[] = ["--db", "--log-file", "--log-level", "--stale-after"];
+const GLOBAL_FLAGS: Flag[] = ["--db", "--db-ca", "--log-file", "--log-level", "--stale-after"];
 
 /** Refuses flags a command does not take. */
 function allowOnly(command: string, flags: Flags, allowed: Flag[]): void {
@@ -277,6 +290,7 @@ function storeCommand(
   rest: string[],
   flags: Flags,
   now: Date,
+  cwd: string,
 ): { command: StoreCommand; json: boolean } {
   const json = flags["--json"] === "true";
   const [group, sub, arg, extra] = rest;
@@ -300,7 +314,7 @@ function storeCommand(
     };
   }
   const name = sub ?? "list";
-  const surplus = name === "show" ? extra : arg;
+  const surplus = name === "show" || name === "import" ? extra : arg;
   if (surplus !== undefined) throw new UsageError(`unexpected argument '${surplus.slice(0, 64)}'`);
   switch (name) {
     case "list": {
@@ -356,6 +370,15 @@ function storeCommand(
         json,
       };
     }
+    case "import":
+      allowOnly("sessions import", flags, ["--json"]);
+      return {
+        command: {
+          name: "import",
+          file: arg === undefined || arg === "-" ? null : absolute(arg, cwd),
+        },
+        json,
+      };
     case "export":
       // Export is NDJSON with or without --json, which every other list takes for it.
       allowOnly("sessions export", flags, ["--since", "--until", "--json"]);
@@ -399,7 +422,7 @@ export function parseInvocation(
     return { kind: "token", secret, user, ttlMs: parseDuration(flags["--ttl"] ?? "24h", "--ttl") };
   }
   if (command === "sessions" || command === "stats") {
-    const { command: store, json } = storeCommand(rest, flags, now);
+    const { command: store, json } = storeCommand(rest, flags, now, platform.cwd);
     const { config } = serveConfig(flags, env, platform);
     return { kind: "store", command: store, json, config };
   }
@@ -504,10 +527,21 @@ function serveConfig(
     db = fallback;
   } else if (givenDb === ":memory:") {
     db = givenDb;
+  } else if (isPostgresUrl(givenDb)) {
+    try {
+      parsePostgresUrl(givenDb);
+    } catch (error) {
+      throw new UsageError(`invalid --db: ${(error as Error).message}`);
+    }
+    db = givenDb;
   } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(givenDb)) {
     throw new UsageError(`remote stores are not supported yet: '${givenDb.slice(0, 64)}'`);
   } else {
     db = absolute(givenDb, platform.cwd);
+  }
+  const caRaw = flags["--db-ca"] ?? (env.SESSION_BUDDY_DB_CA || undefined);
+  if (caRaw !== undefined && !isPostgresUrl(db)) {
+    throw new UsageError("--db-ca is for a postgres:// store (the CA of its server's certificate)");
   }
   const logFileRaw = flags["--log-file"] ?? env.SESSION_BUDDY_LOG_FILE;
   if (logFileRaw !== undefined && logFileRaw.trim() === "") {
@@ -519,6 +553,8 @@ function serveConfig(
       secret,
       db,
       dbIsDefault: givenDb === undefined,
+      dbPassword: env.SESSION_BUDDY_DB_PASSWORD || null,
+      dbCa: caRaw === undefined ? null : absolute(caRaw, platform.cwd),
       logFile: logFileRaw === undefined ? null : absolute(logFileRaw, platform.cwd),
       logLevel: level as LogLevel,
       staleAfterMs,

@@ -1,6 +1,8 @@
 /** The operator commands that read the store (and `reap`, which closes stale sessions). */
 import type { StoreCommand } from "../config.ts";
+import { parseExportedRecord } from "../sessions/exported.ts";
 import { type SessionView, StatsAccumulator, viewOf } from "../sessions/query.ts";
+import type { SessionRecord } from "../sessions/session.ts";
 import type { SessionStore } from "../store/port.ts";
 import { formatDuration, formatLocal, paintStatus, table } from "./format.ts";
 
@@ -16,6 +18,8 @@ export interface CommandContext {
   stopped?: Promise<void>;
   /** How often `tail` looks for news, in milliseconds. */
   pollMs?: number;
+  /** The whole input of `sessions import` (its file, or stdin). */
+  readInput?: () => Promise<string>;
 }
 
 /** A command's outcome: its exit status, and a message for stderr when it failed. */
@@ -186,6 +190,8 @@ export async function runStoreCommand(
     }
     case "tail":
       return await tail(ctx);
+    case "import":
+      return await importRecords(ctx);
   }
 }
 
@@ -238,6 +244,48 @@ async function tail(ctx: CommandContext): Promise<CommandOutcome> {
       new Promise((resolve) => setTimeout(resolve, ctx.pollMs ?? 500)),
       ctx.stopped,
     ]);
+  }
+  return { code: 0 };
+}
+
+/**
+ * `sessions import`: reads export NDJSON, checks every line before writing any, then writes
+ * each record unless its session (or event) is stored already. Running it twice writes
+ * nothing the second time.
+ */
+async function importRecords(ctx: CommandContext): Promise<CommandOutcome> {
+  const text = await ctx.readInput!();
+  const records: SessionRecord[] = [];
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === "") continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      return { code: 1, error: `line ${i + 1} is not JSON; nothing was imported` };
+    }
+    const parsed = parseExportedRecord(value);
+    if (!parsed.ok) {
+      return { code: 1, error: `line ${i + 1}: ${parsed.reason}; nothing was imported` };
+    }
+    records.push(parsed.value);
+  }
+  let written = 0;
+  let skipped = 0;
+  for (const record of records) {
+    if ((await ctx.store.importRecord(record)) === "written") written++;
+    else skipped++;
+  }
+  if (ctx.json) {
+    await ctx.write(JSON.stringify({ status: "ok", written, skipped, error: null }));
+  } else {
+    await ctx.write(
+      `Imported ${written} session${
+        written === 1 ? "" : "s"
+      }; skipped ${skipped} already in the store.`,
+    );
   }
   return { code: 0 };
 }

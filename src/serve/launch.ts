@@ -18,27 +18,35 @@ export async function launchServer(config: ServeConfig, version: string): Promis
   let tls = null;
   if (config.http?.tlsCert && config.http.tlsKey) {
     tls = {
-      cert: readPem(config.http.tlsCert, "certificate"),
-      key: readPem(config.http.tlsKey, "key"),
+      cert: readPem(config.http.tlsCert, "TLS certificate"),
+      key: readPem(config.http.tlsKey, "TLS key"),
     };
   }
-  return await runWorker(config, { type: "start", config, version, tls });
+  return await runWorker(config, { type: "start", config, version, tls, dbCa: dbCaOf(config) });
+}
+
+/** The PEM text of `--db-ca`, read here for the Worker, which has no access to it. */
+function dbCaOf(config: ServeConfig): string | null {
+  return config.dbCa ? readPem(config.dbCa, "--db-ca certificate") : null;
 }
 
 /** Reads a PEM file for the Worker, which has no read access to it. */
-function readPem(path: string, what: "certificate" | "key"): string {
+function readPem(
+  path: string,
+  what: "TLS certificate" | "TLS key" | "--db-ca certificate",
+): string {
   let text;
   try {
     text = Deno.readTextFileSync(path);
   } catch (error) {
     throw new Error(
-      `cannot read TLS ${what} ${path}: ${error instanceof Error ? error.message : error}`,
+      `cannot read ${what} ${path}: ${error instanceof Error ? error.message : error}`,
     );
   }
-  const label = what === "certificate"
-    ? /-----BEGIN CERTIFICATE-----/
-    : /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
-  if (!label.test(text)) throw new Error(`TLS ${what} ${path} is not a PEM ${what}`);
+  const label = what === "TLS key"
+    ? /-----BEGIN [A-Z ]*PRIVATE KEY-----/
+    : /-----BEGIN CERTIFICATE-----/;
+  if (!label.test(text)) throw new Error(`${what} ${path} is not in PEM form`);
   return text;
 }
 
@@ -50,7 +58,14 @@ export async function launchCommand(
   colour: boolean,
 ): Promise<number> {
   const storeOnly = { ...config, logFile: null };
-  return await runWorker(storeOnly, { type: "command", command, config: storeOnly, json, colour });
+  return await runWorker(storeOnly, {
+    type: "command",
+    command,
+    config: storeOnly,
+    json,
+    colour,
+    dbCa: dbCaOf(config),
+  });
 }
 
 /**
@@ -72,10 +87,13 @@ export function oneLine(text: string): string {
 }
 
 async function runWorker(config: ServeConfig, first: ToWorker): Promise<number> {
+  const inputs = first.type === "command" && first.command.name === "import" && first.command.file
+    ? [first.command.file]
+    : [];
   const worker = new Worker(new URL("./worker.ts", import.meta.url), {
     type: "module",
     name: "session-buddy-server",
-    deno: { permissions: workerPermissions(config) },
+    deno: { permissions: workerPermissions(config, inputs) },
   });
   // Network was held only to be handed on; the Worker keeps its exact grant.
   await Deno.permissions.revoke({ name: "net" });

@@ -4,6 +4,7 @@
  * one, and nothing else.
  */
 import { hostPort, type ServeConfig } from "../config.ts";
+import { isPostgresUrl, netAddress, parsePostgresUrl } from "../store/postgres/url.ts";
 
 /** The folder holding a file path (paths are absolute once configuration is parsed). */
 export function folderOf(path: string): string {
@@ -14,25 +15,40 @@ export function folderOf(path: string): string {
 /** The places the serving code may read and write. */
 export function servingPaths(config: Pick<ServeConfig, "db" | "logFile">): string[] {
   const paths: string[] = [];
-  // Deno KV writes -wal and -shm files beside the store, hence its whole folder.
-  if (config.db !== ":memory:") paths.push(folderOf(config.db));
+  if (isPostgresUrl(config.db)) {
+    // A Unix socket is read and written as a file; a TCP database needs no file at all.
+    const socket = parsePostgresUrl(config.db).socket;
+    if (socket) paths.push(socket);
+  } else if (config.db !== ":memory:") {
+    // Deno KV writes -wal and -shm files beside the store, hence its whole folder.
+    paths.push(folderOf(config.db));
+  }
   if (config.logFile) paths.push(config.logFile);
   return paths;
 }
 
-/** The addresses the serving code may use: the HTTP listener's `host:port`, if any. */
-export function servingAddresses(config: Pick<ServeConfig, "http">): string[] {
-  return config.http ? [hostPort(config.http.host, config.http.port)] : [];
+/**
+ * The addresses the serving code may use: the HTTP listener's `host:port`, and the
+ * database's `host:port` (or `unix:<socket>`), if any.
+ */
+export function servingAddresses(config: Pick<ServeConfig, "db" | "http">): string[] {
+  const addresses: string[] = [];
+  if (config.http) addresses.push(hostPort(config.http.host, config.http.port));
+  if (isPostgresUrl(config.db)) addresses.push(netAddress(parsePostgresUrl(config.db)));
+  return addresses;
 }
 
 /** The permission options the serving Worker is created with. */
 export function workerPermissions(
   config: Pick<ServeConfig, "db" | "logFile" | "http">,
+  /** Files the Worker only reads: the input of `sessions import`. */
+  inputs: string[] = [],
 ): Deno.PermissionOptionsObject {
   const paths = servingPaths(config);
   const addresses = servingAddresses(config);
+  const reads = [...paths, ...inputs];
   return {
-    read: paths.length > 0 ? paths : false,
+    read: reads.length > 0 ? reads : false,
     write: paths.length > 0 ? paths : false,
     env: false,
     net: addresses.length > 0 ? addresses : false,

@@ -9,11 +9,14 @@ export type ToWorker =
     version: string;
     /** The PEM texts of `--tls-cert` and `--tls-key`, read here so the Worker need not. */
     tls: { cert: string; key: string } | null;
+    /** The PEM text of `--db-ca`, likewise. */
+    dbCa: string | null;
   }
   | {
     type: "command";
     command: StoreCommand;
     config: ServeConfig;
+    dbCa: string | null;
     json: boolean;
     colour: boolean;
   }

@@ -5,7 +5,7 @@
  */
 /// <reference lib="deno.worker" />
 import { acceptAll, type Verifier } from "../auth/verifier.ts";
-import { isLoopback } from "../config.ts";
+import { isLoopback, storeName } from "../config.ts";
 import { Metrics } from "../metrics.ts";
 import { flushStderr, getLog, setupLogging, shutdownLogging } from "../log.ts";
 import { createServer } from "../mcp/server.ts";
@@ -36,12 +36,20 @@ async function verifierFor(secret: string | null): Promise<Verifier> {
 /** Runs one operator command on the store and reports its exit status. */
 async function command(message: Extract<ToWorker, { type: "command" }>): Promise<void> {
   const { config } = message;
-  const readOnly = message.command.name !== "reap";
+  // Only reap and import write; the other commands never create or change a store.
+  const readOnly = message.command.name !== "reap" && message.command.name !== "import";
   let opened: SessionStore;
   try {
-    opened = await openStore(config.db, { readOnly });
+    opened = await openStore(config.db, {
+      readOnly,
+      password: config.dbPassword,
+      ca: message.dbCa,
+    });
   } catch (error) {
-    post({ type: "fatal", message: `cannot open store ${config.db}: ${reasonOf(error)}` });
+    post({
+      type: "fatal",
+      message: `cannot open store ${storeName(config.db)}: ${reasonOf(error)}`,
+    });
     return;
   }
   let interrupt!: () => void;
@@ -60,6 +68,11 @@ async function command(message: Extract<ToWorker, { type: "command" }>): Promise
       json: message.json,
       colour: message.colour,
       stopped,
+      readInput: () => {
+        const command = message.command;
+        if (command.name === "import" && command.file) return Deno.readTextFile(command.file);
+        return new Response(Deno.stdin.readable).text();
+      },
     });
     await writer.close();
     post({ type: "stopped", code: outcome.code, error: outcome.error });
@@ -84,6 +97,8 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
   let opened: SessionStore;
   try {
     opened = await openStore(config.db, {
+      password: config.dbPassword,
+      ca: message.dbCa,
       onIndexError: (error) =>
         log.warning(
           `Writing index keys failed, will retry (sessions stay listed): ${reasonOf(error)}`,
@@ -91,7 +106,10 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
     });
   } catch (error) {
     await shutdownLogging();
-    post({ type: "fatal", message: `cannot open store ${config.db}: ${reasonOf(error)}` });
+    post({
+      type: "fatal",
+      message: `cannot open store ${storeName(config.db)}: ${reasonOf(error)}`,
+    });
     return;
   }
   // Said once serving has begun: a start that fails is one line (SPEC 2).
@@ -151,7 +169,11 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
     const listening = http;
     stop = () => stopping ??= closeAll(() => listening.shutdown());
     warnOpen();
-    log.info(`session-buddy ${version} serving MCP on ${listening.origin}/mcp; store ${config.db}`);
+    log.info(
+      `session-buddy ${version} serving MCP on ${listening.origin}/mcp; store ${
+        storeName(config.db)
+      }`,
+    );
     post({ type: "ready" });
     return;
   }
@@ -164,7 +186,7 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
     }),
   );
   warnOpen();
-  log.info(`session-buddy ${version} serving MCP on stdio; store ${config.db}`);
+  log.info(`session-buddy ${version} serving MCP on stdio; store ${storeName(config.db)}`);
   post({ type: "ready" });
 }
 

@@ -169,6 +169,34 @@ Deno.test("workerPermissions: serve --http grants net on exactly the listener's 
   for (const kind of ["env", "run", "ffi", "sys"] as const) assert.equal(v4[kind], false, kind);
 });
 
+Deno.test("workerPermissions: a PostgreSQL store grants net on its host:port, or its socket as file and net", () => {
+  const tcp = workerPermissions({
+    db: "postgres://sb:pw@10.0.0.5:6432/s?sslmode=require",
+    logFile: null,
+    http: null,
+  });
+  assert.deepEqual(tcp.net, ["10.0.0.5:6432"]);
+  assert.equal(tcp.read, false, "no file at all");
+  assert.equal(tcp.env, false, "no env: the driver sees an empty environment");
+  const socket = workerPermissions({
+    db: "postgres://sb@/s?host=/run/postgresql",
+    logFile: null,
+    http: null,
+  });
+  assert.deepEqual(socket.read, ["/run/postgresql/.s.PGSQL.5432"]);
+  assert.deepEqual(socket.write, ["/run/postgresql/.s.PGSQL.5432"]);
+  assert.deepEqual(socket.net, ["unix:/run/postgresql/.s.PGSQL.5432"]);
+  const http = { host: "127.0.0.1", port: 8080, tlsCert: null, tlsKey: null, allowedOrigins: [] };
+  const both = workerPermissions({ db: "postgres://sb@127.0.0.1:5432/s", logFile: null, http });
+  assert.deepEqual(both.net, ["127.0.0.1:8080", "127.0.0.1:5432"]);
+});
+
+Deno.test("workerPermissions: sessions import reads its input file, and writes nothing but the store", () => {
+  const p = workerPermissions({ db: "/data/s.kv", logFile: null, http: null }, ["/tmp/old.ndjson"]);
+  assert.deepEqual(p.read, ["/data", "/tmp/old.ndjson"]);
+  assert.deepEqual(p.write, ["/data"]);
+});
+
 Deno.test("workerPermissions: :memory: with a log file grants the log file only", () => {
   const p = workerPermissions({ db: ":memory:", logFile: "/tmp/x/sb.log", http: null });
   assert.deepEqual(p.read, ["/tmp/x/sb.log"]);

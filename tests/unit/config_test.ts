@@ -39,6 +39,8 @@ Deno.test("parseInvocation: no arguments serve with the defaults", () => {
     secret: null,
     db: "/home/op/.local/share/session-buddy/sessions.kv",
     dbIsDefault: true,
+    dbPassword: null,
+    dbCa: null,
     logFile: null,
     logLevel: "info",
     staleAfterMs: 12 * 3600_000,
@@ -289,4 +291,42 @@ Deno.test("isLoopback and hostPort", () => {
   }
   assert.equal(hostPort("::1", 80), "[::1]:80");
   assert.equal(hostPort("127.0.0.1", 80), "127.0.0.1:80");
+});
+
+Deno.test("parseInvocation: a postgres:// store, its password variable and --db-ca", () => {
+  const url = "postgres://sb@db.example.com/sessions?sslmode=verify-full";
+  const c = serve(["--db", url, "--db-ca", "ca.pem"], { ...HOME, SESSION_BUDDY_DB_PASSWORD: "pw" });
+  assert.equal(c.db, url, "a URL is kept as given");
+  assert.equal(c.dbPassword, "pw");
+  assert.equal(c.dbCa, "/work/ca.pem");
+  assert.equal(
+    serve([], { ...HOME, SESSION_BUDDY_DB: url, SESSION_BUDDY_DB_CA: "/ca.pem" }).dbCa,
+    "/ca.pem",
+  );
+  assert.match(
+    usage(["--db", "postgres://db.example.com/sessions"]),
+    /invalid --db: .*names no user/,
+  );
+  assert.match(
+    usage(["--db", "/x/s.kv", "--db-ca", "ca.pem"]),
+    /--db-ca is for a postgres:\/\/ store/,
+  );
+  // A password given in the URL is never in the refusal.
+  assert.doesNotMatch(usage(["--db", "postgres://u:Secret-9@h/s?sslmode=maybe"]), /Secret-9/);
+});
+
+Deno.test("parseInvocation: sessions import reads a file or stdin", () => {
+  const of = (args: string[]) => {
+    const inv = parseInvocation(args, HOME, LINUX);
+    assert.equal(inv.kind, "store");
+    return (inv as Extract<Invocation, { kind: "store" }>).command;
+  };
+  assert.deepEqual(of(["sessions", "import"]), { name: "import", file: null });
+  assert.deepEqual(of(["sessions", "import", "-"]), { name: "import", file: null });
+  assert.deepEqual(of(["sessions", "import", "old.ndjson"]), {
+    name: "import",
+    file: "/work/old.ndjson",
+  });
+  assert.match(usage(["sessions", "import", "a", "b"]), /unexpected argument 'b'/);
+  assert.match(usage(["sessions", "import", "--since", "1d"]), /does not take --since/);
 });

@@ -1,0 +1,162 @@
+/**
+ * The PostgreSQL store's schema, `session_buddy`: created or upgraded by the first
+ * writable open, in one transaction under an advisory lock (so that collectors starting
+ * together do not race), with its version recorded in `session_buddy.meta`. A reading
+ * command only checks it; a schema newer than this program knows is refused.
+ */
+import type { Pool } from "./driver.ts";
+
+/** The schema version this program writes and reads. */
+export const SCHEMA_VERSION = 1;
+
+/** `pg_advisory_xact_lock` key of schema changes ("sbschema" as a number). */
+const SCHEMA_LOCK = 0x7362736368656d;
+
+/**
+ * The statements of each version, in order: `MIGRATIONS[n - 1]` takes a database from
+ * version n - 1 to n (version 0 being no schema at all).
+ */
+export const MIGRATIONS: string[][] = [[
+  // Sessions: the record as the JSON text the contract returns (`text`, not `jsonb`, so
+  // that its bytes and key order are what was stored), beside the columns the listings
+  // filter and order by. session_id sorts bytewise, as Deno KV orders keys.
+  `CREATE TABLE session_buddy.sessions (
+    session_id text COLLATE "C" PRIMARY KEY,
+    event_id text NOT NULL UNIQUE,
+    started_ms bigint NOT NULL,
+    component_name text NOT NULL,
+    hostname text NOT NULL,
+    username text NOT NULL,
+    status text NOT NULL CHECK (status IN ('active', 'ended')),
+    last_seen_ms bigint NOT NULL,
+    version integer NOT NULL DEFAULT 1,
+    record text NOT NULL
+  )`,
+  // One index per listing, each ending in (started_ms, session_id) for keyset paging.
+  `CREATE INDEX sessions_by_start ON session_buddy.sessions (started_ms, session_id)`,
+  `CREATE INDEX sessions_by_component
+     ON session_buddy.sessions (component_name, started_ms, session_id)`,
+  `CREATE INDEX sessions_by_host ON session_buddy.sessions (hostname, started_ms, session_id)`,
+  `CREATE INDEX sessions_by_user ON session_buddy.sessions (username, started_ms, session_id)`,
+  `CREATE INDEX sessions_by_status ON session_buddy.sessions (status, started_ms, session_id)`,
+  // How many ids each {component}-{date}-{time} base has handed out.
+  `CREATE TABLE session_buddy.id_counters (base text PRIMARY KEY, n integer NOT NULL)`,
+  // Starts and ends as they were written, for `sessions tail` in every process.
+  `CREATE TABLE session_buddy.feed (
+    seq bigserial PRIMARY KEY,
+    at_ms bigint NOT NULL,
+    session_id text NOT NULL,
+    kind text NOT NULL
+  )`,
+  `CREATE INDEX feed_by_time ON session_buddy.feed (at_ms)`,
+  // A group of starts in one call, and so in one transaction. Per start: an event id
+  // already stored is answered with its session (the caller tells a retry from a
+  // conflict); otherwise the base's counter row is taken (its lock orders racing
+  // writers) and the next id inserted. A unique violation means an id taken outside the
+  // counter (an import) or the same event committed meanwhile: the loop looks again.
+  `CREATE FUNCTION session_buddy.start_sessions(batch jsonb) RETURNS jsonb
+   LANGUAGE plpgsql AS $fn$
+   DECLARE
+     e jsonb;
+     found_id text;
+     found_record text;
+     n integer;
+     sid text;
+     result jsonb := '[]'::jsonb;
+   BEGIN
+     FOR e IN SELECT value FROM jsonb_array_elements(batch) LOOP
+       LOOP
+         SELECT s.session_id, s.record INTO found_id, found_record
+           FROM session_buddy.sessions s WHERE s.event_id = e->>'event_id';
+         IF FOUND THEN
+           result := result || jsonb_build_array(
+             jsonb_build_object('existing', found_id, 'record', found_record));
+           EXIT;
+         END IF;
+         INSERT INTO session_buddy.id_counters AS c (base, n) VALUES (e->>'base', 1)
+           ON CONFLICT (base) DO UPDATE SET n = c.n + 1 RETURNING c.n INTO n;
+         sid := CASE WHEN n = 1 THEN e->>'base' ELSE (e->>'base') || '-' || n END;
+         BEGIN
+           INSERT INTO session_buddy.sessions (session_id, event_id, started_ms,
+               component_name, hostname, username, status, last_seen_ms, record)
+             VALUES (sid, e->>'event_id', (e->>'started_ms')::bigint, e->>'component_name',
+               e->>'hostname', e->>'username', 'active', (e->>'last_seen_ms')::bigint,
+               '{"session_id":' || to_json(sid)::text || ',' || (e->>'tail'));
+           INSERT INTO session_buddy.feed (at_ms, session_id, kind)
+             VALUES ((e->>'at_ms')::bigint, sid, 'start');
+           result := result || jsonb_build_array(jsonb_build_object('tracked', sid));
+           EXIT;
+         EXCEPTION WHEN unique_violation THEN
+           NULL;
+         END;
+       END LOOP;
+     END LOOP;
+     RETURN result;
+   END
+   $fn$`,
+]];
+
+/** The version recorded in the database, or null when it has no session-buddy schema. */
+async function recorded(query: Pool["query"]): Promise<number | null> {
+  const table = await query<{ t: string | null }>(
+    "SELECT to_regclass('session_buddy.meta')::text AS t",
+  );
+  if (!table.rows[0]?.t) return null;
+  const row = await query<{ value: string }>(
+    "SELECT value FROM session_buddy.meta WHERE key = 'schema_version'",
+  );
+  return row.rows[0] ? Number(row.rows[0].value) : null;
+}
+
+function newer(version: number): Error {
+  return new Error(
+    `the database's session-buddy schema is version ${version}, newer than this program's ${SCHEMA_VERSION}: use a newer session-buddy`,
+  );
+}
+
+/**
+ * Makes sure the database holds the schema of {@linkcode SCHEMA_VERSION}: a writable open
+ * creates or upgrades it in one transaction; a reading one only checks.
+ */
+export async function ensureSchema(pool: Pool, readOnly: boolean): Promise<void> {
+  if (readOnly) {
+    const version = await recorded((text, values) => pool.query(text, values));
+    if (version === null) {
+      throw new Error(
+        "no session-buddy schema in that database (nothing has been tracked with this --db yet)",
+      );
+    }
+    if (version > SCHEMA_VERSION) throw newer(version);
+    if (version < SCHEMA_VERSION) {
+      throw new Error(
+        `the database's session-buddy schema is version ${version}: start a server of this version once to upgrade it`,
+      );
+    }
+    return;
+  }
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    await client.query("SELECT pg_advisory_xact_lock($1)", [SCHEMA_LOCK]);
+    await client.query("CREATE SCHEMA IF NOT EXISTS session_buddy");
+    await client.query(
+      "CREATE TABLE IF NOT EXISTS session_buddy.meta (key text PRIMARY KEY, value text NOT NULL)",
+    );
+    const version = (await recorded((text, values) => client.query(text, values))) ?? 0;
+    if (version > SCHEMA_VERSION) throw newer(version);
+    for (let next = version + 1; next <= SCHEMA_VERSION; next++) {
+      for (const statement of MIGRATIONS[next - 1]!) await client.query(statement);
+    }
+    await client.query(
+      `INSERT INTO session_buddy.meta (key, value) VALUES ('schema_version', $1)
+       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`,
+      [String(SCHEMA_VERSION)],
+    );
+    await client.query("COMMIT");
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}

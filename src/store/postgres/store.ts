@@ -1,0 +1,612 @@
+/**
+ * The session store on PostgreSQL (SPEC 8.3): many processes on many hosts share one
+ * database, and the database does the concurrency. Starts are committed in groups by one
+ * call of `session_buddy.start_sessions` (one transaction, one round trip); ids come from a
+ * counter row per base taken in that transaction; an event id is stored once (a unique
+ * column); ends and heartbeats are checked on the row's version. Listings are keyset
+ * pages on an index per filter, so a page costs O(page).
+ */
+import type { SessionEndEvent, SessionStartEvent } from "../../sessions/events.ts";
+import { type CursorPosition, matches, type SessionFilter, viewOf } from "../../sessions/query.ts";
+import {
+  baseSessionId,
+  candidateNumber,
+  endRecord,
+  type EndSource,
+  sameStart,
+  type SessionRecord,
+  startRecord,
+  touchRecord,
+} from "../../sessions/session.ts";
+import type {
+  EndResult,
+  FeedEntry,
+  HeartbeatResult,
+  ImportResult,
+  ListPage,
+  SessionStore,
+  StartResult,
+  StoreObserver,
+} from "../port.ts";
+import { loadPool, type Pool, type PoolOptions } from "./driver.ts";
+import { ensureSchema } from "./schema.ts";
+import { parsePostgresUrl, type PostgresTarget } from "./url.ts";
+
+/** How long change-feed entries are kept for `sessions tail` (as on Deno KV). */
+export const FEED_TTL_MS = 7 * 24 * 3600 * 1000;
+/** Every store call answers within this, or fails (SPEC 8.3: an error result within 5 s). */
+export const CALL_DEADLINE_MS = 4500;
+/** Starts per call of `start_sessions`. */
+const MAX_GROUP = 64;
+/** Groups in flight at once, each on its own connection: one commits while the next fills. */
+const GROUPS_IN_FLIGHT = 2;
+const PAGE = 500;
+
+/** How a PostgreSQL store is opened. */
+export interface PostgresOptions {
+  readOnly?: boolean;
+  /** `SESSION_BUDDY_DB_PASSWORD`, used when the URL has no password. */
+  password?: string | null;
+  /** The PEM text of `--db-ca`, for `sslmode=verify-full`. */
+  ca?: string | null;
+}
+
+interface PendingStart {
+  event: SessionStartEvent;
+  trackedBy: string | null;
+  now: Date;
+  resolve: (result: StartResult) => void;
+  reject: (error: unknown) => void;
+}
+
+/** What `start_sessions` answers for one start. */
+type GroupAnswer = { tracked: string } | { existing: string; record: string };
+
+const EMPTY_ID_PREFIX = '{"session_id":"",';
+
+/** A failure of the database or of the way to it, worded without any connection secret. */
+export class StoreError extends Error {
+  constructor(message: string, readonly code?: string) {
+    super(message);
+    this.name = "StoreError";
+  }
+}
+
+function storeErrorOf(error: unknown): StoreError {
+  if (error instanceof StoreError) return error;
+  const e = error as { message?: string; code?: string };
+  const message = (e?.message ?? String(error)).split("\n")[0]!;
+  return new StoreError(message || "the database failed", e?.code);
+}
+
+/**
+ * Errors worth another try within the call's deadline: a deadlock or serialization
+ * failure, and a database that is restarting or a connection lost to it (the pool makes a
+ * new one).
+ */
+function transient(error: StoreError): boolean {
+  if (["40001", "40P01", "57P01", "57P02", "57P03"].includes(error.code ?? "")) return true;
+  return /terminat|ECONNRESET|ECONNREFUSED|Connection ended|socket hang up|not queryable/i.test(
+    error.message,
+  );
+}
+
+async function deadline<T>(work: () => Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new StoreError(`the database did not answer ${what} within ${CALL_DEADLINE_MS / 1000} s`),
+        ),
+      CALL_DEADLINE_MS,
+    );
+  });
+  try {
+    return await Promise.race([work(), late]);
+  } catch (error) {
+    throw storeErrorOf(error);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function poolOptions(target: PostgresTarget, ca: string | null): PoolOptions {
+  const ssl: PoolOptions["ssl"] = target.sslmode === "disable"
+    ? false
+    : target.sslmode === "require"
+    ? { rejectUnauthorized: false }
+    : { rejectUnauthorized: true, servername: target.host!, ...(ca ? { ca } : {}) };
+  return {
+    // pg takes a socket's folder as the host and adds `.s.PGSQL.<port>` itself.
+    host: target.socket ? target.socket.slice(0, target.socket.lastIndexOf("/")) : target.host!,
+    port: target.port,
+    user: target.user,
+    ...(target.password !== null ? { password: target.password } : {}),
+    database: target.database,
+    ssl,
+    max: 8,
+    connectionTimeoutMillis: 4000,
+    idleTimeoutMillis: 30_000,
+    query_timeout: CALL_DEADLINE_MS,
+    statement_timeout: 4000,
+    application_name: "session-buddy",
+    keepAlive: true,
+  };
+}
+
+/**
+ * Opens the PostgreSQL store at `location`: connects, creates or upgrades the schema
+ * (writable) or checks it (reading), and forgets old change-feed entries.
+ */
+export async function openPostgresStore(
+  location: string,
+  options: PostgresOptions = {},
+): Promise<PgSessionStore> {
+  const target = parsePostgresUrl(location, options.password ?? undefined);
+  const Pool = await loadPool();
+  const pool = new Pool(poolOptions(target, options.ca ?? null));
+  // A connection that breaks while idle is dropped by the pool and made anew on demand;
+  // without a listener its error would end the process.
+  pool.on("error", () => {});
+  try {
+    await deadline(async () => {
+      await ensureSchema(pool, options.readOnly ?? false);
+      if (!options.readOnly) {
+        await pool.query("DELETE FROM session_buddy.feed WHERE at_ms < $1", [
+          Date.now() - FEED_TTL_MS,
+        ]);
+      }
+    }, "at open");
+  } catch (error) {
+    await pool.end().catch(() => {});
+    throw storeErrorOf(error);
+  }
+  return new PgSessionStore(pool);
+}
+
+interface Row {
+  record: string;
+  started_ms: string;
+  session_id: string;
+}
+
+/** The session store over a pool of PostgreSQL connections. */
+export class PgSessionStore implements SessionStore {
+  readonly #pool: Pool;
+  readonly #queue: PendingStart[] = [];
+  readonly #groups = new Set<Promise<void>>();
+  #observer: StoreObserver | null = null;
+  #closed = false;
+
+  constructor(pool: Pool) {
+    this.#pool = pool;
+  }
+
+  observe(observer: StoreObserver): void {
+    this.#observer = observer;
+  }
+
+  /** A query that writes, timed for the observer. */
+  async #write<R = Record<string, unknown>>(text: string, values: unknown[]) {
+    const began = performance.now();
+    try {
+      return await this.#pool.query<R>(text, values);
+    } finally {
+      this.#observer?.commit((performance.now() - began) / 1000);
+    }
+  }
+
+  /** Runs `attempt` until it succeeds or fails for good, within the call's deadline. */
+  async #retrying<T>(what: string, attempt: (n: number) => Promise<T>): Promise<T> {
+    return await deadline(async () => {
+      for (let n = 1;; n++) {
+        try {
+          return await attempt(n);
+        } catch (error) {
+          const e = storeErrorOf(error);
+          if (!transient(e)) throw e;
+          this.#observer?.retry();
+          await new Promise((r) => setTimeout(r, Math.min(500, 25 * 2 ** n) + Math.random() * 25));
+        }
+      }
+    }, what);
+  }
+
+  start(event: SessionStartEvent, trackedBy: string | null, now: Date): Promise<StartResult> {
+    if (this.#closed) return Promise.reject(new StoreError("the store is closed"));
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ event, trackedBy, now, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (this.#groups.size < GROUPS_IN_FLIGHT && this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, MAX_GROUP);
+      const group = this.#commitGroup(batch).finally(() => {
+        this.#groups.delete(group);
+        this.#pump();
+      });
+      this.#groups.add(group);
+    }
+  }
+
+  async #commitGroup(batch: PendingStart[]): Promise<void> {
+    // The same event twice in a group is stored once; the second is answered after it.
+    const leaders = new Map<string, PendingStart>();
+    for (const item of batch) {
+      if (!leaders.has(item.event.event_id)) leaders.set(item.event.event_id, item);
+    }
+    // Counter rows are locked in one order by every writer, so groups cannot deadlock.
+    const ordered = [...leaders.values()].map((item) => ({ item, base: baseSessionId(item.event) }))
+      .sort((a, b) =>
+        a.base < b.base
+          ? -1
+          : a.base > b.base
+          ? 1
+          : a.item.event.event_id < b.item.event.event_id
+          ? -1
+          : 1
+      );
+    const input = ordered.map(({ item, base }) => {
+      const record = startRecord(item.event, "", item.trackedBy, item.now);
+      const text = JSON.stringify(record);
+      if (!text.startsWith(EMPTY_ID_PREFIX)) {
+        throw new TypeError("a record must begin with its session_id");
+      }
+      return {
+        event_id: item.event.event_id,
+        base,
+        tail: text.slice(EMPTY_ID_PREFIX.length),
+        started_ms: Date.parse(record.started_at),
+        component_name: item.event.component_name,
+        hostname: item.event.hostname,
+        username: item.event.user.username,
+        last_seen_ms: item.now.getTime(),
+        at_ms: item.now.getTime(),
+      };
+    });
+    let answers: GroupAnswer[];
+    let retried = false;
+    try {
+      answers = await this.#retrying("a start", async (attempt) => {
+        retried = attempt > 1;
+        const result = await this.#write<{ r: GroupAnswer[] }>(
+          "SELECT session_buddy.start_sessions($1::jsonb) AS r",
+          [JSON.stringify(input)],
+        );
+        return result.rows[0]!.r;
+      });
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    const results = new Map<string, StartResult>();
+    ordered.forEach(({ item }, i) => {
+      const answer = answers[i]!;
+      if ("tracked" in answer) {
+        const record = startRecord(item.event, answer.tracked, item.trackedBy, item.now);
+        results.set(item.event.event_id, { kind: "tracked", record });
+        return;
+      }
+      const stored = JSON.parse(answer.record) as SessionRecord;
+      // A try after a lost connection may find the start its first try committed.
+      const ours = retried && stored.last_seen_at === item.now.toISOString() &&
+        stored.tracked_by === item.trackedBy && sameStart(item.event, stored);
+      results.set(
+        item.event.event_id,
+        ours ? { kind: "tracked", record: stored } : {
+          kind: sameStart(item.event, stored) ? "replayed" : "conflict",
+          sessionId: answer.existing,
+        },
+      );
+    });
+    for (const item of batch) {
+      const result = results.get(item.event.event_id)!;
+      const leader = leaders.get(item.event.event_id)!;
+      if (item === leader) item.resolve(result);
+      else {
+        const sessionId = result.kind === "tracked" ? result.record.session_id : result.sessionId;
+        const kind = sameStart(item.event, leader.event) ? "replayed" : "conflict";
+        item.resolve({ kind, sessionId });
+      }
+    }
+  }
+
+  /**
+   * Reads a session's record and version, applies `change`, and writes it back checked on
+   * the version; tries again when another writer changed it in between.
+   */
+  async #update<T>(
+    sessionId: string,
+    what: string,
+    change: (
+      before: SessionRecord,
+    ) => { record: SessionRecord; write: boolean; result: T; feed?: number },
+    missing: T,
+  ): Promise<T> {
+    let tries = 0;
+    return await this.#retrying(what, async () => {
+      while (true) {
+        const found = await this.#pool.query<{ record: string; version: number }>(
+          "SELECT record, version FROM session_buddy.sessions WHERE session_id = $1",
+          [sessionId],
+        );
+        const row = found.rows[0];
+        if (!row) return missing;
+        const outcome = change(JSON.parse(row.record) as SessionRecord);
+        if (!outcome.write) return outcome.result;
+        const r = outcome.record;
+        const values = [
+          sessionId,
+          JSON.stringify(r),
+          r.status,
+          Date.parse(r.last_seen_at),
+          row.version,
+        ];
+        const update = `UPDATE session_buddy.sessions
+          SET record = $2, status = $3, last_seen_ms = $4, version = version + 1
+          WHERE session_id = $1 AND version = $5`;
+        // An end writes its change-feed entry in the same statement, so in one transaction.
+        const written = outcome.feed === undefined
+          ? await this.#write(update, values)
+          : await this.#write(
+            `WITH u AS (${update} RETURNING session_id)
+             INSERT INTO session_buddy.feed (at_ms, session_id, kind)
+               SELECT $6, session_id, 'end' FROM u`,
+            [...values, outcome.feed],
+          );
+        if (written.rowCount === 1) return outcome.result;
+        // Another writer changed the row in between: read it again.
+        this.#observer?.retry();
+        if (++tries >= 50) throw new StoreError(`${what}: the session kept changing under it`);
+      }
+    });
+  }
+
+  async end(
+    event: SessionEndEvent,
+    source: EndSource = "client",
+    now: Date = new Date(),
+  ): Promise<EndResult> {
+    return await this.#update<EndResult>(event.session_id, "an end", (before) => {
+      const outcome = endRecord(before, event, source);
+      return {
+        record: outcome.record,
+        write: outcome.changed,
+        result: { kind: "ended", ...outcome },
+        feed: now.getTime(),
+      };
+    }, { kind: "not_found" });
+  }
+
+  async heartbeat(sessionId: string, now: Date): Promise<HeartbeatResult> {
+    return await this.#update<HeartbeatResult>(sessionId, "a heartbeat", (before) => {
+      const outcome = touchRecord(before, now);
+      return {
+        record: outcome.record,
+        write: outcome.changed,
+        result: outcome.changed ? "alive" : "ended",
+      };
+    }, "not_found");
+  }
+
+  async get(sessionId: string): Promise<SessionRecord | null> {
+    const found = await deadline(
+      () =>
+        this.#pool.query<{ record: string }>(
+          "SELECT record FROM session_buddy.sessions WHERE session_id = $1",
+          [sessionId],
+        ),
+      "a read",
+    );
+    return found.rows[0] ? JSON.parse(found.rows[0].record) as SessionRecord : null;
+  }
+
+  async isListPosition(position: CursorPosition, filter: SessionFilter): Promise<boolean> {
+    const record = await this.get(position.id);
+    if (!record || Date.parse(record.started_at) !== position.at) return false;
+    return matches({ ...record, status: "active" }, { ...filter, status: "all" });
+  }
+
+  async list(
+    filter: SessionFilter,
+    limit: number,
+    after: CursorPosition | null,
+    nowMs: number,
+    staleAfterMs: number,
+    scanLimit = Math.max(1000, limit * 20),
+  ): Promise<ListPage> {
+    if (
+      filter.sinceMs !== undefined && filter.untilMs !== undefined &&
+      filter.sinceMs >= filter.untilMs
+    ) {
+      return { sessions: [], next: null };
+    }
+    const plan = listQuery(filter, after, nowMs - staleAfterMs);
+    const rows = await deadline(async () => {
+      if (plan.secondary.length === 0 || scanLimit === Number.MAX_SAFE_INTEGER) {
+        // One index serves the whole filter (or the caller wants it all): a plain page.
+        const where = [...plan.primary, ...plan.secondary];
+        const r = await this.#pool.query<Row>(
+          `SELECT record, started_ms, session_id FROM session_buddy.sessions
+           ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+           ORDER BY started_ms DESC, session_id DESC LIMIT ${limit + 1}`,
+          plan.values,
+        );
+        return { rows: r.rows, scannedTo: null as CursorPosition | null, scanned: 0 };
+      }
+      // Filters that share no index: walk at most scanLimit entries of the first one's, as
+      // the Deno KV store does, and say where the walk stopped.
+      const scan = `SELECT session_id, started_ms FROM session_buddy.sessions
+        ${plan.primary.length ? `WHERE ${plan.primary.join(" AND ")}` : ""}
+        ORDER BY started_ms DESC, session_id DESC LIMIT ${scanLimit}`;
+      const r = await this.#pool.query<Row>(
+        `WITH scanned AS (${scan})
+         SELECT t.record, t.started_ms, t.session_id FROM scanned s
+           JOIN session_buddy.sessions t ON t.session_id = s.session_id
+         WHERE ${plan.secondary.join(" AND ")}
+         ORDER BY t.started_ms DESC, t.session_id DESC LIMIT ${limit + 1}`,
+        plan.values,
+      );
+      const edge = await this.#pool.query<{ started_ms: string; session_id: string; n: string }>(
+        `WITH scanned AS (${scan})
+         SELECT started_ms, session_id, (SELECT count(*) FROM scanned) AS n FROM scanned
+         ORDER BY started_ms ASC, session_id ASC LIMIT 1`,
+        plan.values,
+      );
+      const last = edge.rows[0];
+      return {
+        rows: r.rows,
+        scanned: Number(last?.n ?? 0),
+        scannedTo: last ? { at: Number(last.started_ms), id: last.session_id } : null,
+      };
+    }, "a listing");
+    const page = rows.rows.slice(0, limit);
+    const sessions = page.map((row) => viewOf(JSON.parse(row.record), nowMs, staleAfterMs));
+    let next: CursorPosition | null = null;
+    if (rows.rows.length > limit) {
+      const last = page.at(-1)!;
+      next = { at: Number(last.started_ms), id: last.session_id };
+    } else if (rows.scanned >= scanLimit && rows.scannedTo) {
+      // The walk ended before the page filled: more may follow past where it stopped.
+      next = rows.scannedTo;
+    }
+    return { sessions, next };
+  }
+
+  /** Records in keyset pages of {@linkcode PAGE}, oldest start first. */
+  async *#walk(where: string[], values: unknown[]): AsyncGenerator<SessionRecord> {
+    let after: [number, string] | null = null;
+    while (true) {
+      const conditions = [...where];
+      const params = [...values];
+      if (after) {
+        params.push(after[0], after[1]);
+        conditions.push(`(started_ms, session_id) > ($${params.length - 1}, $${params.length})`);
+      }
+      const r: { rows: Row[] } = await deadline(
+        () =>
+          this.#pool.query<Row>(
+            `SELECT record, started_ms, session_id FROM session_buddy.sessions
+             ${conditions.length ? `WHERE ${conditions.join(" AND ")}` : ""}
+             ORDER BY started_ms, session_id LIMIT ${PAGE}`,
+            params,
+          ),
+        "a read",
+      );
+      for (const row of r.rows) yield JSON.parse(row.record) as SessionRecord;
+      if (r.rows.length < PAGE) return;
+      const last = r.rows.at(-1)!;
+      after = [Number(last.started_ms), last.session_id];
+    }
+  }
+
+  range(sinceMs: number, untilMs: number): AsyncIterable<SessionRecord> {
+    if (sinceMs >= untilMs) return (async function* () {})();
+    return this.#walk(["started_ms >= $1", "started_ms < $2"], [sinceMs, untilMs]);
+  }
+
+  active(): AsyncIterable<SessionRecord> {
+    return this.#walk(["status = 'active'"], []);
+  }
+
+  async feedSince(sinceMs: number): Promise<FeedEntry[]> {
+    const r = await deadline(
+      () =>
+        this.#pool.query<{ at_ms: string; session_id: string; kind: string }>(
+          `SELECT at_ms, session_id, kind FROM session_buddy.feed WHERE at_ms >= $1
+           ORDER BY at_ms, seq LIMIT 100000`,
+          [sinceMs],
+        ),
+      "a read",
+    );
+    return r.rows.map((row) => ({
+      at: Number(row.at_ms),
+      sessionId: row.session_id,
+      kind: row.kind,
+    }));
+  }
+
+  async importRecord(record: SessionRecord): Promise<ImportResult> {
+    const numbered = candidateNumber(record);
+    const r = await deadline(
+      () =>
+        this.#write<{ written: string }>(
+          `WITH ins AS (
+             INSERT INTO session_buddy.sessions (session_id, event_id, started_ms,
+                 component_name, hostname, username, status, last_seen_ms, record)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               ON CONFLICT DO NOTHING RETURNING 1),
+           counter AS (
+             INSERT INTO session_buddy.id_counters AS c (base, n)
+               SELECT $10, $11 WHERE $10::text IS NOT NULL AND EXISTS (SELECT 1 FROM ins)
+               ON CONFLICT (base) DO UPDATE SET n = GREATEST(c.n, EXCLUDED.n))
+           SELECT count(*) AS written FROM ins`,
+          [
+            record.session_id,
+            record.event_id,
+            Date.parse(record.started_at),
+            record.component_name,
+            record.hostname,
+            record.user.username,
+            record.status,
+            Date.parse(record.last_seen_at),
+            JSON.stringify(record),
+            numbered?.base ?? null,
+            numbered?.n ?? null,
+          ],
+        ),
+      "an import",
+    );
+    return Number(r.rows[0]?.written) === 1 ? "written" : "skipped";
+  }
+
+  async check(): Promise<void> {
+    await deadline(() => this.#pool.query("SELECT 1"), "a health check");
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    while (this.#groups.size > 0) await Promise.allSettled([...this.#groups]);
+    await this.#pool.end().catch(() => {});
+  }
+}
+
+/**
+ * The conditions of a listing: `primary` are those its index serves (the first filter
+ * with an index of its own, in the Deno KV store's order, with the time range and the
+ * cursor), `secondary` the others.
+ */
+export function listQuery(
+  filter: SessionFilter,
+  after: CursorPosition | null,
+  staleCutoffMs: number,
+): { primary: string[]; secondary: string[]; values: unknown[] } {
+  const values: unknown[] = [];
+  const param = (value: unknown) => {
+    values.push(value);
+    return `$${values.length}`;
+  };
+  // Each filter as its conditions; a status filter is the status column and last-seen.
+  const filters: string[][] = [];
+  if (filter.component_name !== undefined) {
+    filters.push([`component_name = ${param(filter.component_name)}`]);
+  }
+  if (filter.hostname !== undefined) filters.push([`hostname = ${param(filter.hostname)}`]);
+  if (filter.username !== undefined) filters.push([`username = ${param(filter.username)}`]);
+  if (filter.status === "ended") filters.push([`status = 'ended'`]);
+  if (filter.status === "active") {
+    filters.push([`status = 'active'`, `last_seen_ms >= ${param(staleCutoffMs)}`]);
+  }
+  if (filter.status === "stale") {
+    filters.push([`status = 'active'`, `last_seen_ms < ${param(staleCutoffMs)}`]);
+  }
+  const primary = [...(filters[0] ?? [])];
+  const secondary = filters.slice(1).flat();
+  if (filter.sinceMs !== undefined) primary.push(`started_ms >= ${param(filter.sinceMs)}`);
+  if (filter.untilMs !== undefined) primary.push(`started_ms < ${param(filter.untilMs)}`);
+  if (after) primary.push(`(started_ms, session_id) < (${param(after.at)}, ${param(after.id)})`);
+  return { primary, secondary, values };
+}
