@@ -424,37 +424,13 @@ export class PgSessionStore implements SessionStore {
     ) {
       return { sessions: [], next: null };
     }
-    const plan = listQuery(filter, after, nowMs - staleAfterMs);
+    const sql = listSql(filter, after, nowMs - staleAfterMs, limit, scanLimit);
     const rows = await deadline(async () => {
-      if (plan.secondary.length === 0 || scanLimit === Number.MAX_SAFE_INTEGER) {
-        // One index serves the whole filter (or the caller wants it all): a plain page.
-        const where = [...plan.primary, ...plan.secondary];
-        const r = await this.#pool.query<Row>(
-          `SELECT record, started_ms, session_id FROM session_buddy.sessions
-           ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
-           ORDER BY started_ms DESC, session_id DESC LIMIT ${limit + 1}`,
-          plan.values,
-        );
-        return { rows: r.rows, scannedTo: null as CursorPosition | null, scanned: 0 };
-      }
-      // Filters that share no index: walk at most scanLimit entries of the first one's, as
-      // the Deno KV store does, and say where the walk stopped.
-      const scan = `SELECT session_id, started_ms FROM session_buddy.sessions
-        ${plan.primary.length ? `WHERE ${plan.primary.join(" AND ")}` : ""}
-        ORDER BY started_ms DESC, session_id DESC LIMIT ${scanLimit}`;
-      const r = await this.#pool.query<Row>(
-        `WITH scanned AS (${scan})
-         SELECT t.record, t.started_ms, t.session_id FROM scanned s
-           JOIN session_buddy.sessions t ON t.session_id = s.session_id
-         WHERE ${plan.secondary.join(" AND ")}
-         ORDER BY t.started_ms DESC, t.session_id DESC LIMIT ${limit + 1}`,
-        plan.values,
-      );
+      const r = await this.#pool.query<Row>(sql.page, sql.values);
+      if (!sql.edge) return { rows: r.rows, scannedTo: null as CursorPosition | null, scanned: 0 };
       const edge = await this.#pool.query<{ started_ms: string; session_id: string; n: string }>(
-        `WITH scanned AS (${scan})
-         SELECT started_ms, session_id, (SELECT count(*) FROM scanned) AS n FROM scanned
-         ORDER BY started_ms ASC, session_id ASC LIMIT 1`,
-        plan.values,
+        sql.edge,
+        sql.edgeValues,
       );
       const last = edge.rows[0];
       return {
@@ -575,6 +551,49 @@ export class PgSessionStore implements SessionStore {
 }
 
 /**
+ * The statements of one page of a listing: `page` finds up to `limit + 1` records; when
+ * filters share no index, it walks at most `scanLimit` entries of the first filter's index
+ * (as the Deno KV store does), and `edge` says how far that walk went. bench/list_scale.ts
+ * and a test EXPLAIN these very statements.
+ */
+export function listSql(
+  filter: SessionFilter,
+  after: CursorPosition | null,
+  staleCutoffMs: number,
+  limit: number,
+  scanLimit: number,
+): { page: string; edge: string | null; values: unknown[]; edgeValues: unknown[] } {
+  const plan = listQuery(filter, after, staleCutoffMs);
+  const order = "ORDER BY started_ms DESC, session_id DESC";
+  if (plan.secondary.length === 0 || scanLimit === Number.MAX_SAFE_INTEGER) {
+    const where = [...plan.primary, ...plan.secondary];
+    return {
+      page: `SELECT record, started_ms, session_id FROM session_buddy.sessions${
+        where.length ? ` WHERE ${where.join(" AND ")}` : ""
+      } ${order} LIMIT ${limit + 1}`,
+      edge: null,
+      values: plan.values,
+      edgeValues: [],
+    };
+  }
+  const scan = `SELECT session_id, started_ms FROM session_buddy.sessions${
+    plan.primary.length ? ` WHERE ${plan.primary.join(" AND ")}` : ""
+  } ${order} LIMIT ${scanLimit}`;
+  return {
+    page: `WITH scanned AS (${scan})
+      SELECT t.record, t.started_ms, t.session_id FROM scanned s
+        JOIN session_buddy.sessions t ON t.session_id = s.session_id
+      WHERE ${plan.secondary.join(" AND ")}
+      ORDER BY t.started_ms DESC, t.session_id DESC LIMIT ${limit + 1}`,
+    edge: `WITH scanned AS (${scan})
+      SELECT started_ms, session_id, (SELECT count(*) FROM scanned) AS n FROM scanned
+      ORDER BY started_ms ASC, session_id ASC LIMIT 1`,
+    values: plan.values,
+    edgeValues: plan.values.slice(0, plan.primaryValues),
+  };
+}
+
+/**
  * The conditions of a listing: `primary` are those its index serves (the first filter
  * with an index of its own, in the Deno KV store's order, with the time range and the
  * cursor), `secondary` the others.
@@ -583,30 +602,33 @@ export function listQuery(
   filter: SessionFilter,
   after: CursorPosition | null,
   staleCutoffMs: number,
-): { primary: string[]; secondary: string[]; values: unknown[] } {
+): { primary: string[]; secondary: string[]; values: unknown[]; primaryValues: number } {
   const values: unknown[] = [];
   const param = (value: unknown) => {
     values.push(value);
     return `$${values.length}`;
   };
-  // Each filter as its conditions; a status filter is the status column and last-seen.
-  const filters: string[][] = [];
+  // Each filter as a function writing its conditions; a status filter is the status
+  // column and last-seen. The primary ones take the first parameters, so a statement that
+  // uses only those can be given only their values.
+  const filters: (() => string[])[] = [];
   if (filter.component_name !== undefined) {
-    filters.push([`component_name = ${param(filter.component_name)}`]);
+    filters.push(() => [`component_name = ${param(filter.component_name)}`]);
   }
-  if (filter.hostname !== undefined) filters.push([`hostname = ${param(filter.hostname)}`]);
-  if (filter.username !== undefined) filters.push([`username = ${param(filter.username)}`]);
-  if (filter.status === "ended") filters.push([`status = 'ended'`]);
+  if (filter.hostname !== undefined) filters.push(() => [`hostname = ${param(filter.hostname)}`]);
+  if (filter.username !== undefined) filters.push(() => [`username = ${param(filter.username)}`]);
+  if (filter.status === "ended") filters.push(() => [`status = 'ended'`]);
   if (filter.status === "active") {
-    filters.push([`status = 'active'`, `last_seen_ms >= ${param(staleCutoffMs)}`]);
+    filters.push(() => [`status = 'active'`, `last_seen_ms >= ${param(staleCutoffMs)}`]);
   }
   if (filter.status === "stale") {
-    filters.push([`status = 'active'`, `last_seen_ms < ${param(staleCutoffMs)}`]);
+    filters.push(() => [`status = 'active'`, `last_seen_ms < ${param(staleCutoffMs)}`]);
   }
-  const primary = [...(filters[0] ?? [])];
-  const secondary = filters.slice(1).flat();
+  const primary = filters[0]?.() ?? [];
   if (filter.sinceMs !== undefined) primary.push(`started_ms >= ${param(filter.sinceMs)}`);
   if (filter.untilMs !== undefined) primary.push(`started_ms < ${param(filter.untilMs)}`);
   if (after) primary.push(`(started_ms, session_id) < (${param(after.at)}, ${param(after.id)})`);
-  return { primary, secondary, values };
+  const primaryValues = values.length;
+  const secondary = filters.slice(1).flatMap((write) => write());
+  return { primary, secondary, values, primaryValues };
 }
