@@ -115,13 +115,16 @@ export function bearerToken(header: string): string | null {
 }
 
 /**
- * Whether an `Accept` header names `application/json` or `*\/*` (SPEC 8.1); a request
- * without one accepts anything, as HTTP has it.
+ * Whether an `Accept` header names `application/json` or `*\/*` (SPEC 8.1), other than
+ * with `q=0` (which HTTP reads as "not acceptable"); a request without one accepts
+ * anything, as HTTP has it.
  */
 export function acceptsJson(accept: string | null): boolean {
   if (accept === null) return true;
   return accept.split(",").some((part) => {
-    const type = part.split(";")[0]!.trim().toLowerCase();
+    const [type, ...params] = part.split(";").map((p) => p.trim().toLowerCase());
+    const q = params.find((p) => /^q=/.test(p));
+    if (q && Number(q.slice(2)) === 0) return false;
     return type === JSON_TYPE || type === "*/*";
   });
 }
@@ -204,7 +207,6 @@ export function createHandler(deps: HttpDeps): Handler {
         413,
         INVALID_REQUEST,
         `Payload Too Large: a message may have at most ${limits.maxBodyBytes} bytes`,
-        { connection: "close" },
       );
     }
     if (body.kind === "aborted") {
@@ -295,7 +297,16 @@ export function createHandler(deps: HttpDeps): Handler {
   }
 
   async function route(request: Request): Promise<Response> {
-    const url = new URL(request.url);
+    let url: URL;
+    try {
+      url = new URL(request.url);
+    } catch {
+      // Deno builds the URL from the Host header; one that is not a host at all is no
+      // loopback name either.
+      return deps.guard.loopback
+        ? text(403, "Forbidden: this host or origin may not call this server\n")
+        : text(400, "Bad Request: the Host header is not a host\n");
+    }
     const origin = request.headers.get("origin");
     if (!hostAllowed(url.hostname, deps.guard) || !originAllowed(origin, deps.guard)) {
       return text(403, "Forbidden: this host or origin may not call this server\n");
@@ -319,10 +330,11 @@ export function createHandler(deps: HttpDeps): Handler {
     let response: Response;
     if (draining || inFlight >= limits.maxInFlight) {
       const why = draining ? "the server is stopping" : "too many requests in progress";
-      response = rpcError(503, INVALID_REQUEST, `Service Unavailable: ${why}`, {
-        "retry-after": "1",
-        ...(draining ? { connection: "close" } : {}),
-      });
+      const headers = { "retry-after": "1", ...(draining ? { connection: "close" } : {}) };
+      // A load balancer's health check reads /healthz's own shape.
+      response = new URL(request.url, "http://x").pathname === "/healthz"
+        ? jsonResponse(503, { status: "unavailable", error: why }, { ...headers, ...noStore })
+        : rpcError(503, INVALID_REQUEST, `Service Unavailable: ${why}`, headers);
     } else {
       inFlight++;
       try {

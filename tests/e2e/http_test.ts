@@ -230,6 +230,11 @@ Deno.test("raw requests get the status codes of SPEC 8.1 and 8.2", async () => {
         403,
       ],
       [
+        "a Host that is no host",
+        `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:abc\r\nConnection: close\r\n\r\n`,
+        403,
+      ],
+      [
         "a foreign Origin",
         `GET /healthz HTTP/1.1\r\nHost: localhost\r\nOrigin: https://evil.example.com\r\nConnection: close\r\n\r\n`,
         403,
@@ -248,6 +253,7 @@ Deno.test("raw requests get the status codes of SPEC 8.1 and 8.2", async () => {
     }
     const allow = await raw(port, cases[6]![1]);
     assert.match(allow.text, /\r\nallow: POST\r\n/i);
+    assert.doesNotMatch(server.stderr(), /ERROR/, "no request above is a failure of the server");
 
     // Over 1 MiB: 413 as soon as the declared length is seen, without reading the body.
     const huge = await raw(

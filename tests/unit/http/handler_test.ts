@@ -173,7 +173,9 @@ Deno.test("415 for a body that is not JSON, 406 for an Accept without JSON", asy
     );
     assert.equal(charset.status, 200);
     await charset.body?.cancel();
-    for (const accept of ["text/html", "text/event-stream", "application/*"]) {
+    for (
+      const accept of ["text/html", "text/event-stream", "application/*", "application/json;q=0"]
+    ) {
       await assertRpcError(await e.handle(post(ping, { accept })), 406, -32600);
     }
     for (const accept of ["*/*", "application/json", "text/html, application/json;q=0.5"]) {
@@ -259,7 +261,13 @@ Deno.test("503 with Retry-After past the limit of requests in progress", async (
     const refused = await e.handle(new Request(`${ORIGIN}/healthz`));
     assert.equal(refused.status, 503);
     assert.equal(refused.headers.get("retry-after"), "1");
-    await refused.body?.cancel();
+    // /healthz keeps its own shape, for a load balancer's check.
+    assert.deepEqual(await refused.json(), {
+      status: "unavailable",
+      error: "too many requests in progress",
+    });
+    const busyMcp = await e.handle(post({ jsonrpc: "2.0", id: 9, method: "ping" }));
+    await assertRpcError(busyMcp, 503, -32600);
     for (const release of releases) release();
     for (const response of await Promise.all(held)) {
       assert.equal(response.status, 200);
@@ -555,7 +563,9 @@ Deno.test("drain: a request in progress is answered, later ones get 503, and it 
     const late = await e.handle(new Request(`${ORIGIN}/healthz`));
     assert.equal(late.status, 503);
     assert.equal(late.headers.get("connection"), "close");
-    await late.body?.cancel();
+    assert.deepEqual(await late.json(), { status: "unavailable", error: "the server is stopping" });
+    const lateMcp = await e.handle(post({ jsonrpc: "2.0", id: 2, method: "ping" }));
+    assert.match(await assertRpcError(lateMcp, 503, -32600), /stopping/);
     assert.equal(drained, false, "still waiting for the request in progress");
     release();
     const answered = await inProgress;
