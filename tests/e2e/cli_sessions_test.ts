@@ -1,6 +1,8 @@
 /**
  * SPEC 6: the operator commands that read the store (`sessions list/show/tail/export`,
- * `stats`), `sessions reap`, `token` and `secret`, run as real processes.
+ * `stats`), `sessions reap`, `token` and `secret`, run as real processes. Each test of a
+ * store runs once per store ("[kv] ...", "[postgres] ..."); `token` without a secret and
+ * `secret` touch no store and run once.
  */
 import assert from "node:assert/strict";
 import { jwtVerify } from "jose";
@@ -8,7 +10,6 @@ import {
   DENO_DIR,
   endArgs,
   programCommand,
-  readRecord,
   ROOT,
   type Running,
   runProgram,
@@ -16,19 +17,19 @@ import {
   SECRET,
   startArgs,
   startServer,
-  tempDir,
 } from "../helpers/server.ts";
+import { storeTest, type TestStore, withTestStore } from "../helpers/contract.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** A server on the store `db`, closed whatever `fn` does. */
+/** A server on `store`, closed whatever `fn` does. */
 async function withServerOn<T>(
-  db: string,
+  store: TestStore,
   fn: (server: Running) => Promise<T>,
   env: Record<string, string> = {},
 ): Promise<T> {
-  const server = await startServer({ env: { SESSION_BUDDY_DB: db, ...env } });
+  const server = await startServer({ env: { ...store.env, ...env } });
   try {
     return await fn(server);
   } finally {
@@ -48,8 +49,8 @@ async function end(server: Running, id: string, timestamp: string): Promise<void
 }
 
 /** The program, run with a clean environment that names only the store. */
-async function cli(db: string, args: string[], env: Record<string, string> = {}) {
-  return await runProgram(args, { SESSION_BUDDY_DB: db, ...env });
+async function cli(store: TestStore, args: string[], env: Record<string, string> = {}) {
+  return await runProgram(args, { ...store.env, ...env });
 }
 
 function ok(out: { code: number; stdout: string; stderr: string }, what: string): string {
@@ -85,7 +86,7 @@ interface Seeded {
  * Five sessions started in the last hour (so the default 24-hour `stats` range holds them),
  * two of them still active.
  */
-async function seed(db: string): Promise<Seeded[]> {
+async function seed(store: TestStore): Promise<Seeded[]> {
   const now = Math.floor(Date.now() / 1000) * 1000;
   const plan: Omit<Seeded, "id">[] = [
     { component: "alpha", host: "web1", user: "john", startMs: now - 50 * 60_000, duration: 120 },
@@ -94,7 +95,7 @@ async function seed(db: string): Promise<Seeded[]> {
     { component: "beta", host: "db1", user: "mary", startMs: now - 20 * 60_000, duration: 600 },
     { component: "gamma", host: "db1", user: "john", startMs: now - 10 * 60_000, duration: null },
   ];
-  return await withServerOn(db, async (server) => {
+  return await withServerOn(store, async (server) => {
     const out: Seeded[] = [];
     for (const p of plan) {
       const id = await track(server, {
@@ -128,16 +129,14 @@ function assertColumn(table: string[], header: string, cells: string[]): void {
   }
 }
 
-Deno.test("reading commands on a seeded store", async (t) => {
-  const { dir, cleanup } = await tempDir();
-  const db = `${dir}/s.kv`;
-  try {
-    const all = await seed(db);
+storeTest("reading commands on a seeded store", async (kind, t) => {
+  await withTestStore(kind, async (store) => {
+    const all = await seed(store);
     const order = newestFirst(all);
 
     await t.step("sessions list: an aligned table, one row per session", async () => {
       for (const args of [["sessions", "list"], ["sessions"]]) {
-        const table = lines(ok(await cli(db, args), args.join(" ")));
+        const table = lines(ok(await cli(store, args), args.join(" ")));
         assert.equal(table.length, 6, `header and five rows:\n${table.join("\n")}`);
         assert.match(table[0]!, /SESSION/);
         assert.match(table[0]!, /STATUS/);
@@ -158,7 +157,7 @@ Deno.test("reading commands on a seeded store", async (t) => {
     });
 
     await t.step("sessions list --json: NDJSON records, newest first", async () => {
-      const records = ndjson(ok(await cli(db, ["sessions", "list", "--json"]), "list --json"));
+      const records = ndjson(ok(await cli(store, ["sessions", "list", "--json"]), "list --json"));
       assert.deepEqual(records.map((r) => r.session_id), order);
       for (const r of records) {
         assert.ok(["active", "ended"].includes(String(r.status)), JSON.stringify(r));
@@ -201,17 +200,17 @@ Deno.test("reading commands on a seeded store", async (t) => {
         [["--component", "nothing"], []],
       ];
       for (const [flags, want] of cases) {
-        const out = await cli(db, ["sessions", "list", ...flags, "--json"]);
+        const out = await cli(store, ["sessions", "list", ...flags, "--json"]);
         const got = ndjson(ok(out, flags.join(" "))).map((r) => r.session_id);
         assert.deepEqual(got, want, flags.join(" "));
       }
-      const limited = lines(ok(await cli(db, ["sessions", "list", "--limit", "2"]), "limit 2"));
+      const limited = lines(ok(await cli(store, ["sessions", "list", "--limit", "2"]), "limit 2"));
       assert.equal(limited.filter((l) => order.some((id) => l.startsWith(id))).length, 2);
     });
 
     await t.step("sessions show ID: human and --json", async () => {
       const s = all[3]!;
-      const human = ok(await cli(db, ["sessions", "show", s.id]), "show");
+      const human = ok(await cli(store, ["sessions", "show", s.id]), "show");
       assert.ok(human.includes(s.id), human);
       assert.ok(human.includes("ended"), human);
       assert.ok(human.includes(s.component), human);
@@ -219,25 +218,25 @@ Deno.test("reading commands on a seeded store", async (t) => {
       assert.ok(human.includes("10m 00s"), `a readable duration: ${human}`);
       assert.ok(!human.trim().startsWith("{"), "human output is not JSON");
       const json = JSON.parse(
-        ok(await cli(db, ["sessions", "show", s.id, "--json"]), "show --json"),
+        ok(await cli(store, ["sessions", "show", s.id, "--json"]), "show --json"),
       );
       assert.deepEqual(Object.keys(json).sort(), ["error", "session", "status"]);
       assert.equal(json.status, "found");
       assert.equal(json.error, null);
-      assert.deepEqual(json.session, await readRecord(db, s.id), "the stored record as it is");
+      assert.deepEqual(json.session, await store.readRecord(s.id), "the stored record as it is");
       const active = all[4]!;
       const activeJson = JSON.parse(
-        ok(await cli(db, ["sessions", "show", "--json", active.id]), "show active"),
+        ok(await cli(store, ["sessions", "show", "--json", active.id]), "show active"),
       );
       assert.equal(activeJson.session.status, "active");
       assert.equal(activeJson.session.session_id, active.id);
     });
 
     await t.step("sessions show unknown-id: exit 1", async () => {
-      const out = await cli(db, ["sessions", "show", "unknown-id"]);
+      const out = await cli(store, ["sessions", "show", "unknown-id"]);
       assert.equal(out.code, 1, out.stderr);
       assert.ok(out.stderr.includes("unknown-id"), `stderr names the id: ${out.stderr}`);
-      const json = await cli(db, ["sessions", "show", "unknown-id", "--json"]);
+      const json = await cli(store, ["sessions", "show", "unknown-id", "--json"]);
       assert.equal(json.code, 1);
       assert.deepEqual(JSON.parse(json.stdout), {
         status: "not_found",
@@ -247,7 +246,7 @@ Deno.test("reading commands on a seeded store", async (t) => {
     });
 
     await t.step("stats --json: the session_stats result object", async () => {
-      const result = JSON.parse(ok(await cli(db, ["stats", "--json"]), "stats --json"));
+      const result = JSON.parse(ok(await cli(store, ["stats", "--json"]), "stats --json"));
       assert.deepEqual(result, {
         status: "ok",
         groups: [
@@ -271,7 +270,7 @@ Deno.test("reading commands on a seeded store", async (t) => {
       });
       // Only sessions started in the range count; until is exclusive.
       const ranged = JSON.parse(ok(
-        await cli(db, [
+        await cli(store, [
           "stats",
           "--json",
           "--group-by",
@@ -295,7 +294,7 @@ Deno.test("reading commands on a seeded store", async (t) => {
         },
       ]);
       const hosts = JSON.parse(
-        ok(await cli(db, ["stats", "--group-by", "hostname", "--json"]), ""),
+        ok(await cli(store, ["stats", "--group-by", "hostname", "--json"]), ""),
       );
       assert.deepEqual(hosts.groups.map((g: { key: string }) => g.key).sort(), [
         "db1",
@@ -305,7 +304,7 @@ Deno.test("reading commands on a seeded store", async (t) => {
     });
 
     await t.step("stats: a table with one row per group", async () => {
-      const table = lines(ok(await cli(db, ["stats"]), "stats"));
+      const table = lines(ok(await cli(store, ["stats"]), "stats"));
       assert.equal(table.length, 4, table.join("\n"));
       for (const h of ["COMPONENT", "ACTIVE", "ENDED", "STALE"]) {
         assert.match(table[0]!, new RegExp(h));
@@ -320,7 +319,7 @@ Deno.test("reading commands on a seeded store", async (t) => {
     await t.step("sessions export --since: NDJSON of the sessions started since", async () => {
       const since = all[2]!.startMs;
       const records = ndjson(ok(
-        await cli(db, ["sessions", "export", "--since", iso(since)]),
+        await cli(store, ["sessions", "export", "--since", iso(since)]),
         "export",
       ));
       assert.deepEqual(
@@ -331,153 +330,150 @@ Deno.test("reading commands on a seeded store", async (t) => {
         assert.equal(typeof r.started_at, "string");
         assert.ok(!("token" in r));
       }
-      const text = ok(await cli(db, ["sessions", "export"]), "export all");
+      const text = ok(await cli(store, ["sessions", "export"]), "export all");
       assert.equal(ndjson(text).length, 5);
       // --json, which gives NDJSON for every other list, is accepted: export is NDJSON already.
-      assert.equal(ok(await cli(db, ["sessions", "export", "--json"]), "export --json"), text);
+      assert.equal(ok(await cli(store, ["sessions", "export", "--json"]), "export --json"), text);
     });
 
     await t.step("an inverted --since/--until range selects nothing", async () => {
       const range = ["--since", iso(all[4]!.startMs), "--until", iso(all[0]!.startMs)];
-      const listed = await cli(db, ["sessions", "list", "--json", ...range]);
+      const listed = await cli(store, ["sessions", "list", "--json", ...range]);
       assert.deepEqual(ndjson(ok(listed, "list inverted")), []);
-      const stats = await cli(db, ["stats", "--json", ...range]);
+      const stats = await cli(store, ["stats", "--json", ...range]);
       assert.deepEqual(JSON.parse(ok(stats, "stats inverted")).groups, []);
     });
 
     await t.step("reading commands leave the store as it was", async () => {
-      const before = await readRecord(db, all[4]!.id);
-      await cli(db, ["sessions", "list"]);
-      assert.deepEqual(await readRecord(db, all[4]!.id), before);
+      const before = await store.readRecord(all[4]!.id);
+      await cli(store, ["sessions", "list"]);
+      assert.deepEqual(await store.readRecord(all[4]!.id), before);
     });
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
-Deno.test("sessions reap ends quiet sessions; a later client end or heartbeat wins", async () => {
-  const { dir, cleanup } = await tempDir();
-  const db = `${dir}/s.kv`;
-  try {
-    const t0 = Date.now();
-    const [quiet, revived, closed] = await withServerOn(db, async (server) => {
-      const quiet = await track(server, { component_name: "quiet", timestamp: iso(t0) });
-      const revived = await track(server, { component_name: "revived", timestamp: iso(t0) });
-      const closed = await track(server, { component_name: "closed", timestamp: iso(t0) });
-      await end(server, closed, iso(t0 + 500));
-      return [quiet, revived, closed];
-    });
-    const closedBefore = await readRecord(db, closed);
-
-    // Nothing has been quiet for an hour.
-    ok(await cli(db, ["sessions", "reap", "--older-than", "1h"]), "reap 1h");
-    assert.equal((await readRecord(db, quiet))!.status, "active");
-    ok(await cli(db, ["sessions", "reap"]), "reap by the 12h default");
-    assert.equal((await readRecord(db, quiet))!.status, "active");
-
-    await sleep(1300);
-    const reaped = ndjson(ok(
-      await cli(db, ["sessions", "reap", "--older-than", "1s", "--json"]),
-      "reap 1s",
-    ));
-    assert.deepEqual(reaped.map((r) => r.session_id).sort(), [quiet, revived].sort());
-    for (const id of [quiet, revived]) {
-      const r = (await readRecord(db, id))!;
-      assert.equal(r.status, "ended", id);
-      assert.equal(r.end_source, "reaper", id);
-      assert.equal(typeof r.last_seen_at, "string");
-      assert.equal(r.ended_at, r.last_seen_at, `${id}: ended when last seen`);
-      assert.equal(
-        r.duration_seconds,
-        (Date.parse(String(r.last_seen_at)) - Date.parse(String(r.started_at))) / 1000,
-      );
-    }
-    assert.deepEqual(await readRecord(db, closed), closedBefore, "a client's end stays");
-    const listed = ndjson(
-      ok(await cli(db, ["sessions", "list", "--status", "ended", "--json"]), ""),
-    );
-    assert.equal(listed.length, 3);
-
-    // Reaping again changes nothing.
-    const again = await cli(db, ["sessions", "reap", "--older-than", "1s", "--json"]);
-    assert.deepEqual(ndjson(ok(again, "reap again")), []);
-
-    const endAt = iso(Date.now());
-    await withServerOn(db, async (server) => {
-      await end(server, quiet, endAt);
-      const beat = await server.call("track_session_heartbeat", {
-        session_id: revived,
-        timestamp: new Date().toISOString(),
+storeTest(
+  "sessions reap ends quiet sessions; a later client end or heartbeat wins",
+  async (kind) => {
+    await withTestStore(kind, async (store) => {
+      const t0 = Date.now();
+      const [quiet, revived, closed] = await withServerOn(store, async (server) => {
+        const quiet = await track(server, { component_name: "quiet", timestamp: iso(t0) });
+        const revived = await track(server, { component_name: "revived", timestamp: iso(t0) });
+        const closed = await track(server, { component_name: "closed", timestamp: iso(t0) });
+        await end(server, closed, iso(t0 + 500));
+        return [quiet, revived, closed];
       });
-      assert.deepEqual(beat, { session_id: revived, status: "alive", error: null });
-      const got = await server.call("get_session", { session_id: revived });
-      assert.equal((got.session as Record<string, unknown>).status, "active");
+      const closedBefore = await store.readRecord(closed);
+
+      // Nothing has been quiet for an hour.
+      ok(await cli(store, ["sessions", "reap", "--older-than", "1h"]), "reap 1h");
+      assert.equal((await store.readRecord(quiet))!.status, "active");
+      ok(await cli(store, ["sessions", "reap"]), "reap by the 12h default");
+      assert.equal((await store.readRecord(quiet))!.status, "active");
+
+      await sleep(1300);
+      const reaped = ndjson(ok(
+        await cli(store, ["sessions", "reap", "--older-than", "1s", "--json"]),
+        "reap 1s",
+      ));
+      assert.deepEqual(reaped.map((r) => r.session_id).sort(), [quiet, revived].sort());
+      for (const id of [quiet, revived]) {
+        const r = (await store.readRecord(id))!;
+        assert.equal(r.status, "ended", id);
+        assert.equal(r.end_source, "reaper", id);
+        assert.equal(typeof r.last_seen_at, "string");
+        assert.equal(r.ended_at, r.last_seen_at, `${id}: ended when last seen`);
+        assert.equal(
+          r.duration_seconds,
+          (Date.parse(String(r.last_seen_at)) - Date.parse(String(r.started_at))) / 1000,
+        );
+      }
+      assert.deepEqual(await store.readRecord(closed), closedBefore, "a client's end stays");
+      const listed = ndjson(
+        ok(await cli(store, ["sessions", "list", "--status", "ended", "--json"]), ""),
+      );
+      assert.equal(listed.length, 3);
+
+      // Reaping again changes nothing.
+      const again = await cli(store, ["sessions", "reap", "--older-than", "1s", "--json"]);
+      assert.deepEqual(ndjson(ok(again, "reap again")), []);
+
+      const endAt = iso(Date.now());
+      await withServerOn(store, async (server) => {
+        await end(server, quiet, endAt);
+        const beat = await server.call("track_session_heartbeat", {
+          session_id: revived,
+          timestamp: new Date().toISOString(),
+        });
+        assert.deepEqual(beat, { session_id: revived, status: "alive", error: null });
+        const got = await server.call("get_session", { session_id: revived });
+        assert.equal((got.session as Record<string, unknown>).status, "active");
+      });
+      const q = (await store.readRecord(quiet))!;
+      assert.equal(q.status, "ended");
+      assert.equal(q.end_source, "client", "the client's real end replaces the reaper's");
+      assert.equal(q.ended_at, endAt);
+      assert.deepEqual(q.end_metadata, { exit_reason: "user_exit" });
+      const r = (await store.readRecord(revived))!;
+      assert.equal(r.status, "active", "a heartbeat brings a reaped session back");
+      assert.equal(r.ended_at, null);
+      assert.equal(r.end_source, null);
+      assert.ok(Date.parse(String(r.last_seen_at)) > t0 + 1300);
+      const active = ndjson(
+        ok(await cli(store, ["sessions", "list", "--status", "active", "--json"]), ""),
+      );
+      assert.deepEqual(active.map((x) => x.session_id), [revived]);
     });
-    const q = (await readRecord(db, quiet))!;
-    assert.equal(q.status, "ended");
-    assert.equal(q.end_source, "client", "the client's real end replaces the reaper's");
-    assert.equal(q.ended_at, endAt);
-    assert.deepEqual(q.end_metadata, { exit_reason: "user_exit" });
-    const r = (await readRecord(db, revived))!;
-    assert.equal(r.status, "active", "a heartbeat brings a reaped session back");
-    assert.equal(r.ended_at, null);
-    assert.equal(r.end_source, null);
-    assert.ok(Date.parse(String(r.last_seen_at)) > t0 + 1300);
-    const active = ndjson(
-      ok(await cli(db, ["sessions", "list", "--status", "active", "--json"]), ""),
-    );
-    assert.deepEqual(active.map((x) => x.session_id), [revived]);
-  } finally {
-    await cleanup();
-  }
-});
+  },
+);
 
 function decodePart(part: string): Record<string, unknown> {
   const b64 = part.replaceAll("-", "+").replaceAll("_", "/");
   return JSON.parse(atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4)));
 }
 
-Deno.test("token --user bob prints a JWT with the seed's claims that the server accepts", async () => {
-  const { dir, cleanup } = await tempDir();
-  const db = `${dir}/s.kv`;
-  try {
-    const before = Math.floor(Date.now() / 1000);
-    const out = await runProgram(["token", "--user", "bob"], { SESSION_BUDDY_SECRET: SECRET });
-    const token = ok(out, "token").trim();
-    const after = Math.floor(Date.now() / 1000);
-    assert.match(token, /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
-    assert.equal(lines(out.stdout).length, 1, "only the token on stdout");
-    const [header, payload] = token.split(".").map((p, n) => (n < 2 ? decodePart(p) : {}));
-    assert.equal(header!.alg, "HS256");
-    assert.equal(payload!.user_id, "bob");
-    assert.equal(payload!.type, "access");
-    assert.equal(payload!.iss, "session-buddy");
-    const iat = payload!.iat as number;
-    assert.ok(iat >= before - 1 && iat <= after + 1, `iat ${iat} is now`);
-    assert.equal((payload!.exp as number) - iat, 86400);
-    await jwtVerify(token, new TextEncoder().encode(SECRET), { issuer: "session-buddy" });
-    assert.ok(!out.stdout.includes(SECRET) && !out.stderr.includes(SECRET));
+storeTest(
+  "token --user bob prints a JWT with the seed's claims that the server accepts",
+  async (kind) => {
+    await withTestStore(kind, async (store) => {
+      const before = Math.floor(Date.now() / 1000);
+      const out = await runProgram(["token", "--user", "bob"], { SESSION_BUDDY_SECRET: SECRET });
+      const token = ok(out, "token").trim();
+      const after = Math.floor(Date.now() / 1000);
+      assert.match(token, /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+      assert.equal(lines(out.stdout).length, 1, "only the token on stdout");
+      const [header, payload] = token.split(".").map((p, n) => (n < 2 ? decodePart(p) : {}));
+      assert.equal(header!.alg, "HS256");
+      assert.equal(payload!.user_id, "bob");
+      assert.equal(payload!.type, "access");
+      assert.equal(payload!.iss, "session-buddy");
+      const iat = payload!.iat as number;
+      assert.ok(iat >= before - 1 && iat <= after + 1, `iat ${iat} is now`);
+      assert.equal((payload!.exp as number) - iat, 86400);
+      await jwtVerify(token, new TextEncoder().encode(SECRET), { issuer: "session-buddy" });
+      assert.ok(!out.stdout.includes(SECRET) && !out.stderr.includes(SECRET));
 
-    await withServerOn(db, async (server) => {
-      const id = await track(server, { token });
-      const got = await server.call("get_session", { session_id: id, token });
-      assert.equal(got.status, "found");
-      assert.equal((got.session as Record<string, unknown>).tracked_by, "bob");
-      assert.equal((await server.call("list_sessions", { token })).status, "ok");
-    }, { SESSION_BUDDY_SECRET: SECRET });
+      await withServerOn(store, async (server) => {
+        const id = await track(server, { token });
+        const got = await server.call("get_session", { session_id: id, token });
+        assert.equal(got.status, "found");
+        assert.equal((got.session as Record<string, unknown>).tracked_by, "bob");
+        assert.equal((await server.call("list_sessions", { token })).status, "ok");
+      }, { SESSION_BUDDY_SECRET: SECRET });
 
-    const short = ok(
-      await runProgram(["token", "--ttl", "1h"], { SESSION_BUDDY_SECRET: SECRET }),
-      "token --ttl 1h",
-    ).trim();
-    const claims = decodePart(short.split(".")[1]!);
-    assert.equal(claims.user_id, "admin-shell", "the default user");
-    assert.equal((claims.exp as number) - (claims.iat as number), 3600);
-  } finally {
-    await cleanup();
-  }
-});
+      const short = ok(
+        await runProgram(["token", "--ttl", "1h"], { SESSION_BUDDY_SECRET: SECRET }),
+        "token --ttl 1h",
+      ).trim();
+      const claims = decodePart(short.split(".")[1]!);
+      assert.equal(claims.user_id, "admin-shell", "the default user");
+      assert.equal((claims.exp as number) - (claims.iat as number), 3600);
+    });
+  },
+);
 
+// No store: runs once.
 Deno.test("token without SESSION_BUDDY_SECRET is a usage error", async () => {
   const out = await runProgram(["token"], {});
   assert.equal(out.code, 2, out.stderr);
@@ -488,6 +484,7 @@ Deno.test("token without SESSION_BUDDY_SECRET is a usage error", async () => {
   assert.equal(short.stdout, "");
 });
 
+// No store: runs once.
 Deno.test("secret prints 32 random bytes as base64url, new each time", async () => {
   const first = ok(await runProgram(["secret"]), "secret");
   const second = ok(await runProgram(["secret"]), "secret");
@@ -502,41 +499,40 @@ Deno.test("secret prints 32 random bytes as base64url, new each time", async () 
   assert.equal(token.code, 0, token.stderr);
 });
 
-Deno.test("reading commands on a store that does not exist: exit 1, nothing created", async () => {
-  const { dir, cleanup } = await tempDir();
-  const db = `${dir}/missing.kv`;
-  try {
-    for (
-      const args of [
-        ["sessions", "list"],
-        ["sessions", "list", "--json"],
-        ["sessions"],
-        ["sessions", "show", "some-id"],
-        ["sessions", "export"],
-        ["stats"],
-        ["stats", "--json"],
-      ]
-    ) {
-      const out = await cli(db, args);
-      assert.equal(out.code, 1, `${args.join(" ")}: ${out.stderr}`);
-      assert.ok(!out.stderr.includes("    at "), `no stack trace: ${out.stderr}`);
-      await assert.rejects(() => Deno.stat(db), Deno.errors.NotFound, args.join(" "));
-      const viaFlag = await runProgram([...args, "--db", db]);
-      assert.equal(viaFlag.code, 1, `--db: ${args.join(" ")}: ${viaFlag.stderr}`);
-      await assert.rejects(() => Deno.stat(db), Deno.errors.NotFound, args.join(" "));
-    }
-    const left = [];
-    for await (const entry of Deno.readDir(dir)) left.push(entry.name);
-    assert.deepEqual(left, [], "no file at all was created");
-  } finally {
-    await cleanup();
-  }
-});
+// A store that does not exist: no KV file; a PostgreSQL database without the session_buddy
+// schema (reading commands never create or change it).
+storeTest(
+  "reading commands on a store that does not exist: exit 1, nothing created",
+  async (kind) => {
+    await withTestStore(kind, async (store, dir) => {
+      for (
+        const args of [
+          ["sessions", "list"],
+          ["sessions", "list", "--json"],
+          ["sessions"],
+          ["sessions", "show", "some-id"],
+          ["sessions", "export"],
+          ["stats"],
+          ["stats", "--json"],
+        ]
+      ) {
+        const out = await cli(store, args);
+        assert.equal(out.code, 1, `${args.join(" ")}: ${out.stderr}`);
+        assert.ok(!out.stderr.includes("    at "), `no stack trace: ${out.stderr}`);
+        assert.equal(await store.exists(), false, `${args.join(" ")} created the store`);
+        const viaFlag = await runProgram([...args, "--db", store.db]);
+        assert.equal(viaFlag.code, 1, `--db: ${args.join(" ")}: ${viaFlag.stderr}`);
+        assert.equal(await store.exists(), false, `--db: ${args.join(" ")} created the store`);
+      }
+      const left = [];
+      for await (const entry of Deno.readDir(dir)) left.push(entry.name);
+      assert.deepEqual(left, [], "no file at all was created");
+    });
+  },
+);
 
-Deno.test("bad flags and values of the reading commands: exit 2", async () => {
-  const { dir, cleanup } = await tempDir();
-  const db = `${dir}/s.kv`;
-  try {
+storeTest("bad flags and values of the reading commands: exit 2", async (kind) => {
+  await withTestStore(kind, async (store) => {
     for (
       const args of [
         ["sessions", "list", "--status", "bogus"],
@@ -552,91 +548,95 @@ Deno.test("bad flags and values of the reading commands: exit 2", async () => {
         ["sessions", "list", "--limit"],
       ]
     ) {
-      const out = await cli(db, args);
+      const out = await cli(store, args);
       assert.equal(out.code, 2, `${args.join(" ")}: ${out.stderr}`);
       assert.equal(out.stdout, "", args.join(" "));
       assert.ok(out.stderr.trim().length > 0, args.join(" "));
       assert.ok(!out.stderr.includes("    at "), `no stack trace: ${out.stderr}`);
     }
-    await assert.rejects(() => Deno.stat(db), Deno.errors.NotFound);
-  } finally {
-    await cleanup();
-  }
+    assert.equal(await store.exists(), false, "a usage error creates no store");
+  });
 });
 
-Deno.test("sessions tail --json follows starts and ends written by another process", async () => {
-  const { dir, cleanup } = await tempDir();
-  const db = `${dir}/s.kv`;
-  try {
-    const earlier = await withServerOn(db, (server) => track(server, { component_name: "before" }));
-    const command = programCommand(["sessions", "tail", "--json"]);
-    const child = new Deno.Command(command.command, {
-      args: command.args,
-      env: { NO_COLOR: "1", DENO_DIR, ...runtimeEnv(), SESSION_BUDDY_DB: db },
-      clearEnv: true,
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const events: Record<string, unknown>[] = [];
-    const raw: string[] = [];
-    let errText = "";
-    const readOut = (async () => {
-      let buffer = "";
-      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-        buffer += chunk;
-        let nl;
-        while ((nl = buffer.indexOf("\n")) >= 0) {
-          const line = buffer.slice(0, nl);
-          buffer = buffer.slice(nl + 1);
-          if (line.trim() === "") continue;
-          raw.push(line);
-          events.push(JSON.parse(line));
-        }
-      }
-    })();
-    const readErr = (async () => {
-      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) errText += chunk;
-    })();
-    const kindOf = (e: Record<string, unknown>) => String(e.event ?? e.kind ?? e.type ?? "");
-    const idOf = (e: Record<string, unknown>) =>
-      String(
-        (e.session as Record<string, unknown> | undefined)?.session_id ?? e.session_id ?? "",
+storeTest(
+  "sessions tail --json follows starts and ends written by another process",
+  async (kind) => {
+    await withTestStore(kind, async (store) => {
+      const earlier = await withServerOn(
+        store,
+        (server) => track(server, { component_name: "before" }),
       );
-    const has = (id: string, kind: string) =>
-      events.some((e) => idOf(e) === id && kindOf(e) === kind);
-    const waitFor = async (check: () => boolean, ms: number) => {
-      const deadline = Date.now() + ms;
-      while (!check() && Date.now() < deadline) await sleep(100);
-      return check();
-    };
-    try {
-      await sleep(1500);
-      await withServerOn(db, async (server) => {
-        // Probe until the tail shows it is following (what was there before is history).
-        let following = false;
-        for (let n = 0; n < 10 && !following; n++) {
-          const probe = await track(server, { component_name: `probe${n}` });
-          following = await waitFor(() => has(probe, "start"), 1500);
+      const command = programCommand(["sessions", "tail", "--json"]);
+      const child = new Deno.Command(command.command, {
+        args: command.args,
+        env: { NO_COLOR: "1", DENO_DIR, ...runtimeEnv(), ...store.env },
+        clearEnv: true,
+        cwd: ROOT,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const events: Record<string, unknown>[] = [];
+      const raw: string[] = [];
+      let errText = "";
+      const readOut = (async () => {
+        let buffer = "";
+        for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+          buffer += chunk;
+          let nl;
+          while ((nl = buffer.indexOf("\n")) >= 0) {
+            const line = buffer.slice(0, nl);
+            buffer = buffer.slice(nl + 1);
+            if (line.trim() === "") {
+              continue;
+            }
+            raw.push(line);
+            events.push(JSON.parse(line));
+          }
         }
-        assert.ok(following, `tail never reported a start; stdout: ${raw.join("\n")} ${errText}`);
-        const id = await track(server, { component_name: "followed" });
-        await end(server, id, new Date(Date.now() + 1000).toISOString());
-        const seen = await waitFor(() => has(id, "start") && has(id, "end"), 15_000);
-        assert.ok(seen, `start and end of ${id} in: ${raw.join("\n")}\nstderr: ${errText}`);
-        const ended = events.find((e) => idOf(e) === id && kindOf(e) === "end")!;
-        assert.equal((ended.session as Record<string, unknown>)?.status ?? "ended", "ended");
-      });
-      assert.ok(!events.some((e) => idOf(e) === earlier), "history is not news");
-    } finally {
-      child.kill("SIGTERM");
-      const status = await child.status;
-      await readOut.catch(() => {});
-      await readErr.catch(() => {});
-      assert.ok(status.success || status.signal === "SIGTERM", `tail stopped: ${errText}`);
-    }
-  } finally {
-    await cleanup();
-  }
-});
+      })();
+      const readErr = (async () => {
+        for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+          errText += chunk;
+        }
+      })();
+      const kindOf = (e: Record<string, unknown>) => String(e.event ?? e.kind ?? e.type ?? "");
+      const idOf = (e: Record<string, unknown>) =>
+        String(
+          (e.session as Record<string, unknown> | undefined)?.session_id ?? e.session_id ?? "",
+        );
+      const has = (id: string, kind: string) =>
+        events.some((e) => idOf(e) === id && kindOf(e) === kind);
+      const waitFor = async (check: () => boolean, ms: number) => {
+        const deadline = Date.now() + ms;
+        while (!check() && Date.now() < deadline) await sleep(100);
+        return check();
+      };
+      try {
+        await sleep(1500);
+        await withServerOn(store, async (server) => {
+          // Probe until the tail shows it is following (what was there before is history).
+          let following = false;
+          for (let n = 0; n < 10 && !following; n++) {
+            const probe = await track(server, { component_name: `probe${n}` });
+            following = await waitFor(() => has(probe, "start"), 1500);
+          }
+          assert.ok(following, `tail never reported a start; stdout: ${raw.join("\n")} ${errText}`);
+          const id = await track(server, { component_name: "followed" });
+          await end(server, id, new Date(Date.now() + 1000).toISOString());
+          const seen = await waitFor(() => has(id, "start") && has(id, "end"), 15_000);
+          assert.ok(seen, `start and end of ${id} in: ${raw.join("\n")}\nstderr: ${errText}`);
+          const ended = events.find((e) => idOf(e) === id && kindOf(e) === "end")!;
+          assert.equal((ended.session as Record<string, unknown>)?.status ?? "ended", "ended");
+        });
+        assert.ok(!events.some((e) => idOf(e) === earlier), "history is not news");
+      } finally {
+        child.kill("SIGTERM");
+        const status = await child.status;
+        await readOut.catch(() => {});
+        await readErr.catch(() => {});
+        assert.ok(status.success || status.signal === "SIGTERM", `tail stopped: ${errText}`);
+      }
+    });
+  },
+);

@@ -1,7 +1,10 @@
-/** SPEC 5: log lines, the log file, and a stdout that carries MCP only. */
+/**
+ * SPEC 5: log lines, the log file, and a stdout that carries MCP only, once per store
+ * ("[kv] ...", "[postgres] ...").
+ */
 import assert from "node:assert/strict";
-import { endArgs, runProgram, startArgs, startServer, tempDir } from "../helpers/server.ts";
-import { poll, withServer } from "../helpers/contract.ts";
+import { endArgs, runProgram, startArgs, startServer } from "../helpers/server.ts";
+import { poll, storeTest, withServer, withTestStore } from "../helpers/contract.ts";
 
 const START_LINE =
   /INFO - Session start tracked: session_id=mahavishnu-20260206-123456, component=mahavishnu, shell_type=MahavishnuShell, pid=12345, status=tracked$/m;
@@ -19,35 +22,39 @@ async function readText(path: string): Promise<string> {
 
 const SEED_START = { timestamp: "2026-02-06T12:34:56.789Z", pid: 12345 };
 
-Deno.test("the tracking lines reach the log file within a second and stderr carries them too", async () => {
-  await withServer(async ({ server, dir }) => {
-    const log = `${dir}/log`;
-    const started = await server.call("track_session_start", startArgs(SEED_START));
-    assert.equal(started.session_id, "mahavishnu-20260206-123456");
-    assert.ok(
-      await poll(async () => START_LINE.test(await readText(log)), 1000),
-      `start line not in the log file within 1 s:\n${await readText(log)}`,
-    );
-    const ended = await server.call("track_session_end", endArgs("mahavishnu-20260206-123456"));
-    assert.equal(ended.status, "ended");
-    assert.ok(
-      await poll(async () => END_LINE.test(await readText(log)), 1000),
-      `end line not in the log file within 1 s:\n${await readText(log)}`,
-    );
-    assert.ok(await poll(() => START_LINE.test(server.stderr()) && END_LINE.test(server.stderr())));
-    // The seed's documented grep finds exactly the two lines.
-    const grepped = (await readText(log)).split("\n").filter((l) =>
-      l.includes("Session start tracked") || l.includes("Session end tracked")
-    );
-    assert.equal(grepped.length, 2, grepped.join("\n"));
-  }, { env: (dir) => ({ SESSION_BUDDY_LOG_FILE: `${dir}/log` }) });
-});
+storeTest(
+  "the tracking lines reach the log file within a second and stderr carries them too",
+  async (kind) => {
+    await withServer(async ({ server, dir }) => {
+      const log = `${dir}/log`;
+      const started = await server.call("track_session_start", startArgs(SEED_START));
+      assert.equal(started.session_id, "mahavishnu-20260206-123456");
+      assert.ok(
+        await poll(async () => START_LINE.test(await readText(log)), 1000),
+        `start line not in the log file within 1 s:\n${await readText(log)}`,
+      );
+      const ended = await server.call("track_session_end", endArgs("mahavishnu-20260206-123456"));
+      assert.equal(ended.status, "ended");
+      assert.ok(
+        await poll(async () => END_LINE.test(await readText(log)), 1000),
+        `end line not in the log file within 1 s:\n${await readText(log)}`,
+      );
+      assert.ok(
+        await poll(() => START_LINE.test(server.stderr()) && END_LINE.test(server.stderr())),
+      );
+      // The seed's documented grep finds exactly the two lines.
+      const grepped = (await readText(log)).split("\n").filter((l) =>
+        l.includes("Session start tracked") || l.includes("Session end tracked")
+      );
+      assert.equal(grepped.length, 2, grepped.join("\n"));
+    }, { store: kind, env: (dir) => ({ SESSION_BUDDY_LOG_FILE: `${dir}/log` }) });
+  },
+);
 
-Deno.test("an existing log file is appended to, never truncated", async () => {
-  const { dir, cleanup } = await tempDir();
-  const log = `${dir}/log`;
-  const env = { SESSION_BUDDY_DB: `${dir}/s.kv`, HOME: dir, SESSION_BUDDY_LOG_FILE: log };
-  try {
+storeTest("an existing log file is appended to, never truncated", async (kind) => {
+  await withTestStore(kind, async (store, dir) => {
+    const log = `${dir}/log`;
+    const env = { ...store.env, HOME: dir, SESSION_BUDDY_LOG_FILE: log };
     await Deno.writeTextFile(log, "an earlier line written by someone else\n");
     for (const timestamp of ["2026-02-06T12:34:56Z", "2026-02-06T12:34:57Z"]) {
       const server = await startServer({ env });
@@ -64,12 +71,10 @@ Deno.test("an existing log file is appended to, never truncated", async () => {
     assert.ok(text.startsWith("an earlier line written by someone else\n"), text);
     assert.match(text, /Session start tracked: session_id=mahavishnu-20260206-123456,/);
     assert.match(text, /Session start tracked: session_id=mahavishnu-20260206-123457,/);
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
-Deno.test("validation failures log a WARNING line with the reason", async () => {
+storeTest("validation failures log a WARNING line with the reason", async (kind) => {
   await withServer(async ({ server, dir }) => {
     const log = `${dir}/log`;
     const start = await server.call("track_session_start", startArgs({ event_id: "abc" }));
@@ -87,7 +92,7 @@ Deno.test("validation failures log a WARNING line with the reason", async () => 
     );
     assert.match(server.stderr(), startWarn);
     assert.match(server.stderr(), endWarn);
-  }, { env: (dir) => ({ SESSION_BUDDY_LOG_FILE: `${dir}/log` }) });
+  }, { store: kind, env: (dir) => ({ SESSION_BUDDY_LOG_FILE: `${dir}/log` }) });
 });
 
 for (
@@ -96,7 +101,7 @@ for (
     ["SESSION_BUDDY_LOG_LEVEL=warning", { env: { SESSION_BUDDY_LOG_LEVEL: "warning" } }],
   ] as const
 ) {
-  Deno.test(`${how} hides INFO lines`, async () => {
+  storeTest(`${how} hides INFO lines`, async (kind) => {
     await withServer(async ({ server, dir }) => {
       const log = `${dir}/log`;
       assert.equal(
@@ -115,6 +120,7 @@ for (
       assert.doesNotMatch(server.stderr(), /\bINFO\b/);
       assert.doesNotMatch(await readText(log), /\bINFO\b/);
     }, {
+      store: kind,
       args: "args" in options ? [...options.args] : undefined,
       env: (dir) => ({
         SESSION_BUDDY_LOG_FILE: `${dir}/log`,
@@ -124,12 +130,11 @@ for (
   });
 }
 
-Deno.test("stdout carries nothing but JSON-RPC, even at debug level", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+storeTest("stdout carries nothing but JSON-RPC, even at debug level", async (kind) => {
+  await withTestStore(kind, async (store, dir) => {
     // Requests on one stdin may be served concurrently, so the session ended here was
     // started by an earlier server on the same store.
-    const earlier = await startServer({ env: { SESSION_BUDDY_DB: `${dir}/s.kv`, HOME: dir } });
+    const earlier = await startServer({ env: { ...store.env, HOME: dir } });
     try {
       const result = await earlier.call(
         "track_session_start",
@@ -168,7 +173,7 @@ Deno.test("stdout carries nothing but JSON-RPC, even at debug level", async () =
     const out = await runProgram(
       [],
       {
-        SESSION_BUDDY_DB: `${dir}/s.kv`,
+        ...store.env,
         HOME: dir,
         SESSION_BUDDY_LOG_LEVEL: "debug",
         SESSION_BUDDY_LOG_FILE: `${dir}/log`,
@@ -210,17 +215,18 @@ Deno.test("stdout carries nothing but JSON-RPC, even at debug level", async () =
       /INFO - Session end tracked: session_id=mahavishnu-20260206-080000, status=ended$/m,
     );
     assert.doesNotMatch(out.stdout, /Session start tracked/);
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
-Deno.test("the log file is created readable and writable by its owner only (0600)", async () => {
-  await withServer(async ({ server, dir }) => {
-    const log = `${dir}/log`;
-    await server.call("track_session_start", startArgs(SEED_START));
-    assert.ok(await poll(async () => START_LINE.test(await readText(log))));
-    const info = await Deno.stat(log);
-    assert.equal((info.mode ?? 0) & 0o777, 0o600, `mode ${(info.mode ?? 0).toString(8)}`);
-  }, { env: (dir) => ({ SESSION_BUDDY_LOG_FILE: `${dir}/log` }) });
-});
+storeTest(
+  "the log file is created readable and writable by its owner only (0600)",
+  async (kind) => {
+    await withServer(async ({ server, dir }) => {
+      const log = `${dir}/log`;
+      await server.call("track_session_start", startArgs(SEED_START));
+      assert.ok(await poll(async () => START_LINE.test(await readText(log))));
+      const info = await Deno.stat(log);
+      assert.equal((info.mode ?? 0) & 0o777, 0o600, `mode ${(info.mode ?? 0).toString(8)}`);
+    }, { store: kind, env: (dir) => ({ SESSION_BUDDY_LOG_FILE: `${dir}/log` }) });
+  },
+);

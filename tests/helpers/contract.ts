@@ -1,80 +1,113 @@
 /**
- * Small helpers for the contract tests: a server on its own temporary store, and direct
- * looks at what the store holds.
+ * Small helpers for the contract tests: a server on its own fresh store of any kind
+ * (tests/helpers/stores.ts), the same test case registered once per store, and direct looks
+ * at what a Deno KV store holds (for the tests of KV internals).
  */
-import { type Running, startServer, tempDir, withStore } from "./server.ts";
+import { type Running, startServer, tempDir } from "./server.ts";
+import { skipWithoutPg } from "./postgres.ts";
+import {
+  KV_STORE,
+  kvDump,
+  kvListKeys,
+  kvSessionIds,
+  type StoreKind,
+  STORES,
+  type TestStore,
+  UNAVAILABLE,
+} from "./stores.ts";
 
-/** A running server on a fresh temporary store. */
+export type { StoreKind, TestStore } from "./stores.ts";
+export { KV_STORE, STORES } from "./stores.ts";
+
+/** A running server on a fresh store. */
 export interface Fixture {
   server: Running;
   /** The temporary folder (HOME of the server). */
   dir: string;
-  /** The store file, as SESSION_BUDDY_DB. */
+  /** The store's location, as SESSION_BUDDY_DB (for kv: the file `<dir>/s.kv`). */
   db: string;
+  /** The store, to read what the server committed. */
+  store: TestStore;
 }
 
 /**
- * Starts a server on a fresh temp store (`<dir>/s.kv`), runs `fn`, and always closes the
- * server and removes the folder. `env` may be a function of the folder.
+ * Opens a fresh store of `kind` (a KV file goes into a new temporary folder), runs `fn`
+ * with the store and the folder, and always closes the store and removes the folder.
  */
-export async function withServer(
-  fn: (fx: Fixture) => Promise<void>,
-  options: {
-    env?: Record<string, string> | ((dir: string) => Record<string, string>);
-    args?: string[] | ((dir: string) => string[]);
-  } = {},
-): Promise<void> {
+export async function withTestStore<T>(
+  kind: StoreKind,
+  fn: (store: TestStore, dir: string) => Promise<T>,
+): Promise<T> {
   const { dir, cleanup } = await tempDir();
-  const db = `${dir}/s.kv`;
   try {
-    const extra = typeof options.env === "function" ? options.env(dir) : options.env ?? {};
-    const args = typeof options.args === "function" ? options.args(dir) : options.args;
-    const server = await startServer({
-      env: { SESSION_BUDDY_DB: db, HOME: dir, ...extra },
-      args,
-    });
+    const store = await kind.open(dir);
     try {
-      await fn({ server, dir, db });
+      return await fn(store, dir);
     } finally {
-      await server.close();
+      await store.close();
     }
   } finally {
     await cleanup();
   }
 }
 
-/** Every key under `prefix` in the store, as arrays. */
-export async function listKeys(db: string, prefix: Deno.KvKey): Promise<Deno.KvKey[]> {
-  return await withStore(db, async (kv) => {
-    const keys: Deno.KvKey[] = [];
-    for await (const entry of kv.list({ prefix })) keys.push(entry.key);
-    return keys;
-  });
-}
-
-/** The ids of every stored session record. */
-export async function sessionIds(db: string): Promise<string[]> {
-  return (await listKeys(db, ["session"])).map((k) => String(k[1]));
-}
-
-/** Every entry of the store, keys and values rendered as text (byte values as UTF-8). */
-export async function dumpStore(db: string): Promise<string[]> {
-  return await withStore(db, async (kv) => {
-    const out: string[] = [];
-    const decoder = new TextDecoder();
-    for await (const entry of kv.list({ prefix: [] })) {
-      const v = entry.value;
-      const value = v instanceof Uint8Array ? decoder.decode(v) : JSON.stringify(
-        v,
-        (_k, x) => typeof x === "bigint" ? x.toString() : x,
-      );
-      out.push(
-        `${JSON.stringify(entry.key, (_k, x) => typeof x === "bigint" ? String(x) : x)} ${value}`,
-      );
+/**
+ * Starts a server on a fresh store of `options.store` (Deno KV `<dir>/s.kv` by default),
+ * runs `fn`, and always closes the server, the store and removes the folder. `env` and
+ * `args` may be functions of the folder.
+ */
+export async function withServer(
+  fn: (fx: Fixture) => Promise<void>,
+  options: {
+    store?: StoreKind;
+    env?: Record<string, string> | ((dir: string) => Record<string, string>);
+    args?: string[] | ((dir: string) => string[]);
+  } = {},
+): Promise<void> {
+  await withTestStore(options.store ?? KV_STORE, async (store, dir) => {
+    const extra = typeof options.env === "function" ? options.env(dir) : options.env ?? {};
+    const args = typeof options.args === "function" ? options.args(dir) : options.args;
+    const server = await startServer({ env: { ...store.env, HOME: dir, ...extra }, args });
+    try {
+      await fn({ server, dir, db: store.db, store });
+    } finally {
+      await server.close();
     }
-    return out;
   });
 }
+
+const skipRegistered = new Set<string>();
+
+/**
+ * Registers the test case `name` once per store in {@linkcode STORES}, named
+ * `[<store>] <name>`; `fn` gets the store kind (for `withServer({ store })`) and the test
+ * context. A wanted store that this machine cannot run gets one test per file instead,
+ * which says that it skipped (and fails when CI=true).
+ */
+export function storeTest(
+  name: string,
+  fn: (kind: StoreKind, t: Deno.TestContext) => Promise<void>,
+): void {
+  for (const kind of STORES) {
+    Deno.test(`[${kind.name}] ${name}`, (t) => fn(kind, t));
+  }
+  for (const { name: store } of UNAVAILABLE) {
+    if (skipRegistered.has(store)) continue;
+    skipRegistered.add(store);
+    Deno.test(`[${store}] the contract tests of this file`, () => {
+      skipWithoutPg(`the [${store}] runs of this file's contract tests`);
+    });
+  }
+}
+
+/** Every key under `prefix` in the Deno KV store `db`, as arrays. */
+export const listKeys: (db: string, prefix: Deno.KvKey) => Promise<Deno.KvKey[]> = kvListKeys;
+
+/** The ids of every session record in the Deno KV store `db`. */
+export const sessionIds: (db: string) => Promise<string[]> = kvSessionIds;
+
+/** Every entry of the Deno KV store `db`, keys and values rendered as text (bytes as UTF-8). */
+export const dumpStore: (db: string) => Promise<string[]> = kvDump;
 
 /** Waits until `check` is true or `ms` pass; returns the last outcome. */
 export async function poll(check: () => Promise<boolean> | boolean, ms = 1000): Promise<boolean> {

@@ -171,7 +171,19 @@ export async function startServer(options: StartOptions = {}): Promise<Running> 
     const decoder = new TextDecoder();
     for await (const chunk of transport.stderr) errText += decoder.decode(chunk, { stream: true });
   })();
-  await client.connect(transport);
+  try {
+    await client.connect(transport);
+  } catch (error) {
+    // A server that exits at start (a refused store, a usage error) says why on stderr.
+    await client.close().catch(() => {});
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      pump.catch(() => {}),
+      new Promise((r) => timer = setTimeout(r, 2000)),
+    ]);
+    clearTimeout(timer);
+    throw new Error(`the server did not start (${(error as Error).message}); stderr:\n${errText}`);
+  }
   const callRaw = async (name: string, args: unknown) =>
     await client.callTool({ name, arguments: args as Record<string, unknown> }) as Record<
       string,
