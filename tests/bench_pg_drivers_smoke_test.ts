@@ -1,0 +1,46 @@
+/**
+ * Smoke test of bench/pg_drivers.ts (how the PostgreSQL driver was chosen): with --quick it
+ * measures both drivers under the serving Worker's permissions. Timings are not checked;
+ * that both refuse a wrong password and an address the Worker may not reach, without an
+ * unhandled rejection, is.
+ */
+import assert from "node:assert/strict";
+import { pg, skipWithoutPg } from "./helpers/postgres.ts";
+import { CONFIG, DENO_DIR, DEV_FLAGS, ROOT, runtimeEnv } from "./helpers/server.ts";
+
+Deno.test("bench/pg_drivers.ts --quick measures pg and postgres.js under the Worker's grants", async () => {
+  if (!(await pg())) return skipWithoutPg("bench/pg_drivers.ts");
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-q",
+      "-P=bench",
+      ...DEV_FLAGS,
+      "--config",
+      CONFIG,
+      `${ROOT}bench/pg_drivers.ts`,
+      "--quick",
+    ],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", DENO_DIR, ...runtimeEnv(), ...Deno.env.toObject() },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr) + stdout);
+  const summary = JSON.parse(stdout.trim().split("\n").at(-1)!);
+  for (const driver of ["pg", "postgres"]) {
+    const r = summary[driver];
+    for (const figure of ["import_ms", "connect_ms", "upsert_p50_ms", "select_p50_ms"]) {
+      assert.ok(Number.isFinite(r[figure]) && r[figure] > 0, `${driver} ${figure}`);
+    }
+    assert.equal(r.wrong_password.outcome, "rejected");
+    assert.equal(r.port_not_granted.outcome, "rejected");
+    assert.match(r.port_not_granted.error, /NotCapable/);
+    assert.deepEqual([
+      ...r.unhandled,
+      ...r.wrong_password.unhandled,
+      ...r.port_not_granted.unhandled,
+    ], []);
+  }
+});
