@@ -25,6 +25,9 @@ Usage:
                                     the stale-after period), as the reaper
   session-buddy sessions export [--since T] [--until T]
                                     every session started in the range, as NDJSON
+  session-buddy sessions import [FILE|-] [--json]
+                                    write exported NDJSON into --db (skips sessions
+                                    already there): export | import moves a store
   session-buddy stats [--group-by component|hostname|username] [--since T]
                       [--until T] [--json]
   session-buddy --help | --version
@@ -34,8 +37,13 @@ Usage:
   --json prints one JSON record per line for lists, the tool's result otherwise.
 
 Options (each also an environment variable; the flag wins):
-  --db PATH            SESSION_BUDDY_DB          store: a file path or :memory:
+  --db PATH|URL        SESSION_BUDDY_DB          store: a file path, :memory:, or
+                                                 postgres://USER@HOST[:PORT]/DB
+                                                 [?sslmode=disable|require|verify-full]
+                                                 [&host=/socket/folder]
                                                  default: ${store}
+  --db-ca FILE         SESSION_BUDDY_DB_CA       PEM CA of the PostgreSQL server's cert
+  -                    SESSION_BUDDY_DB_PASSWORD PostgreSQL password, if not in the URL
   --log-file PATH      SESSION_BUDDY_LOG_FILE    also append log lines to this file
   --log-level LEVEL    SESSION_BUDDY_LOG_LEVEL   debug, info, warning, error (default info)
   --stale-after DUR    SESSION_BUDDY_STALE_AFTER active sessions unseen this long are stale

@@ -14,6 +14,8 @@ const ENV_VARS = [
   "SESSION_BUDDY_TLS_CERT",
   "SESSION_BUDDY_TLS_KEY",
   "SESSION_BUDDY_ALLOWED_ORIGINS",
+  "SESSION_BUDDY_DB_PASSWORD",
+  "SESSION_BUDDY_DB_CA",
 ];
 
 /** The non-empty stderr lines (the runtime runs with --quiet: every one is the program's). */
