@@ -1,6 +1,7 @@
 /**
- * The README's HTTP-mode examples run as written, against a real `serve --http` with a
- * secret: the collector command and its refusal, the TLS section's openssl commands, the
+ * The README's fleet examples run as written: moving a host's store into PostgreSQL with
+ * `sessions export | sessions import`, and the HTTP-mode examples, against a real
+ * `serve --http` with a secret: the collector command and its refusal, the TLS section's openssl commands, the
  * systemd install commands (into a temporary root), the Claude Code configuration, the
  * Inspector CLI lines, the stdlib Python client, the Prometheus scrape job (promtool, and
  * a real Prometheus when installed), the metrics list and the status code table.
@@ -18,6 +19,7 @@ import assert from "node:assert/strict";
 import { createVerifier } from "../../src/auth/verify.ts";
 import { parseInvocation } from "../../src/config.ts";
 import { connectHttp, freePort } from "../helpers/http.ts";
+import { pg, skipWithoutPg } from "../helpers/postgres.ts";
 import {
   compiledBinary,
   DENO_DIR,
@@ -1138,4 +1140,54 @@ Deno.test("README HTTP: every status code of the table is what the collector ans
     // 500 is a failure inside the collector, which no request can provoke on purpose.
     assert.deepEqual(rows.filter((c) => c !== 500 && (FULL || c !== 408)).sort(), covered.sort());
   });
+});
+
+Deno.test("README fleet: export | import moves a host's Deno KV store into PostgreSQL, twice safely", async () => {
+  const cluster = await pg();
+  if (!cluster) return skipWithoutPg("the README's export | import line");
+  const pipeline = line("A fleet on PostgreSQL", "session-buddy sessions export --db ");
+  const database = await cluster.createDatabase();
+  const { dir, cleanup } = await tempDir();
+  try {
+    // The host's store where the line looks for it: the default store under HOME.
+    const { env } = await shellEnv(dir, { HOME: dir, SESSION_BUDDY_DB: database.url });
+    const host = await startServer({ env: { HOME: dir } });
+    const ids: string[] = [];
+    try {
+      for (const component of ["mahavishnu", "oneiric", "mahavishnu"]) {
+        const r = await host.call("track_session_start", startArgs({ component_name: component }));
+        ids.push(String(r.session_id));
+      }
+    } finally {
+      await host.close();
+    }
+    const first = await sh(pipeline, env, dir);
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(first.stdout.trim(), "Imported 3 sessions; skipped 0 already in the store.");
+    const again = await sh(pipeline, env, dir);
+    assert.equal(again.stdout.trim(), "Imported 0 sessions; skipped 3 already in the store.");
+    const rows = await database.query("SELECT session_id FROM session_buddy.sessions ORDER BY 1");
+    assert.deepEqual(rows.map((r) => r.session_id), [...ids].sort());
+    // A start after the move continues the id counters the imported sessions used.
+    const fleet = await startServer({ env: { HOME: dir, SESSION_BUDDY_DB: database.url } });
+    try {
+      const stored = JSON.parse(String(
+        (await database.query(
+          "SELECT record FROM session_buddy.sessions WHERE session_id = $1",
+          [ids[0]],
+        ))[0]!.record,
+      ));
+      const next = await fleet.call(
+        "track_session_start",
+        startArgs({ component_name: "mahavishnu", timestamp: stored.timestamp }),
+      );
+      assert.match(String(next.session_id), /-[2-9]$/, JSON.stringify(next));
+      assert.ok(!ids.includes(String(next.session_id)));
+    } finally {
+      await fleet.close();
+    }
+  } finally {
+    await cleanup();
+    await database.drop();
+  }
 });
