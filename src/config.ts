@@ -3,6 +3,7 @@
  * Nothing here touches Deno's globals.
  */
 import { parseInstant } from "./sessions/timestamp.ts";
+import { describeKvConnect, isKvConnectUrl, parseKvConnectUrl } from "./store/kv/connect.ts";
 import { describePostgres, isPostgresUrl, parsePostgresUrl } from "./store/postgres/url.ts";
 
 /** Levels an operator can choose, lowest first. */
@@ -45,7 +46,8 @@ export interface HttpConfig {
 
 /** A store location as it may be shown in a log line or an error: never with a password. */
 export function storeName(db: string): string {
-  return isPostgresUrl(db) ? describePostgres(db) : db;
+  if (isPostgresUrl(db)) return describePostgres(db);
+  return isKvConnectUrl(db) ? describeKvConnect(db) : db;
 }
 
 /** Whether a host name or address is this machine's loopback (`127.0.0.0/8`, `::1`, `localhost`). */
@@ -534,8 +536,19 @@ function serveConfig(
       throw new UsageError(`invalid --db: ${(error as Error).message}`);
     }
     db = givenDb;
+  } else if (isKvConnectUrl(givenDb)) {
+    try {
+      parseKvConnectUrl(givenDb);
+    } catch (error) {
+      throw new UsageError(`invalid --db: ${(error as Error).message}`);
+    }
+    db = givenDb;
   } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(givenDb)) {
-    throw new UsageError(`remote stores are not supported yet: '${givenDb.slice(0, 64)}'`);
+    throw new UsageError(
+      `unknown kind of store '${
+        givenDb.replace(/[?#@].*$/, "").slice(0, 64)
+      }': use a file path, postgres:// or https://`,
+    );
   } else {
     db = absolute(givenDb, platform.cwd);
   }

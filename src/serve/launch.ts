@@ -2,9 +2,10 @@
  * The outer process's half of privilege separation: it starts the serving Worker with
  * only the permissions the configuration needs and waits for it to finish.
  */
-import type { ServeConfig, StoreCommand } from "../config.ts";
+import { type ServeConfig, type StoreCommand, storeName } from "../config.ts";
 import { folderOf, workerPermissions } from "./permissions.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
+import { isKvConnectUrl, parseKvConnectUrl, TOKEN_VARIABLE } from "../store/kv/connect.ts";
 
 /**
  * Runs the server until stdin closes (stdio) or a stop signal arrives; returns the exit
@@ -86,14 +87,56 @@ export function oneLine(text: string): string {
   return last && last !== first ? `${first} (${last})` : first;
 }
 
+/**
+ * The hosts of a KV Connect store, asked of it by a Worker that may reach only the store's
+ * own host and read only the token variable. Throws, with one line, when the store
+ * refuses the token or cannot be reached.
+ */
+async function kvConnectHosts(location: string): Promise<string[]> {
+  const { net } = parseKvConnectUrl(location);
+  const probe = new Worker(new URL("./probe.ts", import.meta.url), {
+    type: "module",
+    name: "session-buddy-kv-connect-probe",
+    deno: {
+      permissions: {
+        net: [net],
+        env: [TOKEN_VARIABLE],
+        read: false,
+        write: false,
+        run: false,
+        ffi: false,
+        sys: false,
+        import: false,
+      },
+    },
+  });
+  try {
+    const answer = await new Promise<{ ok: true; hosts: string[] } | { ok: false; reason: string }>(
+      (resolve) => {
+        probe.onmessage = (event) => resolve(event.data);
+        probe.onerror = (event) => {
+          event.preventDefault();
+          resolve({ ok: false, reason: oneLine(event.message) });
+        };
+        probe.postMessage({ location });
+      },
+    );
+    if (!answer.ok) throw new Error(`cannot open store ${storeName(location)}: ${answer.reason}`);
+    return answer.hosts;
+  } finally {
+    probe.terminate();
+  }
+}
+
 async function runWorker(config: ServeConfig, first: ToWorker): Promise<number> {
   const inputs = first.type === "command" && first.command.name === "import" && first.command.file
     ? [first.command.file]
     : [];
+  const remote = isKvConnectUrl(config.db) ? await kvConnectHosts(config.db) : [];
   const worker = new Worker(new URL("./worker.ts", import.meta.url), {
     type: "module",
     name: "session-buddy-server",
-    deno: { permissions: workerPermissions(config, inputs) },
+    deno: { permissions: workerPermissions(config, inputs, remote) },
   });
   // Network was held only to be handed on; the Worker keeps its exact grant.
   await Deno.permissions.revoke({ name: "net" });

@@ -4,6 +4,7 @@
  * one, and nothing else.
  */
 import { hostPort, type ServeConfig } from "../config.ts";
+import { isKvConnectUrl, TOKEN_VARIABLE } from "../store/kv/connect.ts";
 import { isPostgresUrl, netAddress, parsePostgresUrl } from "../store/postgres/url.ts";
 
 /** The folder holding a file path (paths are absolute once configuration is parsed). */
@@ -19,7 +20,7 @@ export function servingPaths(config: Pick<ServeConfig, "db" | "logFile">): strin
     // A Unix socket is read and written as a file; a TCP database needs no file at all.
     const socket = parsePostgresUrl(config.db).socket;
     if (socket) paths.push(socket);
-  } else if (config.db !== ":memory:") {
+  } else if (config.db !== ":memory:" && !isKvConnectUrl(config.db)) {
     // Deno KV writes -wal and -shm files beside the store, hence its whole folder.
     paths.push(folderOf(config.db));
   }
@@ -28,13 +29,18 @@ export function servingPaths(config: Pick<ServeConfig, "db" | "logFile">): strin
 }
 
 /**
- * The addresses the serving code may use: the HTTP listener's `host:port`, and the
- * database's `host:port` (or `unix:<socket>`), if any.
+ * The addresses the serving code may use: the HTTP listener's `host:port`, the database's
+ * `host:port` (or `unix:<socket>`), and a KV Connect store's hosts (`remote`: its own and
+ * those of the data endpoints its metadata names).
  */
-export function servingAddresses(config: Pick<ServeConfig, "db" | "http">): string[] {
+export function servingAddresses(
+  config: Pick<ServeConfig, "db" | "http">,
+  remote: string[] = [],
+): string[] {
   const addresses: string[] = [];
   if (config.http) addresses.push(hostPort(config.http.host, config.http.port));
   if (isPostgresUrl(config.db)) addresses.push(netAddress(parsePostgresUrl(config.db)));
+  addresses.push(...remote);
   return addresses;
 }
 
@@ -43,14 +49,17 @@ export function workerPermissions(
   config: Pick<ServeConfig, "db" | "logFile" | "http">,
   /** Files the Worker only reads: the input of `sessions import`. */
   inputs: string[] = [],
+  /** A KV Connect store's hosts, from its metadata exchange. */
+  remote: string[] = [],
 ): Deno.PermissionOptionsObject {
   const paths = servingPaths(config);
-  const addresses = servingAddresses(config);
+  const addresses = servingAddresses(config, remote);
   const reads = [...paths, ...inputs];
   return {
     read: reads.length > 0 ? reads : false,
     write: paths.length > 0 ? paths : false,
-    env: false,
+    // Deno's KV client reads its token from this one variable, and checks env first.
+    env: isKvConnectUrl(config.db) ? [TOKEN_VARIABLE] : false,
     net: addresses.length > 0 ? addresses : false,
     run: false,
     ffi: false,

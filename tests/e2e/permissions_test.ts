@@ -53,7 +53,9 @@ Deno.test("deno.json: the server set's env is a list of its own variables and ho
     assert.equal(typeof name, "string");
     assert.ok(
       (name as string).startsWith("SESSION_BUDDY_") ||
-        ["HOME", "XDG_DATA_HOME", "NO_COLOR"].includes(name),
+        // The KV Connect token: Deno's KV client reads only this variable, in the Worker,
+        // which cannot be granted env its parent lacks.
+        ["HOME", "XDG_DATA_HOME", "NO_COLOR", "DENO_KV_ACCESS_TOKEN"].includes(name),
       `unexpected env grant ${name}`,
     );
   }
@@ -189,6 +191,19 @@ Deno.test("workerPermissions: a PostgreSQL store grants net on its host:port, or
   const http = { host: "127.0.0.1", port: 8080, tlsCert: null, tlsKey: null, allowedOrigins: [] };
   const both = workerPermissions({ db: "postgres://sb@127.0.0.1:5432/s", logFile: null, http });
   assert.deepEqual(both.net, ["127.0.0.1:8080", "127.0.0.1:5432"]);
+});
+
+Deno.test("workerPermissions: a KV Connect store grants its hosts and the token variable, no file", () => {
+  const db = "https://api.deno.com/v2/databases/00000000-0000-0000-0000-000000000000/connect";
+  const p = workerPermissions({ db, logFile: null, http: null }, [], [
+    "api.deno.com:443",
+    "us-east4.kv.example:443",
+  ]);
+  assert.deepEqual(p.net, ["api.deno.com:443", "us-east4.kv.example:443"]);
+  assert.deepEqual(p.env, ["DENO_KV_ACCESS_TOKEN"]);
+  assert.equal(p.read, false);
+  assert.equal(p.write, false);
+  assert.equal(workerPermissions({ db: "/data/s.kv", logFile: null, http: null }).env, false);
 });
 
 Deno.test("workerPermissions: sessions import reads its input file, and writes nothing but the store", () => {

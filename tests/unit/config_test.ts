@@ -97,13 +97,17 @@ Deno.test("parseInvocation: :memory: is kept as is", () => {
   assert.equal(c.dbIsDefault, false);
 });
 
-Deno.test("parseInvocation: a KV Connect URL is refused plainly until remote stores are built", () => {
-  // SPEC 2 names KV Connect URLs; they need net access the shipped flags do not hold yet.
-  const url = "https://api.deno.com/databases/00000000-0000-0000-0000-000000000000/connect";
+Deno.test("parseInvocation: a KV Connect URL, https anywhere and http only on loopback", () => {
+  const deploy = "https://api.deno.com/v2/databases/00000000-0000-0000-0000-000000000000/connect";
+  assert.equal(serve([], { ...HOME, SESSION_BUDDY_DB: deploy }).db, deploy, "kept as given");
+  assert.equal(serve(["--db", "http://127.0.0.1:4512/"]).db, "http://127.0.0.1:4512/");
   assert.match(
-    usage([], { ...HOME, SESSION_BUDDY_DB: url }),
-    /remote stores are not supported yet/,
+    usage(["--db", "http://denokv.example.com/"]),
+    /plain http:\/\/ is only for a loopback host/,
   );
+  assert.match(usage(["--db", "https://user:pw@denokv.example.com/"]), /takes no user or password/);
+  assert.doesNotMatch(usage(["--db", "https://user:Secret-9@denokv.example.com/"]), /Secret-9/);
+  assert.match(usage(["--db", "ftp://x/y"]), /unknown kind of store 'ftp:\/\/x\/y'/);
 });
 
 Deno.test("parseInvocation: the secret", () => {

@@ -119,14 +119,20 @@ export class KvSessionStore implements SessionStore {
   readonly #seqCache = new Map<string, Counter>();
   readonly #indexer: IndexWriter;
   #observer: StoreObserver | null = null;
-  #flushing = false;
+  /** Groups being committed now, and how many may be at once. */
+  #groupsRunning = 0;
+  readonly #groupsAtOnce: number;
   /** How many starts the last group commit carried. */
   #lastGroup = 1;
 
-  /** With `ownsKv`, `close` closes the KV handle too. */
-  constructor(kv: Deno.Kv, retry: Partial<RetryOptions> = {}, ownsKv = false) {
+  /**
+   * With `ownsKv`, `close` closes the KV handle too; `groupsAtOnce` group commits may be
+   * under way together (more than one for a remote store).
+   */
+  constructor(kv: Deno.Kv, retry: Partial<RetryOptions> = {}, ownsKv = false, groupsAtOnce = 1) {
     this.#kv = kv;
     this.#ownsKv = ownsKv;
+    this.#groupsAtOnce = groupsAtOnce;
     this.#retry = { ...retry, onRetry: () => this.#observer?.retry() };
     this.#indexer = new IndexWriter(kv, this.#retry, (op) => timedCommit(op, this.#observer));
   }
@@ -168,24 +174,30 @@ export class KvSessionStore implements SessionStore {
   async start(event: SessionStartEvent, trackedBy: string | null, now: Date): Promise<StartResult> {
     return await new Promise<StartResult>((resolve, reject) => {
       this.#queue.push({ event, trackedBy, now, resolve, reject });
-      if (!this.#flushing) void this.#flush();
+      this.#pump();
     });
   }
 
-  async #flush(): Promise<void> {
-    this.#flushing = true;
-    try {
-      while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0, groupSize(this.#lastGroup, this.#queue.length));
-        this.#lastGroup = batch.length;
-        if (batch.length === 1 || !(await this.#groupWithRetry(batch))) {
-          await Promise.all(
-            batch.map((item) => this.#startOne(item).then(item.resolve, item.reject)),
-          );
-        }
-      }
-    } finally {
-      this.#flushing = false;
+  /**
+   * Starts the next group commits, as many as may run at once: one on a local file (its
+   * commits are one writer's anyway), several on a remote store, whose round trips would
+   * otherwise keep every call of a connection waiting for each other's.
+   */
+  #pump(): void {
+    while (this.#groupsRunning < this.#groupsAtOnce && this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, groupSize(this.#lastGroup, this.#queue.length));
+      this.#lastGroup = batch.length;
+      this.#groupsRunning++;
+      void this.#commitBatch(batch).finally(() => {
+        this.#groupsRunning--;
+        this.#pump();
+      });
+    }
+  }
+
+  async #commitBatch(batch: PendingStart[]): Promise<void> {
+    if (batch.length === 1 || !(await this.#groupWithRetry(batch))) {
+      await Promise.all(batch.map((item) => this.#startOne(item).then(item.resolve, item.reject)));
     }
   }
 

@@ -1,5 +1,7 @@
 /** Opening the Deno KV store and checking that it is one. */
 import { KvSessionStore } from "./kv_store.ts";
+import { isKvConnectUrl } from "./connect.ts";
+import { REMOTE_DEADLINE_MS, StoreTimeoutError, withDeadline } from "./deadline.ts";
 import { withRetry } from "./retry.ts";
 
 /**
@@ -16,6 +18,25 @@ export interface OpenedKvStore {
   store: KvSessionStore;
 }
 
+/** Group commits under way at once on a remote store (a local file's take turns). */
+const REMOTE_GROUPS = 4;
+
+/** A KV Connect store, every read and commit of it held to a deadline. */
+async function openRemote(url: string): Promise<Deno.Kv> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new StoreTimeoutError("at open", REMOTE_DEADLINE_MS)),
+      REMOTE_DEADLINE_MS,
+    );
+  });
+  try {
+    return withDeadline(await Promise.race([Deno.openKv(url), late]));
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** How a store is opened. */
 export interface OpenOptions {
   /** Reading commands: never create or change a store. */
@@ -29,7 +50,9 @@ export interface OpenOptions {
  * and stamps a new store with it; refuses a store of a newer layout.
  */
 export async function openKvStore(path: string, options: OpenOptions = {}): Promise<OpenedKvStore> {
-  if (options.readOnly && path !== ":memory:") {
+  // A KV Connect URL is opened as it is: there is no file to look at or to create.
+  const file = path !== ":memory:" && !isKvConnectUrl(path);
+  if (options.readOnly && file) {
     // Reading commands never create a store where there was none.
     try {
       Deno.statSync(path);
@@ -37,7 +60,7 @@ export async function openKvStore(path: string, options: OpenOptions = {}): Prom
       throw new Error("no store there (nothing has been tracked with this --db yet)");
     }
   }
-  if (!options.readOnly && path !== ":memory:") {
+  if (!options.readOnly && file) {
     // A new store is made readable by its owner only; SQLite gives its -wal and -shm
     // files the same mode. An empty file is a valid new SQLite database.
     try {
@@ -46,7 +69,7 @@ export async function openKvStore(path: string, options: OpenOptions = {}): Prom
       if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
     }
   }
-  const kv = await Deno.openKv(path);
+  const kv = file || path === ":memory:" ? await Deno.openKv(path) : await openRemote(path);
   try {
     await withRetry(async () => {
       const layout = await kv.get<number>(LAYOUT_KEY);
@@ -62,7 +85,7 @@ export async function openKvStore(path: string, options: OpenOptions = {}): Prom
       }
       return true;
     });
-    const store = new KvSessionStore(kv, {}, true);
+    const store = new KvSessionStore(kv, {}, true, file || path === ":memory:" ? 1 : REMOTE_GROUPS);
     if (options.onIndexError) store.onIndexError = options.onIndexError;
     // Markers left by a process that died: their sessions are listed, but not indexed.
     if (!options.readOnly) await store.sweep();
