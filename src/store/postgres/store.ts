@@ -427,15 +427,15 @@ export class PgSessionStore implements SessionStore {
     const sql = listSql(filter, after, nowMs - staleAfterMs, limit, scanLimit);
     const rows = await deadline(async () => {
       const r = await this.#pool.query<Row>(sql.page, sql.values);
-      if (!sql.edge) return { rows: r.rows, scannedTo: null as CursorPosition | null, scanned: 0 };
-      const edge = await this.#pool.query<{ started_ms: string; session_id: string; n: string }>(
+      if (!sql.edge) return { rows: r.rows, scannedTo: null as CursorPosition | null };
+      // Only a walk that used all of its entries can have left some unseen.
+      const edge = await this.#pool.query<{ started_ms: string; session_id: string }>(
         sql.edge,
         sql.edgeValues,
       );
       const last = edge.rows[0];
       return {
         rows: r.rows,
-        scanned: Number(last?.n ?? 0),
         scannedTo: last ? { at: Number(last.started_ms), id: last.session_id } : null,
       };
     }, "a listing");
@@ -445,7 +445,7 @@ export class PgSessionStore implements SessionStore {
     if (rows.rows.length > limit) {
       const last = page.at(-1)!;
       next = { at: Number(last.started_ms), id: last.session_id };
-    } else if (rows.scanned >= scanLimit && rows.scannedTo) {
+    } else if (rows.scannedTo) {
       // The walk ended before the page filled: more may follow past where it stopped.
       next = rows.scannedTo;
     }
@@ -552,9 +552,11 @@ export class PgSessionStore implements SessionStore {
 
 /**
  * The statements of one page of a listing: `page` finds up to `limit + 1` records; when
- * filters share no index, it walks at most `scanLimit` entries of the first filter's index
- * (as the Deno KV store does), and `edge` says how far that walk went. bench/list_scale.ts
- * and a test EXPLAIN these very statements.
+ * filters share no index (or the status filter needs last-seen), it walks at most
+ * `scanLimit` entries of the first filter's index (as the Deno KV store does), and `edge`
+ * names the entry where such a walk ends (none when it ended early). Each is ordered by its
+ * index's own columns, so the planner walks that index and never sorts. bench/list_scale.ts
+ * and tests/e2e/postgres_explain_test.ts EXPLAIN these very statements.
  */
 export function listSql(
   filter: SessionFilter,
@@ -564,71 +566,92 @@ export function listSql(
   scanLimit: number,
 ): { page: string; edge: string | null; values: unknown[]; edgeValues: unknown[] } {
   const plan = listQuery(filter, after, staleCutoffMs);
-  const order = "ORDER BY started_ms DESC, session_id DESC";
+  const where = (conditions: string[]) =>
+    conditions.length ? ` WHERE ${conditions.join(" AND ")}` : "";
+  const order = `ORDER BY ${
+    plan.column ? `${plan.column} DESC, ` : ""
+  }started_ms DESC, session_id DESC`;
   if (plan.secondary.length === 0 || scanLimit === Number.MAX_SAFE_INTEGER) {
-    const where = [...plan.primary, ...plan.secondary];
     return {
       page: `SELECT record, started_ms, session_id FROM session_buddy.sessions${
-        where.length ? ` WHERE ${where.join(" AND ")}` : ""
+        where([...plan.primary, ...plan.secondary])
       } ${order} LIMIT ${limit + 1}`,
       edge: null,
       values: plan.values,
       edgeValues: [],
     };
   }
-  const scan = `SELECT session_id, started_ms FROM session_buddy.sessions${
-    plan.primary.length ? ` WHERE ${plan.primary.join(" AND ")}` : ""
-  } ${order} LIMIT ${scanLimit}`;
+  const walk = `FROM session_buddy.sessions${where(plan.primary)} ${order}`;
   return {
-    page: `WITH scanned AS (${scan})
-      SELECT t.record, t.started_ms, t.session_id FROM scanned s
-        JOIN session_buddy.sessions t ON t.session_id = s.session_id
-      WHERE ${plan.secondary.join(" AND ")}
-      ORDER BY t.started_ms DESC, t.session_id DESC LIMIT ${limit + 1}`,
-    edge: `WITH scanned AS (${scan})
-      SELECT started_ms, session_id, (SELECT count(*) FROM scanned) AS n FROM scanned
-      ORDER BY started_ms ASC, session_id ASC LIMIT 1`,
+    page: `SELECT record, started_ms, session_id FROM (
+      SELECT record, started_ms, session_id, component_name, hostname, username, status,
+        last_seen_ms ${walk} LIMIT ${scanLimit}) walked${where(plan.secondary)}
+      ${order} LIMIT ${limit + 1}`,
+    edge: `SELECT started_ms, session_id ${walk} LIMIT 1 OFFSET ${scanLimit - 1}`,
     values: plan.values,
     edgeValues: plan.values.slice(0, plan.primaryValues),
   };
 }
 
+/** One filter of a listing: its column and the value it must have. */
+interface Filter {
+  column: "component_name" | "hostname" | "username" | "status";
+  value: string;
+}
+
 /**
- * The conditions of a listing: `primary` are those its index serves (the first filter
- * with an index of its own, in the Deno KV store's order, with the time range and the
- * cursor), `secondary` the others.
+ * The conditions of a listing. `primary` are those the first filter's index serves (in the
+ * Deno KV store's order of filters): its column written as a range, `col BETWEEN v AND v`,
+ * which keeps the column in the ORDER BY (PostgreSQL drops one it knows to be constant, and
+ * would then walk the start index instead), and the time range and cursor as row
+ * comparisons led by it, which position the walk. `secondary` are the other filters and a
+ * status filter's last-seen bound, checked on the walked rows. `column` is the index's
+ * leading column (none: the start index).
  */
 export function listQuery(
   filter: SessionFilter,
   after: CursorPosition | null,
   staleCutoffMs: number,
-): { primary: string[]; secondary: string[]; values: unknown[]; primaryValues: number } {
+): {
+  primary: string[];
+  secondary: string[];
+  values: unknown[];
+  primaryValues: number;
+  column: Filter["column"] | null;
+} {
   const values: unknown[] = [];
   const param = (value: unknown) => {
     values.push(value);
     return `$${values.length}`;
   };
-  // Each filter as a function writing its conditions; a status filter is the status
-  // column and last-seen. The primary ones take the first parameters, so a statement that
-  // uses only those can be given only their values.
-  const filters: (() => string[])[] = [];
+  const filters: Filter[] = [];
   if (filter.component_name !== undefined) {
-    filters.push(() => [`component_name = ${param(filter.component_name)}`]);
+    filters.push({ column: "component_name", value: filter.component_name });
   }
-  if (filter.hostname !== undefined) filters.push(() => [`hostname = ${param(filter.hostname)}`]);
-  if (filter.username !== undefined) filters.push(() => [`username = ${param(filter.username)}`]);
-  if (filter.status === "ended") filters.push(() => [`status = 'ended'`]);
-  if (filter.status === "active") {
-    filters.push(() => [`status = 'active'`, `last_seen_ms >= ${param(staleCutoffMs)}`]);
+  if (filter.hostname !== undefined) filters.push({ column: "hostname", value: filter.hostname });
+  if (filter.username !== undefined) filters.push({ column: "username", value: filter.username });
+  // Stale is derived from last-seen: stored, stale sessions are active.
+  if (filter.status !== "all") {
+    filters.push({ column: "status", value: filter.status === "ended" ? "ended" : "active" });
   }
-  if (filter.status === "stale") {
-    filters.push(() => [`status = 'active'`, `last_seen_ms < ${param(staleCutoffMs)}`]);
+  const first = filters[0];
+  const primary: string[] = [];
+  let lead: (columns: string, op: string, params: string) => string;
+  if (first) {
+    const v = param(first.value);
+    primary.push(`${first.column} BETWEEN ${v} AND ${v}`);
+    lead = (columns, op, params) => `(${first.column}, ${columns}) ${op} (${v}, ${params})`;
+  } else {
+    lead = (columns, op, params) => `(${columns}) ${op} (${params})`;
   }
-  const primary = filters[0]?.() ?? [];
-  if (filter.sinceMs !== undefined) primary.push(`started_ms >= ${param(filter.sinceMs)}`);
-  if (filter.untilMs !== undefined) primary.push(`started_ms < ${param(filter.untilMs)}`);
-  if (after) primary.push(`(started_ms, session_id) < (${param(after.at)}, ${param(after.id)})`);
+  if (filter.sinceMs !== undefined) primary.push(lead("started_ms", ">=", param(filter.sinceMs)));
+  if (filter.untilMs !== undefined) primary.push(lead("started_ms", "<", param(filter.untilMs)));
+  if (after) {
+    primary.push(lead("started_ms, session_id", "<", `${param(after.at)}, ${param(after.id)}`));
+  }
   const primaryValues = values.length;
-  const secondary = filters.slice(1).flatMap((write) => write());
-  return { primary, secondary, values, primaryValues };
+  const secondary = filters.slice(1).map((f) => `${f.column} = ${param(f.value)}`);
+  if (filter.status === "active") secondary.push(`last_seen_ms >= ${param(staleCutoffMs)}`);
+  if (filter.status === "stale") secondary.push(`last_seen_ms < ${param(staleCutoffMs)}`);
+  return { primary, secondary, values, primaryValues, column: first?.column ?? null };
 }
