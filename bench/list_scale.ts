@@ -1,5 +1,5 @@
 /**
- * Scale benchmark for the reading tools (issue 3, item 5).
+ * Scale benchmark for the reading tools (issue 3, item 5; PostgreSQL: issue 12, item 2).
  *
  * Fills a small store (default 1,000 sessions) and a large one (default 1,000,000) with the
  * exact key layout `KvSessionStore` writes, then times one `list_sessions` page of 50
@@ -8,11 +8,21 @@
  * falls on both alike. Prints the ratio large/small per operation (target: at most 2) and
  * checks that `session_stats` over the last day reads only that day's sessions.
  *
- *     deno run -P=bench bench/list_scale.ts [--sessions N] [--small N] [--reps N]
- *       [--warmup N] [--seed N] [--keep]
+ * Then the same on PostgreSQL (bench/list_scale_pg.ts): two fresh databases of the cluster
+ * tests/helpers/postgres.ts finds or starts, filled in SQL with the same workload and
+ * ANALYZEd, the same operations through the real store (`openPostgresStore`, in this
+ * process), and `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)` of the statements each listing runs
+ * (`listSql`, so the very ones the store sends) in both databases: an index gives the order,
+ * a Limit stops it, and the buffers touched do not grow with the table. Without PostgreSQL
+ * that half says it skipped.
  *
- * Both stores go to a temporary directory that is removed at the end unless `--keep` is
- * given; 1,000,000 sessions take about 2 GB and fill in about 1.5 minutes on 2 cores.
+ *     deno run -P=bench bench/list_scale.ts [--sessions N] [--small N] [--reps N]
+ *       [--warmup N] [--seed N] [--store kv|postgres|all] [--keep]
+ *
+ * The KV stores go to a temporary directory that is removed at the end unless `--keep` is
+ * given (which keeps the PostgreSQL databases too); 1,000,000 sessions take about 2 GB and
+ * fill in about 1.5 minutes on 2 cores on Deno KV, about 1.2 GB and under a minute on
+ * PostgreSQL.
  *
  * The store holds the same workload at both sizes: components, hosts and users are drawn
  * with a Zipf-like skew (s = 1.2) and 30% of the sessions started in the last 7 days
@@ -21,7 +31,7 @@
  * ended (client end); the others are alive (a heartbeat in the last minutes).
  *
  * Timings are only compared as ratios inside one run. Always exits 0; the last line
- * of stdout is one JSON object with every figure.
+ * of stdout is one JSON object with every figure (the PostgreSQL half under `postgres`).
  */
 import type { SessionStartEvent } from "../src/sessions/events.ts";
 import {
@@ -33,7 +43,7 @@ import {
   touchRecord,
 } from "../src/sessions/session.ts";
 import { type SessionFilter, StatsAccumulator, viewOf } from "../src/sessions/query.ts";
-import type { KvSessionStore } from "../src/store/kv/kv_store.ts";
+import type { SessionStore } from "../src/store/port.ts";
 import { encodeRecord } from "../src/store/kv/records.ts";
 import {
   eventKey,
@@ -71,6 +81,8 @@ const MAX_TOTAL_BYTES = 760_000;
 // Arguments
 
 interface Options {
+  /** Which stores to measure: Deno KV, PostgreSQL, or both. */
+  store: "kv" | "postgres" | "all";
   sessions: number;
   small: number;
   reps: number;
@@ -81,6 +93,7 @@ interface Options {
 
 function parseOptions(args: string[]): Options {
   const o: Options = {
+    store: "all",
     sessions: 1_000_000,
     small: 1000,
     reps: 200,
@@ -118,9 +131,17 @@ function parseOptions(args: string[]): Options {
       case "--keep":
         o.keep = true;
         break;
+      case "--store": {
+        const v = inline ?? args[++i];
+        if (v !== "kv" && v !== "postgres" && v !== "all") {
+          throw new Error(`--store takes kv, postgres or all, got '${v}'`);
+        }
+        o.store = v;
+        break;
+      }
       default:
         throw new Error(
-          `unknown argument '${arg}' (use --sessions N --small N --reps N --warmup N --seed N --keep)`,
+          `unknown argument '${arg}' (use --sessions N --small N --reps N --warmup N --seed N --store kv|postgres|all --keep)`,
         );
     }
   }
@@ -469,13 +490,15 @@ async function fill(
 // Measurement
 
 interface Side {
-  store: KvSessionStore;
+  store: SessionStore;
   filled: Filled;
   pick: () => number;
 }
 
 interface Operation {
   name: string;
+  /** The listing's filter (none for get_session), for the EXPLAIN of its statements. */
+  filter: SessionFilter | null;
   /** Runs the operation once; returns how many sessions it produced. */
   run: (side: Side) => Promise<number>;
 }
@@ -484,11 +507,40 @@ function listOp(name: string, filter: (nowMs: number) => SessionFilter, nowMs: n
   const f = filter(nowMs);
   return {
     name,
+    filter: f,
     run: async (side) => {
       const page = await side.store.list(f, PAGE, null, Date.now(), STALE_AFTER_MS);
       return page.sessions.length;
     },
   };
+}
+
+/** The operations timed on every store: a page of each listing, and `get_session`. */
+function operations(nowMs: number): Operation[] {
+  return [
+    listOp("list unfiltered", () => ({ status: "all" }), nowMs),
+    listOp("list component", () => ({ status: "all", component_name: TOP.component }), nowMs),
+    listOp("list hostname", () => ({ status: "all", hostname: TOP.host }), nowMs),
+    listOp("list username", () => ({ status: "all", username: TOP.user }), nowMs),
+    listOp("list status=active", () => ({ status: "active" }), nowMs),
+    listOp("list status=ended", () => ({ status: "ended" }), nowMs),
+    listOp("list since 7d", (now) => ({ status: "all", sinceMs: now - WEEK_MS }), nowMs),
+    listOp(
+      "list component+since 7d",
+      (now) => ({ status: "all", component_name: TOP.component, sinceMs: now - WEEK_MS }),
+      nowMs,
+    ),
+    {
+      name: "get_session",
+      filter: null,
+      run: async (s) => {
+        const record = await s.store.get(s.filled.sampleIds[s.pick()]!);
+        if (!record) throw new Error("get_session: a filled id was not found");
+        viewOf(record, Date.now(), STALE_AFTER_MS);
+        return 1;
+      },
+    },
+  ];
 }
 
 function median(xs: number[]): number {
@@ -549,7 +601,7 @@ interface StatsRun {
 }
 
 /** `session_stats` over the last day exactly as the tool runs it. */
-async function statsLastDay(store: KvSessionStore, nowMs: number): Promise<StatsRun> {
+async function statsLastDay(store: SessionStore, nowMs: number): Promise<StatsRun> {
   const t = performance.now();
   const stats = new StatsAccumulator("component");
   let records = 0;
@@ -561,6 +613,63 @@ async function statsLastDay(store: KvSessionStore, nowMs: number): Promise<Stats
   return { records, ms: performance.now() - t };
 }
 
+/** What one store kind measured: every operation's ratio, and the stats check. */
+interface Measured {
+  results: Timed[];
+  stats: {
+    small: ReturnType<typeof statsOf>;
+    large: ReturnType<typeof statsOf>;
+    pass: boolean;
+  };
+}
+
+function statsOf(runs: StatsRun[], f: Filled) {
+  const ms = median(runs.map((r) => r.ms));
+  const records = runs[0]!.records;
+  return {
+    records,
+    started_last_day: f.startedLastDay,
+    store_sessions: f.sessions,
+    ms: Math.round(ms * 10) / 10,
+    us_per_record: records ? Math.round((ms * 1000 / records) * 10) / 10 : 0,
+    only_that_day: runs.every((r) => r.records === f.startedLastDay),
+  };
+}
+
+/** Times every operation on both sides, then `session_stats` over the last day on both. */
+async function measureSides(
+  label: string,
+  ops: Operation[],
+  small: Side,
+  large: Side,
+  o: Options,
+  nowMs: number,
+): Promise<Measured> {
+  console.error(
+    `bench: measuring ${label} (${o.warmup} warm-up + ${o.reps} runs per store and op)`,
+  );
+  const results: Timed[] = [];
+  for (const op of ops) {
+    const r = await measure(op, small, large, o);
+    console.error(`  ${op.name}: ${r.small_us} µs vs ${r.large_us} µs (x${r.ratio})`);
+    results.push(r);
+  }
+  // session_stats over the last day: reads exactly the sessions started that day.
+  const runs = { small: [] as StatsRun[], large: [] as StatsRun[] };
+  for (let i = 0; i < 5; i++) {
+    runs.small.push(await statsLastDay(small.store, nowMs));
+    runs.large.push(await statsLastDay(large.store, nowMs));
+  }
+  const stats = {
+    small: statsOf(runs.small, small.filled),
+    large: statsOf(runs.large, large.filled),
+  };
+  return {
+    results,
+    stats: { ...stats, pass: stats.large.only_that_day && stats.small.only_that_day },
+  };
+}
+
 // ---------------------------------------------------------------------------------------
 
 function pad(text: string | number, width: number, left = false): string {
@@ -568,14 +677,122 @@ function pad(text: string | number, width: number, left = false): string {
   return left ? s.padEnd(width) : s.padStart(width);
 }
 
-async function main(): Promise<void> {
-  const o = parseOptions(Deno.args);
-  const nowMs = Date.now();
-  const dir = await Deno.makeTempDir({ prefix: "session-buddy-bench-" });
+/** The table of ratios and the stats line of one store kind. */
+function report(title: string, m: Measured, o: Options): void {
+  const w = [26, 12, 12, 9, 8, 6];
+  const line = (cells: (string | number)[]) =>
+    cells.map((c, i) => pad(c, w[i]!, i === 0)).join(" ");
+  console.log(
+    `\n${title}: ${o.small} vs ${o.sessions} sessions, page ${PAGE}, median of ${o.reps} (interleaved)\n`,
+  );
+  console.log(line(["operation", "small µs", "large µs", "ratio", "target", "result"]));
+  console.log(line(w.map((n) => "-".repeat(n))));
+  for (const r of m.results) {
+    console.log(
+      line([
+        r.op,
+        r.small_us,
+        r.large_us,
+        r.ratio.toFixed(2),
+        `≤ ${TARGET_RATIO}`,
+        r.pass ? "PASS" : "FAIL",
+      ]),
+    );
+  }
+  const short = m.results.filter((r) => r.op !== "get_session" && r.small_rows < PAGE);
+  if (short.length > 0) {
+    console.log(
+      `\nnote: a page on the small store held fewer than ${PAGE} sessions for: ${
+        short.map((r) => `${r.op} (${r.small_rows})`).join(", ")
+      }; those ratios compare unequal pages.`,
+    );
+  }
+  const { small, large, pass } = m.stats;
+  console.log(
+    `\nsession_stats last day: large store read ${large.records} records for ${large.started_last_day} started that day ` +
+      `(of ${large.store_sessions}) in ${large.ms} ms (${large.us_per_record} µs/record); ` +
+      `small store ${small.records}/${small.started_last_day} in ${small.ms} ms (${small.us_per_record} µs/record) ` +
+      `-> ${pass ? "PASS (scans only that day)" : "FAIL (read other days' records)"}`,
+  );
+}
+
+/** The Deno KV half: fills two stores with the exact key layout, then measures both. */
+async function runKv(o: Options, nowMs: number, dir: string) {
   const paths = { small: `${dir}/small.kv`, large: `${dir}/large.kv` };
-  console.error(`bench: stores in ${dir}`);
+  const filled: Record<"small" | "large", Filled> = {} as Record<"small" | "large", Filled>;
+  for (
+    const [which, n, seed] of [["small", o.small, o.seed], [
+      "large",
+      o.sessions,
+      o.seed + 1,
+    ]] as const
+  ) {
+    const opened = await openKvStore(paths[which]);
+    console.error(`bench: filling ${which} store with ${n} sessions`);
+    filled[which] = await fill(opened.kv, n, nowMs, seed, which);
+    await opened.store.close();
+    const f = filled[which];
+    console.error(
+      `bench: ${which} filled in ${(f.ms / 1000).toFixed(1)} s (${f.commits} commits, ${
+        Math.round(n / (f.ms / 1000))
+      } sessions/s)`,
+    );
+  }
+
+  // Reopen both, as a server would, for the measurements.
+  const smallStore = await openKvStore(paths.small, { readOnly: true });
+  const largeStore = await openKvStore(paths.large, { readOnly: true });
+  const pickRand = rng(o.seed + 2);
+  const side = (store: SessionStore, f: Filled): Side => ({
+    store,
+    filled: f,
+    pick: () => Math.floor(pickRand() * f.sampleIds.length),
+  });
   try {
-    const filled: Record<"small" | "large", Filled> = {} as Record<"small" | "large", Filled>;
+    const measured = await measureSides(
+      "Deno KV",
+      operations(nowMs),
+      side(smallStore.store, filled.small),
+      side(largeStore.store, filled.large),
+      o,
+      nowMs,
+    );
+    return { filled, measured };
+  } finally {
+    await smallStore.store.close();
+    await largeStore.store.close();
+  }
+}
+
+/** The listing with two filters of their own: its page walks at most the scan limit. */
+const COMBINED: { name: string; filter: SessionFilter } = {
+  name: "list component+hostname",
+  filter: { status: "all", component_name: TOP.component, hostname: TOP.host },
+};
+
+/**
+ * The PostgreSQL half: two databases filled in SQL with the same workload, the same
+ * operations through the real store, and EXPLAIN (ANALYZE, BUFFERS) of each listing's
+ * statements in both.
+ */
+async function runPostgres(o: Options, nowMs: number) {
+  const pgs = await import("./list_scale_pg.ts");
+  const missing = pgs.postgresMissing();
+  if (missing) {
+    console.log(`\nPostgreSQL: skipped: ${missing}`);
+    return { skipped: missing };
+  }
+  const workload = {
+    components: COMPONENTS,
+    hosts: HOSTS,
+    users: USERS,
+    zipfS: ZIPF_S,
+    recentShare: RECENT_SHARE,
+    endedShare: ENDED_SHARE,
+  };
+  const sides: Record<"small" | "large", Awaited<ReturnType<typeof pgs.postgresSide>>> =
+    {} as never;
+  try {
     for (
       const [which, n, seed] of [["small", o.small, o.seed], [
         "large",
@@ -583,156 +800,193 @@ async function main(): Promise<void> {
         o.seed + 1,
       ]] as const
     ) {
-      const opened = await openKvStore(paths[which]);
-      console.error(`bench: filling ${which} store with ${n} sessions`);
-      filled[which] = await fill(opened.kv, n, nowMs, seed, which);
-      await opened.store.close();
-      const f = filled[which];
+      console.error(`bench: filling a PostgreSQL database with ${n} sessions (${which})`);
+      sides[which] = await pgs.postgresSide(n, nowMs, seed, workload, which);
+      const f = sides[which].filled;
       console.error(
-        `bench: ${which} filled in ${(f.ms / 1000).toFixed(1)} s (${f.commits} commits, ${
-          Math.round(n / (f.ms / 1000))
-        } sessions/s)`,
+        `bench: ${which} filled in ${
+          (f.ms / 1000).toFixed(1)
+        } s (${f.tableMb} MB table, ${f.indexMb} MB indexes)`,
       );
     }
-
-    // Reopen both, as a server would, for the measurements.
-    const smallStore = await openKvStore(paths.small, { readOnly: true });
-    const largeStore = await openKvStore(paths.large, { readOnly: true });
-    const pickRand = rng(o.seed + 2);
-    const side = (store: KvSessionStore, f: Filled): Side => ({
-      store,
-      filled: f,
-      pick: () => Math.floor(pickRand() * f.sampleIds.length),
+    const cluster = await pgs.clusterFacts(sides.large);
+    const pickRand = rng(o.seed + 3);
+    const side = (s: typeof sides.small): Side => ({
+      store: s.store,
+      filled: s.filled,
+      pick: () => Math.floor(pickRand() * s.filled.sampleIds.length),
     });
-    const small = side(smallStore.store, filled.small);
-    const large = side(largeStore.store, filled.large);
+    const ops = operations(nowMs);
+    const measured = await measureSides(
+      "PostgreSQL",
+      ops,
+      side(sides.small),
+      side(sides.large),
+      o,
+      nowMs,
+    );
 
-    const ops: Operation[] = [
-      listOp("list unfiltered", () => ({ status: "all" }), nowMs),
-      listOp("list component", () => ({ status: "all", component_name: TOP.component }), nowMs),
-      listOp("list hostname", () => ({ status: "all", hostname: TOP.host }), nowMs),
-      listOp("list username", () => ({ status: "all", username: TOP.user }), nowMs),
-      listOp("list status=active", () => ({ status: "active" }), nowMs),
-      listOp("list status=ended", () => ({ status: "ended" }), nowMs),
-      listOp("list since 7d", (now) => ({ status: "all", sinceMs: now - WEEK_MS }), nowMs),
-      listOp(
-        "list component+since 7d",
-        (now) => ({ status: "all", component_name: TOP.component, sinceMs: now - WEEK_MS }),
-        nowMs,
-      ),
-      {
-        name: "get_session",
-        run: async (s) => {
-          const record = await s.store.get(s.filled.sampleIds[s.pick()]!);
-          if (!record) throw new Error("get_session: a filled id was not found");
-          viewOf(record, Date.now(), STALE_AFTER_MS);
-          return 1;
-        },
+    // The plans of the very statements the store runs, in both databases.
+    const scanLimit = Math.max(1000, PAGE * 20); // the store's default walk for a page
+    const explained: {
+      op: string;
+      small: Awaited<ReturnType<typeof pgs.explainListing>>;
+      large: Awaited<ReturnType<typeof pgs.explainListing>>;
+      /** On the large store: an index under a Limit, no scan of the table. */
+      plan_ok: boolean;
+      /** What else the large store's plans show: another index walked, a sort. */
+      notes: string[];
+      /** Whether it counts for the verdict (the extra two-filter listing does not). */
+      counted: boolean;
+    }[] = [];
+    for (
+      const op of [...ops, { name: COMBINED.name, filter: COMBINED.filter, extra: true }]
+    ) {
+      const of = (s: typeof sides.small) =>
+        pgs.explainListing(
+          s.db,
+          op.filter ?? { get: s.filled.sampleIds[0]! },
+          Date.now() - STALE_AFTER_MS,
+          PAGE,
+          scanLimit,
+        );
+      const small = await of(sides.small);
+      const large = await of(sides.large);
+      const own = op.filter ? pgs.ownIndex(op.filter) : "sessions_pkey";
+      const notes: string[] = [];
+      for (const e of large) {
+        if (e.statement !== "get" && !e.indexes.includes(own)) {
+          notes.push(
+            `${e.statement} walks ${e.indexes.join(", ")} and filters, not ${own} ` +
+              `(${e.visited} rows looked at)`,
+          );
+        }
+        if (e.sort) notes.push(`${e.statement} sorts`);
+        if (e.seqScanOnSessions) notes.push(`${e.statement} SCANS THE TABLE`);
+      }
+      // O(page) on the large store: an index under a Limit, no table scan (get_session: one
+      // lookup by primary key).
+      const planOk = large.every((e) =>
+        e.statement === "get"
+          ? e.indexes.includes("sessions_pkey") && !e.seqScanOnSessions
+          : e.limitOnTop && !e.seqScanOnSessions && e.indexes.length > 0
+      );
+      explained.push({
+        op: op.name,
+        small,
+        large,
+        plan_ok: planOk,
+        notes,
+        counted: !("extra" in op),
+      });
+    }
+
+    report(
+      `list/get scale on PostgreSQL ${cluster.version} (${cluster.host}:${cluster.port}, ` +
+        `shared_buffers=${cluster.shared_buffers})`,
+      measured,
+      o,
+    );
+    console.log(
+      `\nEXPLAIN (ANALYZE, BUFFERS) of the statements the store runs (listSql; page ${PAGE}, ` +
+        `walk limit ${scanLimit}); buffers = shared hit/read of the whole statement; rows looked ` +
+        "at = rows the scans of the table and its indexes produced or filtered out; a plan as " +
+        "Node index rows (-removed by filter) > child, children of one node in [..; ..]:",
+    );
+    for (const e of explained) {
+      const verdict = e.plan_ok ? "" : "   <- NOT an index walk under a Limit on the large store";
+      const extra = e.counted ? "" : " (extra: two filters that share no index; not a target)";
+      console.log(`  ${e.op}${extra}${verdict}${e.notes.length ? `; ${e.notes.join("; ")}` : ""}`);
+      for (const [which, list] of [["1k", e.small], ["1M", e.large]] as const) {
+        for (const x of list) {
+          console.log(
+            `    ${which === "1k" ? pad(o.small, 8) : pad(o.sessions, 8)} ${
+              pad(x.statement, 4, true)
+            } ` +
+              `${pad(x.ms.toFixed(3), 7)} ms  hit ${pad(x.hit, 5)} read ${pad(x.read, 5)}  ` +
+              `rows looked at ${pad(x.visited, 6)}  ${pgs.renderPlan(x.nodes)}`,
+          );
+        }
+      }
+    }
+    const pass = measured.results.every((r) => r.pass) && measured.stats.pass &&
+      explained.every((e) => e.plan_ok || !e.counted);
+    return {
+      cluster,
+      fill: {
+        small_ms: Math.round(sides.small.filled.ms),
+        large_ms: Math.round(sides.large.filled.ms),
+        large_table_mb: sides.large.filled.tableMb,
+        large_index_mb: sides.large.filled.indexMb,
+        large_ended: sides.large.filled.ended,
+        large_last_week: sides.large.filled.startedLastWeek,
+        large_top: sides.large.filled.top,
+        small_top: sides.small.filled.top,
       },
-    ];
-
-    console.error(`bench: measuring (${o.warmup} warm-up + ${o.reps} runs per store and op)`);
-    const results: Timed[] = [];
-    for (const op of ops) {
-      const r = await measure(op, small, large, o);
-      console.error(`  ${op.name}: ${r.small_us} µs vs ${r.large_us} µs (x${r.ratio})`);
-      results.push(r);
-    }
-
-    // session_stats over the last day: reads exactly the sessions started that day.
-    const statsRuns = { small: [] as StatsRun[], large: [] as StatsRun[] };
-    for (let i = 0; i < 5; i++) {
-      statsRuns.small.push(await statsLastDay(small.store, nowMs));
-      statsRuns.large.push(await statsLastDay(large.store, nowMs));
-    }
-    const statsOf = (runs: StatsRun[], f: Filled) => {
-      const ms = median(runs.map((r) => r.ms));
-      const records = runs[0]!.records;
-      return {
-        records,
-        started_last_day: f.startedLastDay,
-        store_sessions: f.sessions,
-        ms: Math.round(ms * 10) / 10,
-        us_per_record: records ? Math.round((ms * 1000 / records) * 10) / 10 : 0,
-        only_that_day: runs.every((r) => r.records === f.startedLastDay),
-      };
+      ops: measured.results,
+      stats: measured.stats,
+      explain: explained,
+      pass,
     };
-    const stats = {
-      small: statsOf(statsRuns.small, filled.small),
-      large: statsOf(statsRuns.large, filled.large),
-    };
-    const statsPass = stats.large.only_that_day && stats.small.only_that_day;
+  } finally {
+    for (const s of Object.values(sides)) {
+      await s.store.close().catch(() => {});
+      if (o.keep) console.error(`bench: kept database ${s.db.urlWithoutPassword}`);
+      else await s.db.drop().catch(() => {});
+    }
+  }
+}
 
-    await smallStore.store.close();
-    await largeStore.store.close();
+async function main(): Promise<void> {
+  const o = parseOptions(Deno.args);
+  const nowMs = Date.now();
+  const dir = await Deno.makeTempDir({ prefix: "session-buddy-bench-" });
+  console.error(`bench: stores in ${dir}`);
+  try {
+    const kv = o.store === "postgres" ? null : await runKv(o, nowMs, dir);
+    if (kv) report("list/get scale on Deno KV", kv.measured, o);
+    const postgres = o.store === "kv" ? null : await runPostgres(o, nowMs);
 
-    // Report.
-    const w = [26, 12, 12, 9, 8, 6];
-    const line = (cells: (string | number)[]) =>
-      cells.map((c, i) => pad(c, w[i]!, i === 0)).join(" ");
-    console.log(
-      `\nlist/get scale: ${o.small} vs ${o.sessions} sessions, page ${PAGE}, median of ${o.reps} (interleaved)\n`,
-    );
-    console.log(line(["operation", "small µs", "large µs", "ratio", "target", "result"]));
-    console.log(
-      line([
-        "-".repeat(26),
-        "-".repeat(12),
-        "-".repeat(12),
-        "-".repeat(9),
-        "-".repeat(8),
-        "-".repeat(6),
-      ]),
-    );
-    for (const r of results) {
+    const kvPass = kv === null ||
+      (kv.measured.results.every((r) => r.pass) && kv.measured.stats.pass);
+    const pgPass = postgres?.pass ?? true;
+    const allPass = kvPass && pgPass;
+    if (kv) {
       console.log(
-        line([
-          r.op,
-          r.small_us,
-          r.large_us,
-          r.ratio.toFixed(2),
-          `≤ ${TARGET_RATIO}`,
-          r.pass ? "PASS" : "FAIL",
-        ]),
+        `\nfill (Deno KV): small ${(kv.filled.small.ms / 1000).toFixed(1)} s, large ${
+          (kv.filled.large.ms / 1000).toFixed(1)
+        } s (${kv.filled.large.commits} commits)`,
       );
     }
-    const short = results.filter((r) => r.op !== "get_session" && r.small_rows < PAGE);
-    if (short.length > 0) {
+    const pgFill = postgres?.fill;
+    if (pgFill) {
       console.log(
-        `\nnote: a page on the small store held fewer than ${PAGE} sessions for: ${
-          short.map((r) => `${r.op} (${r.small_rows})`).join(", ")
-        }; those ratios compare unequal pages.`,
+        `fill (PostgreSQL): small ${(pgFill.small_ms / 1000).toFixed(1)} s, large ${
+          (pgFill.large_ms / 1000).toFixed(1)
+        } s (${pgFill.large_table_mb} MB table, ${pgFill.large_index_mb} MB indexes)`,
       );
     }
-    console.log(
-      `\nsession_stats last day: large store read ${stats.large.records} records for ${stats.large.started_last_day} started that day ` +
-        `(of ${stats.large.store_sessions}) in ${stats.large.ms} ms (${stats.large.us_per_record} µs/record); ` +
-        `small store ${stats.small.records}/${stats.small.started_last_day} in ${stats.small.ms} ms (${stats.small.us_per_record} µs/record) ` +
-        `-> ${statsPass ? "PASS (scans only that day)" : "FAIL (read other days' records)"}`,
-    );
-    const allPass = results.every((r) => r.pass) && statsPass;
-    console.log(
-      `fill: small ${(filled.small.ms / 1000).toFixed(1)} s, large ${
-        (filled.large.ms / 1000).toFixed(1)
-      } s (${filled.large.commits} commits)`,
-    );
     console.log(`overall: ${allPass ? "PASS" : "FAIL"}\n`);
     console.log(JSON.stringify({
       bench: "list_scale",
       page: PAGE,
       reps: o.reps,
       sessions: { small: o.small, large: o.sessions },
-      fill: {
-        small_ms: Math.round(filled.small.ms),
-        large_ms: Math.round(filled.large.ms),
-        large_commits: filled.large.commits,
-        large_ended: filled.large.ended,
-        large_last_week: filled.large.startedLastWeek,
-        large_top: filled.large.top,
-        small_top: filled.small.top,
-      },
-      ops: results,
-      stats: { ...stats, pass: statsPass },
+      stores: o.store,
+      fill: kv
+        ? {
+          small_ms: Math.round(kv.filled.small.ms),
+          large_ms: Math.round(kv.filled.large.ms),
+          large_commits: kv.filled.large.commits,
+          large_ended: kv.filled.large.ended,
+          large_last_week: kv.filled.large.startedLastWeek,
+          large_top: kv.filled.large.top,
+          small_top: kv.filled.small.top,
+        }
+        : null,
+      ops: kv?.measured.results ?? [],
+      stats: kv?.measured.stats ?? null,
+      postgres,
       pass: allPass,
     }));
   } finally {
