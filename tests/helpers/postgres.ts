@@ -31,6 +31,13 @@
  * itself be killed, the next start sweeps every `session-buddy-test-pg-<pid>` folder whose
  * process is dead (`pg_ctl stop -m immediate`, then removes it); folders of live processes
  * (another run on this machine) are left alone.
+ *
+ * A test that stops, freezes or reconfigures its database gets a cluster of its own instead
+ * ({@linkcode startOwnCluster}, {@linkcode ownPgTest}), started the same way (initdb, a
+ * watchdog) in `$TMPDIR/session-buddy-test-pg2-<pid>-<n>`, on the same port across restarts,
+ * and stopped and removed after the test; the helper's admin connection uses its socket, so
+ * that pg_hba.conf's TCP lines are the test's to choose. It needs PostgreSQL's binaries here
+ * (a SESSION_BUDDY_TEST_PG_URL cluster cannot be stopped by a test).
  */
 import pgModule from "pg";
 
@@ -418,8 +425,13 @@ async function sweep(r: Runner): Promise<void> {
     return;
   }
   for (const entry of entries) {
-    if (!entry.isDirectory || !entry.name.startsWith(FOLDER_PREFIX)) continue;
-    const pid = Number(entry.name.slice(FOLDER_PREFIX.length));
+    if (!entry.isDirectory) continue;
+    let pid: number;
+    if (entry.name.startsWith(FOLDER_PREFIX)) pid = Number(entry.name.slice(FOLDER_PREFIX.length));
+    else if (entry.name.startsWith(OWN_PREFIX)) {
+      // `<pid>-<n>`: the n-th cluster of its own that process <pid> started.
+      pid = Number(/^(\d+)-\d+$/.exec(entry.name.slice(OWN_PREFIX.length))?.[1]);
+    } else continue;
     if (pid === Deno.pid || await alive(pid)) continue;
     const dir = `${TMP}/${entry.name}`;
     if (await exists(`${dir}/data/postmaster.pid`)) {
@@ -466,8 +478,11 @@ async function startLocal(r: Runner): Promise<PgCluster> {
   }
 }
 
-async function initAndStart(r: Runner, dir: string, file: string): Promise<PgCluster> {
-  const password = randomHex(16);
+/**
+ * Writes the superuser's password file, starts the watchdog that stops the cluster in `dir`
+ * and removes the folder once this process is gone, and runs initdb in `dir/data`.
+ */
+async function initCluster(r: Runner, dir: string, password: string): Promise<void> {
   await Deno.writeTextFile(`${dir}/owner`, `${Deno.pid}\n`);
   await Deno.writeTextFile(`${dir}/pwfile`, `${password}\n`, { mode: 0o600 });
   if (r.owner) {
@@ -481,6 +496,9 @@ async function initAndStart(r: Runner, dir: string, file: string): Promise<PgClu
   const watchdog = `trap '' INT HUP TERM
 while kill -0 ${Deno.pid} 2>/dev/null; do sleep 1; done
 if [ -f '${dir}/data/postmaster.pid' ]; then
+  # A cluster a test froze (SIGSTOP) would not hear the stop: resume it first.
+  pm=$(head -n 1 '${dir}/data/postmaster.pid')
+  for p in $(ps -o pid= --ppid "$pm" 2>/dev/null) "$pm"; do kill -CONT "$p" 2>/dev/null; done
   ${pgCtl} stop -D '${dir}/data' -m fast -w -t 20 || ${pgCtl} stop -D '${dir}/data' -m immediate
 fi
 rm -rf '${dir}'`;
@@ -506,46 +524,304 @@ rm -rf '${dir}'`;
     ],
     "initdb",
   );
+}
+
+/** `pg_ctl start` of the cluster in `dir` on `port`, with `extra` `-c` settings. */
+async function pgCtlStart(
+  r: Runner,
+  dir: string,
+  port: number,
+  extra: string[] = [],
+): Promise<{ code: number; stderr: string; log: string }> {
+  const options = [
+    `-p ${port}`,
+    `-k ${dir}`,
+    "-c listen_addresses=127.0.0.1",
+    "-c fsync=off",
+    "-c full_page_writes=off",
+    "-c max_connections=200",
+    "-c shared_buffers=32MB",
+    ...extra,
+  ].join(" ");
+  const started = await run(
+    [
+      ...r.as,
+      `${r.bin}/pg_ctl`,
+      "start",
+      "-D",
+      `${dir}/data`,
+      "-l",
+      `${dir}/log`,
+      "-w",
+      "-t",
+      "60",
+      "-o",
+      options,
+    ],
+    "",
+  );
+  const log = started.code === 0 ? "" : await Deno.readTextFile(`${dir}/log`).catch(() => "");
+  return { code: started.code, stderr: started.stderr, log };
+}
+
+/**
+ * Starts the cluster in `dir` on a free port (another one when someone took it between
+ * freePort() and the bind); returns the port.
+ */
+async function startOnFreePort(r: Runner, dir: string, extra: string[] = []): Promise<number> {
   let lastError: Error | null = null;
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = freePort();
-    const options = [
-      `-p ${port}`,
-      `-k ${dir}`,
-      "-c listen_addresses=127.0.0.1",
-      "-c fsync=off",
-      "-c full_page_writes=off",
-      "-c max_connections=200",
-      "-c shared_buffers=32MB",
-    ].join(" ");
-    const started = await run(
-      [
-        ...r.as,
-        `${r.bin}/pg_ctl`,
-        "start",
-        "-D",
-        `${dir}/data`,
-        "-l",
-        `${dir}/log`,
-        "-w",
-        "-t",
-        "60",
-        "-o",
-        options,
-      ],
-      "",
+    const started = await pgCtlStart(r, dir, port, extra);
+    if (started.code === 0) return port;
+    lastError = new Error(
+      `pg_ctl start failed (exit ${started.code}):\n${started.stderr}\n${started.log}`,
     );
-    if (started.code === 0) {
-      const admin = `postgres://postgres:${password}@127.0.0.1:${port}/postgres?sslmode=disable`;
-      const cluster = await clusterAt(admin, dir);
-      await Deno.writeTextFile(`${file}.tmp`, JSON.stringify({ admin, socketDir: dir }));
-      await Deno.rename(`${file}.tmp`, file);
-      return cluster;
-    }
-    const log = await Deno.readTextFile(`${dir}/log`).catch(() => "");
-    lastError = new Error(`pg_ctl start failed (exit ${started.code}):\n${started.stderr}\n${log}`);
-    // Someone took the port between freePort() and the bind: try another one.
-    if (!/already in use|could not bind/i.test(log)) break;
+    if (!/already in use|could not bind/i.test(started.log)) break;
   }
   throw lastError ?? new Error("pg_ctl start failed");
+}
+
+async function initAndStart(r: Runner, dir: string, file: string): Promise<PgCluster> {
+  const password = randomHex(16);
+  await initCluster(r, dir, password);
+  const port = await startOnFreePort(r, dir);
+  const admin = `postgres://postgres:${password}@127.0.0.1:${port}/postgres?sslmode=disable`;
+  const cluster = await clusterAt(admin, dir);
+  await Deno.writeTextFile(`${file}.tmp`, JSON.stringify({ admin, socketDir: dir }));
+  await Deno.rename(`${file}.tmp`, file);
+  return cluster;
+}
+
+/** How {@linkcode startOwnCluster} sets its cluster up. */
+export interface OwnClusterOptions {
+  /**
+   * Files written into the cluster's folder before it starts, owned by the cluster's user
+   * (a server certificate and its key, say), each with its mode (default 0600).
+   */
+  files?: { name: string; text: string; mode?: number }[];
+  /** `-c` settings, given the cluster's folder (`ssl=on`, `ssl_cert_file=DIR/...`). */
+  settings?: (dir: string) => Record<string, string>;
+  /** Addresses to listen on (default `127.0.0.1`). */
+  listen?: string[];
+  /**
+   * The TCP lines of pg_hba.conf (`host ...`, `hostssl ...`), replacing initdb's. A `local`
+   * line for every role over the Unix socket (scram-sha-256) always comes first: the helper's
+   * own admin connection uses the socket.
+   */
+  hba?: string[];
+}
+
+/**
+ * A cluster of one test's own, to stop, restart, freeze and reconfigure without disturbing
+ * the shared one. Same port and socket across restarts: what a server was granted stays
+ * valid.
+ */
+export interface OwnCluster extends PgCluster {
+  /** The cluster's folder (its socket, its log, the files of `options.files`). */
+  dir: string;
+  /** `pg_ctl stop` (`fast` by default: every session ended, in-flight work rolled back). */
+  stop(mode?: "fast" | "immediate"): Promise<void>;
+  /** `pg_ctl start` again on the same port and socket. */
+  start(): Promise<void>;
+  /**
+   * Stops (SIGSTOP) the postmaster and every backend: the database hangs with its
+   * connections open, as behind a network partition. New connections wait in the listen
+   * backlog.
+   */
+  freeze(): Promise<void>;
+  /** Resumes a frozen cluster (SIGCONT). */
+  thaw(): Promise<void>;
+  /** Replaces the TCP lines of pg_hba.conf and reloads; new connections see them. */
+  setHba(lines: string[]): Promise<void>;
+  /**
+   * Writes a file in the cluster's folder (owned by the cluster's user; a certificate or key
+   * named in the settings, say) and reloads the configuration; new connections see it.
+   */
+  replaceFile(name: string, text: string): Promise<void>;
+  /** Stops the cluster and removes its folder. */
+  close(): Promise<void>;
+}
+
+const OWN_PREFIX = "session-buddy-test-pg2-";
+let ownClusters = 0;
+
+/** Why {@linkcode startOwnCluster} cannot run here (it needs PostgreSQL's binaries), or null. */
+export function ownClusterMissing(): string | null {
+  const missing = runner().missing;
+  if (missing === null) return null;
+  return missing.replace(
+    /^no PostgreSQL \(SESSION_BUDDY_TEST_PG_URL is unset, and /,
+    "no PostgreSQL binaries (",
+  );
+}
+
+function hbaText(lines: string[]): string {
+  return ["local all all scram-sha-256", ...lines].join("\n") + "\n";
+}
+
+/**
+ * Starts a second throwaway cluster, the way the shared one is started (initdb, a watchdog
+ * that stops it when this process is gone), in `$TMPDIR/session-buddy-test-pg2-<pid>-<n>`.
+ * Null when PostgreSQL's binaries are not here. Call `close()` when the test ends.
+ */
+export async function startOwnCluster(options: OwnClusterOptions = {}): Promise<OwnCluster | null> {
+  const { runner: r } = runner();
+  if (!r) return null;
+  await sweep(r);
+  const dir = `${TMP}/${OWN_PREFIX}${Deno.pid}-${++ownClusters}`;
+  await Deno.mkdir(dir, { mode: 0o700 });
+  const password = randomHex(16);
+  await initCluster(r, dir, password);
+  for (const file of options.files ?? []) {
+    const path = `${dir}/${file.name}`;
+    await Deno.writeTextFile(path, file.text, { mode: file.mode ?? 0o600 });
+    await Deno.chmod(path, file.mode ?? 0o600);
+    if (r.owner) await Deno.chown(path, r.owner.uid, r.owner.gid);
+  }
+  const hbaFile = `${dir}/data/pg_hba.conf`;
+  if (options.hba) await Deno.writeTextFile(hbaFile, hbaText(options.hba));
+  const settings = Object.entries(options.settings?.(dir) ?? {}).map(([k, v]) => `-c ${k}=${v}`);
+  if (options.listen) settings.push(`-c listen_addresses=${options.listen.join(",")}`);
+  let port: number;
+  try {
+    port = await startOnFreePort(r, dir, settings);
+  } catch (error) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw error;
+  }
+  const admin = `postgres://postgres:${password}@localhost:${port}/postgres?host=${dir}`;
+  const cluster = await clusterAt(admin, dir);
+  const pgCtl = (args: string[], what: string) =>
+    run([...r.as, `${r.bin}/pg_ctl`, ...args, "-D", `${dir}/data`], what);
+  /** Runs `change`, then `pg_ctl reload`, and waits until new sessions see the reload. */
+  const reloadAfter = async (change: () => Promise<void>) => {
+    const before = await query(admin, "SELECT pg_conf_load_time()::text AS t");
+    await change();
+    await pgCtl(["reload"], "pg_ctl reload");
+    // A new session reports the postmaster's load time: wait until it moved.
+    for (let i = 0; i < 200; i++) {
+      const now = await query(admin, "SELECT pg_conf_load_time()::text AS t");
+      if (now[0]?.t !== before[0]?.t) return;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    throw new Error("pg_ctl reload: the new configuration was not loaded within 5 s");
+  };
+  let frozen: number[] = [];
+  const thaw = async () => {
+    // Backends first, the postmaster last: nothing new is forked before they run again.
+    for (const pid of frozen.toReversed()) {
+      try {
+        Deno.kill(pid, "SIGCONT");
+      } catch { /* gone */ }
+    }
+    frozen = [];
+    await Promise.resolve();
+  };
+  return {
+    ...cluster,
+    dir,
+    async stop(mode = "fast") {
+      await pgCtl(["stop", "-m", mode, "-w", "-t", "60"], "pg_ctl stop");
+    },
+    async start() {
+      const started = await pgCtlStart(r, dir, port, settings);
+      if (started.code !== 0) {
+        throw new Error(
+          `pg_ctl start failed (exit ${started.code}):\n${started.stderr}\n${started.log}`,
+        );
+      }
+    },
+    async freeze() {
+      const postmaster = Number(
+        (await Deno.readTextFile(`${dir}/data/postmaster.pid`)).split("\n")[0],
+      );
+      const children = (await run(["ps", "-o", "pid=", "--ppid", String(postmaster)], "")).stdout
+        .split("\n").map((l) => Number(l.trim())).filter((n) => n > 0);
+      frozen = [postmaster, ...children];
+      for (const pid of frozen) Deno.kill(pid, "SIGSTOP");
+    },
+    thaw,
+    async setHba(lines) {
+      await reloadAfter(() => Deno.writeTextFile(hbaFile, hbaText(lines)));
+    },
+    async replaceFile(name, text) {
+      await reloadAfter(async () => {
+        const path = `${dir}/${name}`;
+        const mode = (await Deno.stat(path).catch(() => null))?.mode ?? 0o600;
+        await Deno.writeTextFile(path, text);
+        await Deno.chmod(path, mode & 0o777);
+        if (r.owner) await Deno.chown(path, r.owner.uid, r.owner.gid);
+      });
+    },
+    async close() {
+      await thaw();
+      if (await exists(`${dir}/data/postmaster.pid`)) {
+        await pgCtl(["stop", "-m", "fast", "-w", "-t", "60"], "").catch(() => {});
+      }
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/**
+ * Registers a test that needs the shared cluster ({@linkcode pg}); where there is none, a
+ * test of the same name that says it skipped (and fails when CI=true).
+ */
+export function pgTest(
+  name: string,
+  fn: (cluster: PgCluster, t: Deno.TestContext) => Promise<void>,
+  options: { ignore?: boolean } = {},
+): void {
+  if (pgMissing() !== null) {
+    Deno.test({ name, ignore: options.ignore, fn: () => skipWithoutPg(name) });
+    return;
+  }
+  Deno.test({
+    name,
+    ignore: options.ignore,
+    async fn(t) {
+      const cluster = await pg();
+      if (!cluster) throw new Error(`no PostgreSQL: ${pgMissing()}`);
+      await fn(cluster, t);
+    },
+  });
+}
+
+/**
+ * Registers a test that needs a cluster of its own ({@linkcode startOwnCluster} with
+ * `options`), started before `fn` and always closed after it; where PostgreSQL's binaries
+ * are missing, a test of the same name that says it skipped (and fails when CI=true).
+ */
+export function ownPgTest(
+  name: string,
+  fn: (cluster: OwnCluster, t: Deno.TestContext) => Promise<void>,
+  options: OwnClusterOptions = {},
+  test: { ignore?: boolean } = {},
+): void {
+  const missing = ownClusterMissing();
+  if (missing !== null) {
+    Deno.test({
+      name,
+      ignore: test.ignore,
+      fn() {
+        if (IN_CI) throw new Error(`${missing}: ${name} (CI must have it)`);
+        console.log(`skipped: ${missing}: ${name}`);
+      },
+    });
+    return;
+  }
+  Deno.test({
+    name,
+    ignore: test.ignore,
+    async fn(t) {
+      const cluster = await startOwnCluster(options);
+      if (!cluster) throw new Error(ownClusterMissing() ?? "no PostgreSQL binaries");
+      try {
+        await fn(cluster, t);
+      } finally {
+        await cluster.close();
+      }
+    },
+  });
 }

@@ -140,6 +140,24 @@ function asText(value: unknown): string {
   return JSON.stringify(value, (_k, x) => typeof x === "bigint" ? x.toString() : x);
 }
 
+/**
+ * Every session record of the store in `database` (parsed JSON), by session id; empty when
+ * nothing has created the store there yet.
+ */
+export async function pgRecords(
+  database: PgDatabase,
+): Promise<Map<string, Record<string, unknown>>> {
+  try {
+    const rows = await database.query(
+      "SELECT session_id::text AS id, record::text AS record FROM session_buddy.sessions",
+    );
+    return new Map(rows.map((r) => [String(r.id), JSON.parse(String(r.record))]));
+  } catch (error) {
+    if (notCreated(error)) return new Map();
+    throw error;
+  }
+}
+
 function postgresKind(name: "postgres" | "postgres-socket"): StoreKind {
   return {
     name,

@@ -79,3 +79,45 @@ export async function makeTestCa(dir: string): Promise<TestCa | null> {
     keyFile: `${dir}/server.key`,
   };
 }
+
+/**
+ * Signs another server certificate with the CA that {@linkcode makeTestCa} made in `dir`, for
+ * exactly `names` (DNS names; IP addresses as `IP:...`): `dir/<file>.crt` and `dir/<file>.key`.
+ */
+export async function signServerCert(
+  dir: string,
+  file: string,
+  names: string[],
+): Promise<{ certFile: string; keyFile: string }> {
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  await openssl(dir, [
+    "req",
+    ...ec,
+    "-keyout",
+    `${file}.key`,
+    "-out",
+    `${file}.csr`,
+    "-subj",
+    `/CN=${names[0]!.replace(/^IP:/, "")}`,
+  ]);
+  const san = names.map((n) => n.startsWith("IP:") ? n : `DNS:${n}`).join(",");
+  await Deno.writeTextFile(`${dir}/${file}.ext`, `subjectAltName=${san}\n`);
+  await openssl(dir, [
+    "x509",
+    "-req",
+    "-in",
+    `${file}.csr`,
+    "-CA",
+    "ca.crt",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    `${file}.crt`,
+    "-days",
+    "1",
+    "-extfile",
+    `${file}.ext`,
+  ]);
+  return { certFile: `${dir}/${file}.crt`, keyFile: `${dir}/${file}.key` };
+}
