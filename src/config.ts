@@ -543,11 +543,16 @@ function serveConfig(
       throw new UsageError(`invalid --db: ${(error as Error).message}`);
     }
     db = givenDb;
-  } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(givenDb)) {
+  } else if (givenDb.trim() !== givenDb) {
+    // A URL pasted with a space before it would be taken for a file named after it.
+    throw new UsageError("--db begins or ends with white space: give it without");
+  } else if (/^[a-z][a-z0-9+.-]+:/i.test(givenDb)) {
+    // Anything with a scheme (a foreign one, or `postgres:/` mistyped) is refused, and
+    // quoted by its scheme only: what follows may hold a password. (`C:` is a drive.)
     throw new UsageError(
-      `unknown kind of store '${
-        givenDb.replace(/[?#@].*$/, "").slice(0, 64)
-      }': use a file path, postgres:// or https://`,
+      `unknown kind of store (scheme '${
+        givenDb.slice(0, givenDb.indexOf(":")).slice(0, 32)
+      }:'): use a file path (./ before a name with a colon), postgres://, postgresql:// or https://`,
     );
   } else {
     db = absolute(givenDb, platform.cwd);

@@ -307,27 +307,30 @@ Deno.test("PostgreSQL TLS: disable, require and verify-full (--db-ca, SESSION_BU
   }
 });
 
-// BUG (src/store/postgres/store.ts, poolOptions): verify-full passes `servername: target.host`
-// to the driver's TLS options even when the host is an IP address, and Deno's node:tls refuses
-// that ("The property 'options.servername' must not be an IP address. Received '127.0.0.1'"):
-// verify-full cannot reach a database by IP at all, though the certificate names the IP. And
-// verify-full is the default for any host but loopback, so `postgres://sb@10.0.0.5/db` fails
-// as configured. (SNI should be left out for an IP; the IP SAN is checked without it.)
+// verify-full to an IP address: no server name is sent (node:tls refuses an address as
+// one); the certificate's IP entry is what is checked. verify-full is the default for any
+// host but loopback, so `postgres://sb@10.0.0.5/db` must work as configured.
 Deno.test({
   name: "PostgreSQL TLS: verify-full to an IP address its certificate names connects",
-  ignore: true,
   async fn() {
     const setup = await tlsCluster();
     if (!setup) return skip("verify-full by IP");
     const { cluster, database, dir, caFile } = setup;
     try {
       const url = urlOf(database, cluster, "127.0.0.1", "verify-full");
-      assert.ok(
-        await serves(
-          { SESSION_BUDDY_DB: url, SESSION_BUDDY_DB_CA: caFile, HOME: dir },
-          database.password,
-          "verify-full by IP",
-        ),
+      const env = { SESSION_BUDDY_DB: url, SESSION_BUDDY_DB_CA: caFile, HOME: dir };
+      assert.ok(await serves(env, database.password, "verify-full by IP"));
+      // The address is still checked: a certificate naming only `localhost` is refused.
+      const named = await signServerCert(dir, "named", ["localhost"]);
+      await cluster.replaceFile("server.crt", await Deno.readTextFile(named.certFile));
+      await cluster.replaceFile("server.key", await Deno.readTextFile(named.keyFile));
+      assert.equal(
+        await serves(env, database.password, "verify-full by IP, a name-only certificate"),
+        false,
+      );
+      assert.match(
+        refusals["verify-full by IP, a name-only certificate"]!,
+        /altnames|IP|does not match/i,
       );
     } finally {
       await setup.done();

@@ -107,7 +107,27 @@ Deno.test("parseInvocation: a KV Connect URL, https anywhere and http only on lo
   );
   assert.match(usage(["--db", "https://user:pw@denokv.example.com/"]), /takes no user or password/);
   assert.doesNotMatch(usage(["--db", "https://user:Secret-9@denokv.example.com/"]), /Secret-9/);
-  assert.match(usage(["--db", "ftp://x/y"]), /unknown kind of store 'ftp:\/\/x\/y'/);
+  assert.match(usage(["--db", "ftp://x/y"]), /unknown kind of store \(scheme 'ftp:'\)/);
+});
+
+Deno.test("parseInvocation: a mistyped or foreign URL is refused, quoted by its scheme only", () => {
+  for (
+    const db of [
+      "postgresql+psycopg://sb:Secret-9@h/s",
+      "postgress://sb:Secret-9@h/s",
+      "pg://sb:Secret-9@h/s",
+      "postgres:/sb:Secret-9@h/s",
+      "postgres:sb:Secret-9@h/s",
+    ]
+  ) {
+    const message = usage(["--db", db]);
+    assert.match(message, /^unknown kind of store \(scheme '[a-z+]+:'\)/, db);
+    assert.doesNotMatch(message, /Secret-9/, db);
+  }
+  assert.match(usage(["--db", " postgres://sb:Secret-9@h/s"]), /white space/);
+  assert.doesNotMatch(usage(["--db", " postgres://sb:Secret-9@h/s"]), /Secret-9/);
+  // A name with a colon is a file path when it begins with ./
+  assert.equal(serve(["--db", "./a:b.kv"]).db, "/work/a:b.kv");
 });
 
 Deno.test("parseInvocation: the secret", () => {

@@ -111,12 +111,22 @@ async function deadline<T>(work: () => Promise<T>, what: string): Promise<T> {
   }
 }
 
+function isIpAddress(host: string): boolean {
+  return host.includes(":") || /^\d{1,3}(\.\d{1,3}){3}$/.test(host);
+}
+
 function poolOptions(target: PostgresTarget, ca: string | null): PoolOptions {
   const ssl: PoolOptions["ssl"] = target.sslmode === "disable"
     ? false
     : target.sslmode === "require"
     ? { rejectUnauthorized: false }
-    : { rejectUnauthorized: true, servername: target.host!, ...(ca ? { ca } : {}) };
+    : {
+      rejectUnauthorized: true,
+      // The name the certificate must carry; for an address, its IP entry is checked
+      // instead (TLS sends no address as a server name: node:tls refuses one).
+      ...(isIpAddress(target.host!) ? {} : { servername: target.host! }),
+      ...(ca ? { ca } : {}),
+    };
   return {
     // pg takes a socket's folder as the host and adds `.s.PGSQL.<port>` itself.
     host: target.socket ? target.socket.slice(0, target.socket.lastIndexOf("/")) : target.host!,
