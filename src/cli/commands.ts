@@ -3,7 +3,7 @@ import type { StoreCommand } from "../config.ts";
 import { parseExportedRecord } from "../sessions/exported.ts";
 import { type SessionView, StatsAccumulator, viewOf } from "../sessions/query.ts";
 import type { SessionRecord } from "../sessions/session.ts";
-import type { SessionStore } from "../store/port.ts";
+import type { FeedEntry, SessionStore } from "../store/port.ts";
 import { formatDuration, formatLocal, paintStatus, table } from "./format.ts";
 
 /** What a command needs around it; `write` prints one line to stdout. */
@@ -20,6 +20,8 @@ export interface CommandContext {
   pollMs?: number;
   /** The whole input of `sessions import` (its file, or stdin). */
   readInput?: () => Promise<string>;
+  /** Tells the operator something on stderr (one line) while a command goes on. */
+  warn?: (line: string) => Promise<void>;
 }
 
 /** A command's outcome: its exit status, and a message for stderr when it failed. */
@@ -198,7 +200,8 @@ export async function runStoreCommand(
 /**
  * Follows starts and ends from every process writing the store. KV `watch()` sees only
  * this process's writes, so the change feed is polled, looking back a little in case a
- * slower writer commits an entry stamped just before the last poll.
+ * slower writer commits an entry stamped just before the last poll. A store that fails
+ * (a database restarting) is said once on stderr and polled on until it answers again.
  */
 async function tail(ctx: CommandContext): Promise<CommandOutcome> {
   const LOOKBACK_MS = 5000;
@@ -206,46 +209,60 @@ async function tail(ctx: CommandContext): Promise<CommandOutcome> {
   let from = ctx.now().getTime();
   let running = true;
   let primed = false;
+  let failing = false;
   ctx.stopped?.then(() => running = false);
   if (!ctx.json) await ctx.write("Following session starts and ends (Ctrl-C to stop)...");
-  while (running) {
+  const poll = async () => {
     const entries = await ctx.store.feedSince(from - LOOKBACK_MS);
     for (const e of entries) {
       const key = `${e.at}|${e.sessionId}|${e.kind}`;
       if (seen.has(key)) continue;
+      // What happened before the command started is history, not news.
+      if (primed) {
+        const record = await ctx.store.get(e.sessionId);
+        if (record) {
+          await ctx.write(tailLine(ctx, e, viewOf(record, ctx.now().getTime(), ctx.staleAfterMs)));
+        }
+      }
       seen.set(key, e.at);
       from = Math.max(from, e.at);
-      // What happened before the command started is history, not news.
-      if (!primed) continue;
-      const record = await ctx.store.get(e.sessionId);
-      if (!record) continue;
-      const v = viewOf(record, ctx.now().getTime(), ctx.staleAfterMs);
-      if (ctx.json) {
-        await ctx.write(
-          JSON.stringify({ event: e.kind, at: new Date(e.at).toISOString(), session: v }),
-        );
-      } else if (e.kind === "start") {
-        await ctx.write(
-          `${
-            formatLocal(new Date(e.at).toISOString())
-          }  start  ${v.session_id}  ${v.user.username}@${v.hostname}  ${v.shell_type}`,
-        );
-      } else {
-        await ctx.write(
-          `${formatLocal(new Date(e.at).toISOString())}  end    ${v.session_id}  after ${
-            formatDuration(v.duration_seconds)
-          }`,
-        );
-      }
     }
     primed = true;
     for (const [key, at] of seen) if (at < from - 2 * LOOKBACK_MS) seen.delete(key);
+  };
+  while (running) {
+    try {
+      await poll();
+      if (failing) await ctx.warn?.("the store answers again; following");
+      failing = false;
+    } catch (error) {
+      if (!ctx.warn || error instanceof Deno.errors.BrokenPipe) throw error;
+      if (!failing) {
+        await ctx.warn(
+          `the store failed (${
+            error instanceof Error ? error.message : String(error)
+          }); still following, trying again`,
+        );
+      }
+      failing = true;
+    }
     await Promise.race([
       new Promise((resolve) => setTimeout(resolve, ctx.pollMs ?? 500)),
       ctx.stopped,
     ]);
   }
   return { code: 0 };
+}
+
+/** One line of `sessions tail`. */
+function tailLine(ctx: CommandContext, e: FeedEntry, v: SessionView): string {
+  const at = new Date(e.at).toISOString();
+  if (ctx.json) return JSON.stringify({ event: e.kind, at, session: v });
+  return e.kind === "start"
+    ? `${
+      formatLocal(at)
+    }  start  ${v.session_id}  ${v.user.username}@${v.hostname}  ${v.shell_type}`
+    : `${formatLocal(at)}  end    ${v.session_id}  after ${formatDuration(v.duration_seconds)}`;
 }
 
 /**

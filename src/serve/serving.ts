@@ -68,6 +68,7 @@ async function command(message: Extract<ToWorker, { type: "command" }>): Promise
       json: message.json,
       colour: message.colour,
       stopped,
+      warn: (line) => Deno.stderr.write(encoder.encode(`session-buddy: ${line}\n`)).then(() => {}),
       readInput: () => {
         const command = message.command;
         if (command.name === "import" && command.file) return Deno.readTextFile(command.file);

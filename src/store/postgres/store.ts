@@ -55,6 +55,8 @@ interface PendingStart {
   event: SessionStartEvent;
   trackedBy: string | null;
   now: Date;
+  /** Answered already: by its group, or with an error at its deadline. */
+  settled: boolean;
   resolve: (result: StartResult) => void;
   reject: (error: unknown) => void;
 }
@@ -91,19 +93,17 @@ function transient(error: StoreError): boolean {
   );
 }
 
+function late(what: string): StoreError {
+  return new StoreError(`the database did not answer ${what} within ${CALL_DEADLINE_MS / 1000} s`);
+}
+
 async function deadline<T>(work: () => Promise<T>, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new StoreError(`the database did not answer ${what} within ${CALL_DEADLINE_MS / 1000} s`),
-        ),
-      CALL_DEADLINE_MS,
-    );
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(late(what)), CALL_DEADLINE_MS);
   });
   try {
-    return await Promise.race([work(), late]);
+    return await Promise.race([work(), expired]);
   } catch (error) {
     throw storeErrorOf(error);
   } finally {
@@ -169,10 +169,24 @@ export async function openPostgresStore(
       }
     }, "at open");
   } catch (error) {
-    await pool.end().catch(() => {});
+    await endPool(pool);
     throw storeErrorOf(error);
   }
   return new PgSessionStore(pool);
+}
+
+/**
+ * Ends the pool's connections, waiting at most a second: a connection attempt that
+ * neither connects nor fails (a socket the runtime refused without telling the driver)
+ * would hold `end()` forever, and with it the program's exit.
+ */
+async function endPool(pool: Pool): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    pool.end().catch(() => {}),
+    new Promise((resolve) => timer = setTimeout(resolve, 1000)),
+  ]);
+  clearTimeout(timer);
 }
 
 interface Row {
@@ -207,8 +221,17 @@ export class PgSessionStore implements SessionStore {
     }
   }
 
-  /** Runs `attempt` until it succeeds or fails for good, within the call's deadline. */
-  async #retrying<T>(what: string, attempt: (n: number) => Promise<T>): Promise<T> {
+  /**
+   * Runs `attempt` until it succeeds or fails for good, within the call's deadline; no try
+   * begins once the deadline has passed or `wanted` says nobody waits for the answer (a
+   * call that was told of an error is not written behind its back later).
+   */
+  async #retrying<T>(
+    what: string,
+    attempt: (n: number) => Promise<T>,
+    wanted: () => boolean = () => true,
+  ): Promise<T> {
+    const until = performance.now() + CALL_DEADLINE_MS;
     return await deadline(async () => {
       for (let n = 1;; n++) {
         try {
@@ -216,8 +239,10 @@ export class PgSessionStore implements SessionStore {
         } catch (error) {
           const e = storeErrorOf(error);
           if (!transient(e)) throw e;
+          const pause = Math.min(500, 25 * 2 ** n) + Math.random() * 25;
+          if (performance.now() + pause >= until || !wanted()) throw e;
           this.#observer?.retry();
-          await new Promise((r) => setTimeout(r, Math.min(500, 25 * 2 ** n) + Math.random() * 25));
+          await new Promise((r) => setTimeout(r, pause));
         }
       }
     }, what);
@@ -226,14 +251,37 @@ export class PgSessionStore implements SessionStore {
   start(event: SessionStartEvent, trackedBy: string | null, now: Date): Promise<StartResult> {
     if (this.#closed) return Promise.reject(new StoreError("the store is closed"));
     return new Promise((resolve, reject) => {
-      this.#queue.push({ event, trackedBy, now, resolve, reject });
+      // The deadline counts from the call, not from when its group begins: a start queued
+      // behind groups stuck on a database that is down is answered in time too.
+      const timer = setTimeout(() => item.reject(late("a start")), CALL_DEADLINE_MS);
+      const item: PendingStart = {
+        event,
+        trackedBy,
+        now,
+        settled: false,
+        resolve: (result) => {
+          if (item.settled) return;
+          item.settled = true;
+          clearTimeout(timer);
+          resolve(result);
+        },
+        reject: (error) => {
+          if (item.settled) return;
+          item.settled = true;
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      this.#queue.push(item);
       this.#pump();
     });
   }
 
   #pump(): void {
     while (this.#groups.size < GROUPS_IN_FLIGHT && this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, MAX_GROUP);
+      // Starts answered already (their deadline passed in the queue) are not written.
+      const batch = this.#queue.splice(0, MAX_GROUP).filter((item) => !item.settled);
+      if (batch.length === 0) continue;
       const group = this.#commitGroup(batch).finally(() => {
         this.#groups.delete(group);
         this.#pump();
@@ -287,7 +335,7 @@ export class PgSessionStore implements SessionStore {
           [JSON.stringify(input)],
         );
         return result.rows[0]!.r;
-      });
+      }, () => batch.some((item) => !item.settled));
     } catch (error) {
       for (const item of batch) item.reject(error);
       return;
@@ -556,7 +604,7 @@ export class PgSessionStore implements SessionStore {
   async close(): Promise<void> {
     this.#closed = true;
     while (this.#groups.size > 0) await Promise.allSettled([...this.#groups]);
-    await this.#pool.end().catch(() => {});
+    await endPool(this.#pool);
   }
 }
 
