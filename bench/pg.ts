@@ -18,12 +18,14 @@
  * After each phase the databases are asked for every acknowledged id (and their rows are
  * counted), so lost writes show. Targets are ratios inside this run, printed as pass/fail.
  *
- * The cluster is the one tests/helpers/postgres.ts finds or starts: `SESSION_BUDDY_TEST_PG_URL`
- * (an admin URL) when set, else a throwaway cluster of the PostgreSQL binaries found here
- * (`fsync=off`, as the tests run it: the figures are CPU and round trips, not the disk).
+ * The cluster: `SESSION_BUDDY_TEST_PG_URL` (an admin URL) when set; else a throwaway cluster of
+ * the PostgreSQL binaries found here, durable as a production one is (`fsync=on`,
+ * `synchronous_commit=on`, `full_page_writes=on`: every commit waits for its WAL flush);
+ * `--fsync-off` uses the tests' cluster instead (`fsync=off`: CPU and round trips only).
  *
- *     deno task bench:pg              # full size (a few minutes on 2 cores)
+ *     deno task bench:pg              # full size (about a minute on 2 cores)
  *     deno task bench:pg --quick      # tiny counts, a smoke run (seconds)
+ *     deno task bench:pg --fsync-off  # on a cluster whose commits do not wait for the disk
  *     deno task bench:pg --keep       # keep the databases (their URLs are printed)
  *
  * Always exits 0 once the run completes (targets are reported, not enforced); exits 1 when
@@ -40,7 +42,13 @@ import {
   startArgs,
 } from "../tests/helpers/server.ts";
 import { freePort } from "../tests/helpers/http.ts";
-import { pg, type PgCluster, type PgDatabase, pgMissing } from "../tests/helpers/postgres.ts";
+import {
+  pg,
+  type PgCluster,
+  type PgDatabase,
+  pgMissing,
+  startOwnCluster,
+} from "../tests/helpers/postgres.ts";
 
 // ---------------------------------------------------------------------------------------
 // Options
@@ -95,12 +103,13 @@ const QUICK: Sizes = {
 };
 
 function parseOptions(args: string[]) {
-  const o = { quick: false, keep: false };
+  const o = { quick: false, keep: false, fsyncOff: false };
   for (const arg of args) {
     if (arg === "--quick") o.quick = true;
     else if (arg === "--keep") o.keep = true;
+    else if (arg === "--fsync-off") o.fsyncOff = true;
     else {
-      console.error(`unknown argument '${arg}' (use --quick, --keep)`);
+      console.error(`unknown argument '${arg}' (use --quick, --keep, --fsync-off)`);
       Deno.exit(2);
     }
   }
@@ -635,7 +644,16 @@ if (missing) {
   console.error(`bench:pg: ${missing}; nothing measured`);
   Deno.exit(1);
 }
-const found = await pg().catch((error) => {
+const durable = !options.fsyncOff && !Deno.env.get("SESSION_BUDDY_TEST_PG_URL");
+const own = durable
+  ? await startOwnCluster({
+    settings: () => ({ fsync: "on", synchronous_commit: "on", full_page_writes: "on" }),
+  }).catch((error) => {
+    console.error(`bench:pg: ${(error as Error).message}`);
+    Deno.exit(1);
+  })
+  : null;
+const found = own ?? await pg().catch((error) => {
   console.error(`bench:pg: ${(error as Error).message}`);
   Deno.exit(1);
 });
@@ -676,7 +694,9 @@ const CLUSTER = {
   port: cluster.port,
   source: Deno.env.get("SESSION_BUDDY_TEST_PG_URL")
     ? "SESSION_BUDDY_TEST_PG_URL"
-    : "started by tests/helpers/postgres.ts for this run",
+    : durable
+    ? "a durable cluster started for this run"
+    : "the tests' cluster, started for this run",
   fsync: String(settings.fsync),
   synchronous_commit: String(settings.sync),
   shared_buffers: String(settings.shared_buffers),
@@ -912,6 +932,7 @@ try {
   console.error(error);
   await Promise.all(live.map((x) => x.close().catch(() => {})));
   if (!options.keep) await Promise.all(databases.map((d) => d.drop().catch(() => {})));
+  await own?.close().catch(() => {});
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
   Deno.exit(1);
 }
@@ -1073,7 +1094,7 @@ if (CLUSTER.fsync === "off") {
   out.push(
     "fsync=off: commits do not wait for the disk, so these figures are CPU and round trips; on " +
       "a durable cluster each of FLOOR-PG's commits also waits for a WAL flush, which favours " +
-      "grouping (SESSION_BUDDY_TEST_PG_URL=<admin URL> runs the bench on another cluster).",
+      "grouping (without --fsync-off the bench starts a durable cluster).",
   );
 }
 out.push("");
@@ -1128,6 +1149,7 @@ if (options.keep) {
 } else {
   await Promise.all(databases.map((d) => d.drop().catch(() => {})));
 }
+await own?.close().catch(() => {});
 await Deno.remove(tmp, { recursive: true }).catch(() => {});
 
 const oursClean = storedRows.filter((r) => !r.server.includes("FLOOR"))

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { CONFIG, DENO_DIR, DEV_FLAGS, ROOT, runtimeEnv } from "./helpers/server.ts";
-import { pg, skipWithoutPg } from "./helpers/postgres.ts";
+import { ownClusterMissing, pg, skipWithoutPg } from "./helpers/postgres.ts";
 
 const SERVERS = ["ours", "FLOOR-PG"];
 const FIGURES = [
@@ -32,9 +32,8 @@ const NOT_APPLICABLE: Record<string, string[]> = {
 };
 const PHASES = ["sequential", "pipelined", "4 processes", "64 HTTP clients", "after stop"];
 
-Deno.test("bench/pg.ts --quick runs every phase and reports every figure", async () => {
-  const cluster = await pg();
-  if (!cluster) return skipWithoutPg("bench/pg.ts --quick (deno task bench:pg)");
+/** Runs `bench/pg.ts --quick` with `env`; its stdout, once it exited 0. */
+async function quickBench(env: Record<string, string>): Promise<string> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -48,14 +47,21 @@ Deno.test("bench/pg.ts --quick runs every phase and reports every figure", async
     ],
     cwd: ROOT,
     clearEnv: true,
-    // This run's cluster (the bench makes databases of its own there and drops them).
-    env: { NO_COLOR: "1", DENO_DIR, ...runtimeEnv(), SESSION_BUDDY_TEST_PG_URL: cluster.admin },
+    env: { NO_COLOR: "1", DENO_DIR, ...runtimeEnv(), ...env },
     stdout: "piped",
     stderr: "piped",
   }).output();
   const stdout = new TextDecoder().decode(output.stdout);
   const stderr = new TextDecoder().decode(output.stderr);
   assert.equal(output.code, 0, `benchmark failed:\n${stderr}\n${stdout}`);
+  return stdout;
+}
+
+Deno.test("bench/pg.ts --quick runs every phase and reports every figure", async () => {
+  const cluster = await pg();
+  if (!cluster) return skipWithoutPg("bench/pg.ts --quick (deno task bench:pg)");
+  // This run's cluster (the bench makes databases of its own there and drops them).
+  const stdout = await quickBench({ SESSION_BUDDY_TEST_PG_URL: cluster.admin });
 
   const line = stdout.trim().split("\n").findLast((l) => l.startsWith('{"bench":"pg"'));
   assert.ok(line, `no JSON summary line in:\n${stdout}`);
@@ -122,4 +128,21 @@ Deno.test("bench/pg.ts --quick runs every phase and reports every figure", async
   assert.equal(summary.ours_clean, true);
   assert.equal(typeof summary.pass, "boolean");
   assert.match(stdout, /overall: (PASS|FAIL)/);
+});
+
+Deno.test("bench/pg.ts starts a durable cluster of its own by default (fsync on)", async () => {
+  const missing = ownClusterMissing();
+  if (missing) {
+    if (Deno.env.get("CI") === "true") throw new Error(`${missing}: bench/pg.ts's own cluster`);
+    return console.log(`skipped: ${missing}: bench/pg.ts's own cluster`);
+  }
+  const stdout = await quickBench({});
+  const line = stdout.trim().split("\n").findLast((l) => l.startsWith('{"bench":"pg"'));
+  assert.ok(line, `no JSON summary line in:\n${stdout}`);
+  const summary = JSON.parse(line);
+  assert.equal(summary.cluster.fsync, "on");
+  assert.equal(summary.cluster.synchronous_commit, "on");
+  assert.equal(summary.cluster.source, "a durable cluster started for this run");
+  assert.equal(summary.ours_clean, true);
+  assert.doesNotMatch(stdout, /fsync=off: commits do not wait/);
 });

@@ -79,3 +79,51 @@ Deno.test("PostgreSQL: the same event twice in one group is stored once; a chang
     await database.drop();
   }
 });
+
+Deno.test("PostgreSQL: an id taken outside the counter is skipped, and the answered record is the stored one", async () => {
+  const cluster = await pg();
+  if (!cluster) return skipWithoutPg("the PostgreSQL store's id allocation");
+  const database = await cluster.createDatabase();
+  const store = await openPostgresStore(database.url);
+  try {
+    const timestamp = "2026-02-06T12:34:56.789Z";
+    const base = "mahavishnu-20260206-123456";
+    // `-2` written behind the counter's back (as a concurrent import could).
+    await database.query(
+      `INSERT INTO session_buddy.sessions (session_id, event_id, started_ms, component_name,
+         hostname, username, status, last_seen_ms, record)
+       VALUES ($1, 'elsewhere', 0, 'mahavishnu', 'h', 'u', 'ended', 0, '{}')`,
+      [`${base}-2`],
+    );
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const result = await store.start(event({ timestamp }), null, new Date());
+      assert.equal(result.kind, "tracked");
+      if (result.kind !== "tracked") continue;
+      ids.push(result.record.session_id);
+      const [row] = await database.query(
+        "SELECT record FROM session_buddy.sessions WHERE session_id = $1",
+        [result.record.session_id],
+      );
+      assert.equal(row!.record, JSON.stringify(result.record), "answered as stored");
+    }
+    assert.deepEqual(ids, [base, `${base}-3`]);
+    // In one group too: both bases' next ids, none of them the taken one.
+    await database.query(
+      `INSERT INTO session_buddy.sessions (session_id, event_id, started_ms, component_name,
+         hostname, username, status, last_seen_ms, record)
+       VALUES ($1, 'elsewhere-2', 0, 'mahavishnu', 'h', 'u', 'ended', 0, '{}')`,
+      [`${base}-5`],
+    );
+    const group = await Promise.all(
+      [0, 1, 2].map(() => store.start(event({ timestamp }), null, new Date())),
+    );
+    assert.deepEqual(
+      group.map((r) => r.kind === "tracked" ? r.record.session_id : r.kind).sort(),
+      [`${base}-4`, `${base}-6`, `${base}-7`],
+    );
+  } finally {
+    await store.close();
+    await database.drop();
+  }
+});

@@ -307,8 +307,11 @@ export class PgSessionStore implements SessionStore {
           ? -1
           : 1
       );
-    const input = ordered.map(({ item, base }) => {
-      const record = startRecord(item.event, "", item.trackedBy, item.now);
+    const records = ordered.map(({ item }) =>
+      startRecord(item.event, "", item.trackedBy, item.now)
+    );
+    const input = ordered.map(({ item, base }, i) => {
+      const record = records[i]!;
       const text = JSON.stringify(record);
       if (!text.startsWith(EMPTY_ID_PREFIX)) {
         throw new TypeError("a record must begin with its session_id");
@@ -344,7 +347,9 @@ export class PgSessionStore implements SessionStore {
     ordered.forEach(({ item }, i) => {
       const answer = answers[i]!;
       if ("tracked" in answer) {
-        const record = startRecord(item.event, answer.tracked, item.trackedBy, item.now);
+        // The record as stored: the one sent, with the id the database gave it.
+        const record = records[i]!;
+        record.session_id = answer.tracked;
         results.set(item.event.event_id, { kind: "tracked", record });
         return;
       }
