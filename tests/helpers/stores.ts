@@ -8,9 +8,14 @@
  *   starts, over TCP: `SESSION_BUDDY_DB=postgres://ROLE:PASSWORD@127.0.0.1:PORT/DB?sslmode=disable`.
  * - `postgres-socket`: the same over the cluster's Unix socket (`?host=/socket/dir`); not in
  *   the default list, ask for it with SESSION_BUDDY_TEST_STORES.
+ * - `kv-connect`: a database of the KV Connect shim this test module shares
+ *   (tests/helpers/kv_connect.ts), `SESSION_BUDDY_DB=http://127.0.0.1:PORT/db/NAME` with
+ *   `DENO_KV_ACCESS_TOKEN`; what the server committed is read from the shim's SQLite file
+ *   with `Deno.openKv` (the same layout as a local store).
  *
  * `SESSION_BUDDY_TEST_STORES` (comma-separated names) chooses kinds; by default every store:
- * `kv,postgres`. A chosen kind this machine cannot run (no PostgreSQL) is not in
+ * `kv,postgres,kv-connect`. A chosen kind this machine cannot run (no PostgreSQL; not Linux on
+ * x86-64 for KV Connect) is not in
  * {@linkcode STORES} but in {@linkcode UNAVAILABLE}: contract.ts then registers one test per
  * file that says it skipped, and fails when CI=true.
  *
@@ -20,11 +25,12 @@
  * `record text` (the record as the same JSON text the KV store keeps under
  * `["session", id]`); every table of the schema `session_buddy` is the store's content.
  */
+import { kvConnectMissing, sharedShim } from "./kv_connect.ts";
 import { pg, type PgDatabase, pgMissing } from "./postgres.ts";
 import { readRecord as kvReadRecord, tempDir, withStore } from "./server.ts";
 
 /** The names of the store kinds. */
-export type StoreName = "kv" | "postgres" | "postgres-socket";
+export type StoreName = "kv" | "postgres" | "postgres-socket" | "kv-connect";
 
 /** A store opened for one test. */
 export interface TestStore {
@@ -47,7 +53,10 @@ export interface TestStore {
    * as UTF-8): for "nothing was stored" baselines and for scanning the store for secrets.
    */
   storedText(): Promise<string[]>;
-  /** Whether anything has created the store yet (the KV file; the `session_buddy` schema). */
+  /**
+   * Whether anything has created the store yet (the KV file; the `session_buddy` schema; in a
+   * KV Connect database, any entry).
+   */
   exists(): Promise<boolean>;
   /** Lets go of the store and removes it (the folder it made; the database). */
   close(): Promise<void>;
@@ -110,6 +119,33 @@ const KV: StoreKind = {
       storedText: async () => (await exists(path)) ? await kvDump(path) : [],
       exists: () => exists(path),
       close: async () => await own?.cleanup(),
+    };
+  },
+};
+
+const KV_CONNECT: StoreKind = {
+  name: "kv-connect",
+  async open(): Promise<TestStore> {
+    const shim = await sharedShim();
+    const { url, path } = shim.database();
+    // The shim makes the file when the database is first asked for; before that it is empty.
+    const read = async <T>(fn: () => Promise<T>, empty: T) =>
+      (await exists(path)) ? await fn() : empty;
+    return {
+      name: "kv-connect",
+      env: { SESSION_BUDDY_DB: url, DENO_KV_ACCESS_TOKEN: shim.token },
+      db: url,
+      kvPath: null,
+      database: null,
+      readRecord: (id) => read(() => kvReadRecord(path, id), null),
+      sessionIds: () => read(() => kvSessionIds(path), []),
+      storedText: () => read(() => kvDump(path), []),
+      exists: async () => (await read(() => kvDump(path), [])).length > 0,
+      close: async () => {
+        for (const suffix of ["", "-wal", "-shm"]) {
+          await Deno.remove(`${path}${suffix}`).catch(() => {});
+        }
+      },
     };
   },
 };
@@ -232,12 +268,13 @@ const KINDS: Record<StoreName, StoreKind> = {
   kv: KV,
   postgres: postgresKind("postgres"),
   "postgres-socket": postgresKind("postgres-socket"),
+  "kv-connect": KV_CONNECT,
 };
 
 /** The store kinds asked for (SESSION_BUDDY_TEST_STORES, else every store). */
 export const WANTED: readonly StoreName[] = (() => {
   const given = Deno.env.get("SESSION_BUDDY_TEST_STORES")?.trim();
-  if (!given) return ["kv", "postgres"];
+  if (!given) return ["kv", "postgres", "kv-connect"];
   const names = given.split(",").map((n) => n.trim()).filter((n) => n !== "");
   for (const n of names) {
     if (!(n in KINDS)) {
@@ -251,7 +288,8 @@ export const WANTED: readonly StoreName[] = (() => {
 
 /** Why a wanted kind cannot run on this machine. */
 function missing(name: StoreName): string | null {
-  return name === "kv" ? null : pgMissing();
+  if (name === "kv") return null;
+  return name === "kv-connect" ? kvConnectMissing() : pgMissing();
 }
 
 /** The store kinds the contract tests run against here: each wanted one that can run. */

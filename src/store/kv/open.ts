@@ -75,6 +75,10 @@ export async function openKvStore(path: string, options: OpenOptions = {}): Prom
       const layout = await kv.get<number>(LAYOUT_KEY);
       const older = layout.value === null ||
         (typeof layout.value === "number" && layout.value < LAYOUT_VERSION);
+      if (layout.value === null && options.readOnly && !file && path !== ":memory:") {
+        // A remote store nothing has written: as a missing file is, for reading commands.
+        throw new Error("no session-buddy store there (nothing has been tracked in it yet)");
+      }
       if (older && options.readOnly) return true;
       if (older) {
         const res = await kv.atomic().check(layout).set(LAYOUT_KEY, LAYOUT_VERSION).commit();
