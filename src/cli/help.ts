@@ -40,10 +40,12 @@ Options (each also an environment variable; the flag wins):
   --db PATH|URL        SESSION_BUDDY_DB          store: a file path, :memory:, or
                                                  postgres://USER@HOST[:PORT]/DB
                                                  [?sslmode=disable|require|verify-full]
-                                                 [&host=/socket/folder]
+                                                 [&host=/socket/folder], or a KV Connect
+                                                 https://... (http:// on loopback)
                                                  default: ${store}
   --db-ca FILE         SESSION_BUDDY_DB_CA       PEM CA of the PostgreSQL server's cert
   -                    SESSION_BUDDY_DB_PASSWORD PostgreSQL password, if not in the URL
+  -                    DENO_KV_ACCESS_TOKEN      access token of a KV Connect store
   --log-file PATH      SESSION_BUDDY_LOG_FILE    also append log lines to this file
   --log-level LEVEL    SESSION_BUDDY_LOG_LEVEL   debug, info, warning, error (default info)
   --stale-after DUR    SESSION_BUDDY_STALE_AFTER active sessions unseen this long are stale
