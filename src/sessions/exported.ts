@@ -30,6 +30,10 @@ export function parseExportedRecord(value: unknown): Parsed<SessionRecord> {
   if (typeof id !== "string" || id.length < 1 || id.length > 200) {
     return { ok: false, reason: "Invalid session_id: expected a string of 1-200 characters" };
   }
+  // No session is ever given such an id, and a database could not hold it as a key.
+  if (id.includes("\u0000") || !id.isWellFormed()) {
+    return { ok: false, reason: "Invalid session_id: U+0000 and lone surrogates are not allowed" };
+  }
   const start = parseStartEvent({ ...value, event_type: value.event_type ?? "session_start" });
   if (!start.ok) return start;
   const timeProblem = instantProblem(value, "started_at", false) ??

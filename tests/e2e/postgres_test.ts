@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { freePort } from "../helpers/http.ts";
-import { type PgCluster, type PgDatabase, pgTest } from "../helpers/postgres.ts";
+import { type PgCluster, type PgDatabase, pgTest, withClient } from "../helpers/postgres.ts";
 import { runProgram, startArgs, startServer, tempDir } from "../helpers/server.ts";
 import { pgRecords } from "../helpers/stores.ts";
 import { poll } from "../helpers/contract.ts";
@@ -210,6 +210,76 @@ pgTest(
 );
 
 pgTest(
+  "a current schema is used as it is: a role that may not create anything opens it to write; a version row changed by hand is refused",
+  async (cluster) => {
+    const database = await cluster.createDatabase();
+    const { dir, cleanup } = await tempDir();
+    const app = `${database.name}_app`;
+    const appPassword = crypto.randomUUID();
+    try {
+      const owner = { SESSION_BUDDY_DB: database.url, HOME: dir };
+      const first = await run([], owner, firstRequests());
+      assert.equal(first.code, 0, first.stderr);
+      // A role with the rights to use the tables and nothing else: no CREATE anywhere.
+      await database.query(`CREATE ROLE "${app}" LOGIN PASSWORD '${appPassword}'`);
+      for (
+        const grant of [
+          `GRANT USAGE ON SCHEMA session_buddy TO "${app}"`,
+          `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA session_buddy TO "${app}"`,
+          `GRANT USAGE ON ALL SEQUENCES IN SCHEMA session_buddy TO "${app}"`,
+          `GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA session_buddy TO "${app}"`,
+          `REVOKE CREATE ON DATABASE "${database.name}" FROM PUBLIC`,
+        ]
+      ) await database.query(grant);
+      const appUrl = database.url.replace(
+        `${database.user}:${database.password}@`,
+        `${app}:${appPassword}@`,
+      );
+      const before = await snapshot(database);
+      const served = await run([], { ...owner, SESSION_BUDDY_DB: appUrl }, firstRequests());
+      assert.equal(served.code, 0, served.stderr);
+      assert.match(served.stdout, /"status":"tracked"/);
+      assert.equal((await pgRecords(database)).size, 2);
+      const listed = await run(["sessions", "list", "--json"], {
+        ...owner,
+        SESSION_BUDDY_DB: appUrl,
+      });
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.equal(listed.stdout.trim().split("\n").length, 2);
+      // The schema itself is as it was: only rows were written.
+      const after = await snapshot(database);
+      assert.deepEqual(JSON.parse(after).relations, JSON.parse(before).relations);
+      assert.deepEqual(JSON.parse(after).functions, JSON.parse(before).functions);
+
+      for (
+        const [change, reason] of [
+          [
+            "UPDATE session_buddy.meta SET value = 'abc' WHERE key = 'schema_version'",
+            /unreadable schema_version 'abc': the schema was changed by hand/,
+          ],
+          [
+            "DELETE FROM session_buddy.meta WHERE key = 'schema_version'",
+            /records no schema_version: the schema was changed by hand/,
+          ],
+        ] as const
+      ) {
+        await database.query(change);
+        const stamped = await snapshot(database);
+        const serve = await refusedServer(owner, `stdio server after ${change}`);
+        assert.match(serve.line, reason);
+        const list = await refusedCommand(["sessions", "list"], owner, `list after ${change}`);
+        assert.match(list.line, reason);
+        assert.equal(await snapshot(database), stamped, "nothing was changed");
+      }
+    } finally {
+      await cleanup();
+      await database.drop();
+      await withClient(cluster.admin, (client) => client.query(`DROP ROLE IF EXISTS "${app}"`));
+    }
+  },
+);
+
+pgTest(
   "a reading command on a database without the schema: one line, exit 1, and it creates nothing",
   async (cluster) => {
     const database = await cluster.createDatabase();
@@ -321,7 +391,12 @@ pgTest(
           },
           reason: /password authentication failed/,
         },
-        { what: "no password at all", env: { SESSION_BUDDY_DB: bare }, reason: /password/i },
+        {
+          what: "no password at all",
+          env: { SESSION_BUDDY_DB: bare },
+          reason:
+            /the database asks for a password: set SESSION_BUDDY_DB_PASSWORD or put it in the URL$/,
+        },
         {
           what: "wrong database",
           env: { SESSION_BUDDY_DB: withUrl(special, { database: "no_such_db" }, cluster) },

@@ -78,15 +78,19 @@ export class IndexWriter {
   readonly #commitOp: (
     op: Deno.AtomicOperation,
   ) => Promise<Deno.KvCommitResult | Deno.KvCommitError>;
+  readonly #batch: number;
 
+  /** `batch` sessions at most per index commit (one check each). */
   constructor(
     kv: Deno.Kv,
     retry: Partial<RetryOptions> = {},
     commit = (op: Deno.AtomicOperation) => op.commit(),
+    batch = INDEX_BATCH,
   ) {
     this.#kv = kv;
     this.#retry = retry;
     this.#commitOp = commit;
+    this.#batch = batch;
   }
 
   /** Queues a start committed at `atMs` (writer's clock) with `versionstamp`. */
@@ -132,7 +136,7 @@ export class IndexWriter {
    */
   #schedule(): void {
     if (this.#closed || this.#running !== null || this.#waiting.size === 0) return;
-    if (this.#waiting.size >= INDEX_BATCH && !this.#failed) {
+    if (this.#waiting.size >= this.#batch && !this.#failed) {
       void this.flush();
     } else if (this.#timer === undefined) {
       this.#timer = setTimeout(() => {
@@ -165,7 +169,7 @@ export class IndexWriter {
     while (this.#waiting.size > 0) {
       const batch: Waiting[] = [];
       for (const w of this.#waiting.values()) {
-        if (batch.length === INDEX_BATCH) break;
+        if (batch.length === this.#batch) break;
         batch.push(w);
       }
       await withRetry(() => this.#commit(batch), this.#retry);

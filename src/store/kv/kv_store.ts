@@ -24,7 +24,8 @@ import {
   unindexedKey,
   unindexedOf,
 } from "./keys.ts";
-import { IndexWriter, ORPHAN_AFTER_MS } from "./index_writer.ts";
+import { byEvent, takeGroup } from "../groups.ts";
+import { INDEX_BATCH, IndexWriter, ORPHAN_AFTER_MS } from "./index_writer.ts";
 import { comparePositions, mergePositions, positionsOf } from "./merge.ts";
 import { decodeRecord, encodeRecord } from "./records.ts";
 import {
@@ -86,7 +87,8 @@ interface PendingStart {
   reject: (error: unknown) => void;
 }
 
-// Three checks per start, and Deno KV allows 100 checks per atomic operation.
+// Two checks per start and one per id base (see checksOf): 72 at most, of the 100 checks
+// Deno KV allows in one atomic operation.
 const MAX_GROUP = 24;
 const MAX_GROUP_BYTES = 600_000;
 // Counters are per second and component, so only the most recent few are worth keeping.
@@ -101,8 +103,18 @@ const SEQ_CACHE_SIZE = 256;
  * 15/1 split of 16 calls becomes 8/8 (a sixth more starts per second). One call at a time
  * stays a group of one.
  */
-export function groupSize(lastGroup: number, queued: number): number {
-  return Math.min(MAX_GROUP, queued, Math.max(1, Math.ceil((lastGroup + queued) / 2)));
+export function groupSize(lastGroup: number, queued: number, max = MAX_GROUP): number {
+  return Math.min(max, queued, Math.max(1, Math.ceil((lastGroup + queued) / 2)));
+}
+
+/** The id base of a queued start (event ids are UUIDs: no base can equal one). */
+function baseOf(item: PendingStart): string {
+  return baseSessionId(item.event);
+}
+
+/** The checks a group commit of `group` makes: event and id per start, a counter per base. */
+export function checksOf(group: readonly PendingStart[]): number {
+  return 2 * group.length + new Set(group.map(baseOf)).size;
 }
 
 /**
@@ -121,20 +133,40 @@ export class KvSessionStore implements SessionStore {
   #observer: StoreObserver | null = null;
   /** Groups being committed now, and how many may be at once. */
   #groupsRunning = 0;
+  /** The events of the groups committing now (see src/store/groups.ts). */
+  readonly #committing = new Set<string>();
   readonly #groupsAtOnce: number;
+  /** Starts per group commit at most, and checks. */
+  readonly #maxGroup: number;
+  readonly #checksPerCommit: number;
   /** How many starts the last group commit carried. */
   #lastGroup = 1;
 
   /**
    * With `ownsKv`, `close` closes the KV handle too; `groupsAtOnce` group commits may be
-   * under way together (more than one for a remote store).
+   * under way together (more than one for a remote store), each with at most
+   * `checksPerCommit` checks (Deno KV allows 100; a denokv server may allow only 10).
    */
-  constructor(kv: Deno.Kv, retry: Partial<RetryOptions> = {}, ownsKv = false, groupsAtOnce = 1) {
+  constructor(
+    kv: Deno.Kv,
+    retry: Partial<RetryOptions> = {},
+    ownsKv = false,
+    groupsAtOnce = 1,
+    checksPerCommit = 100,
+  ) {
     this.#kv = kv;
     this.#ownsKv = ownsKv;
     this.#groupsAtOnce = groupsAtOnce;
+    this.#checksPerCommit = checksPerCommit;
+    // A start checks its event and its id; a group checks one counter per base.
+    this.#maxGroup = Math.max(1, Math.min(MAX_GROUP, Math.floor((checksPerCommit - 1) / 2)));
     this.#retry = { ...retry, onRetry: () => this.#observer?.retry() };
-    this.#indexer = new IndexWriter(kv, this.#retry, (op) => timedCommit(op, this.#observer));
+    this.#indexer = new IndexWriter(
+      kv,
+      this.#retry,
+      (op) => timedCommit(op, this.#observer),
+      Math.min(INDEX_BATCH, checksPerCommit),
+    );
   }
 
   /** Tells `observer` of every commit and retry from now on. */
@@ -185,10 +217,21 @@ export class KvSessionStore implements SessionStore {
    */
   #pump(): void {
     while (this.#groupsRunning < this.#groupsAtOnce && this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, groupSize(this.#lastGroup, this.#queue.length));
+      const batch = takeGroup(
+        this.#queue,
+        groupSize(this.#lastGroup, this.#queue.length, this.#maxGroup),
+        (item) =>
+          this.#committing.has(item.event.event_id) ||
+          (this.#groupsAtOnce > 1 && this.#committing.has(baseOf(item))),
+        (group, item) => checksOf([...group, item]) <= this.#checksPerCommit,
+      );
+      if (batch.length === 0) return;
       this.#lastGroup = batch.length;
       this.#groupsRunning++;
+      const busy = [...byEvent(batch).keys(), ...new Set(batch.map(baseOf))];
+      for (const key of busy) this.#committing.add(key);
       void this.#commitBatch(batch).finally(() => {
+        for (const key of busy) this.#committing.delete(key);
         this.#groupsRunning--;
         this.#pump();
       });
@@ -196,9 +239,54 @@ export class KvSessionStore implements SessionStore {
   }
 
   async #commitBatch(batch: PendingStart[]): Promise<void> {
-    if (batch.length === 1 || !(await this.#groupWithRetry(batch))) {
-      await Promise.all(batch.map((item) => this.#startOne(item).then(item.resolve, item.reject)));
+    if (batch.length > 1 && await this.#groupWithRetry(batch)) return;
+    // Most often a group fails because one of its events is stored already (a client's
+    // retry): those are answered from the store, and the others committed as a group again
+    // rather than one by one, whose commits would race for the same counters.
+    const rest = batch.length > 1 ? await this.#answerStored(batch) : batch;
+    if (rest.length > 1 && await this.#groupWithRetry(rest)) return;
+    // One by one: the starts of one event in the order they came, so that the first sent
+    // is the one stored; different events at once.
+    await Promise.all([...byEvent(rest).values()].map(async (same) => {
+      for (const item of same) await this.#startOne(item).then(item.resolve, item.reject);
+    }));
+  }
+
+  /**
+   * Answers the starts of `batch` whose event is stored (a retry replays, other data
+   * conflicts) and returns the others, in their order. On a failed read, returns them all.
+   */
+  async #answerStored(batch: PendingStart[]): Promise<PendingStart[]> {
+    const events = byEvent(batch);
+    const ids = [...events.keys()];
+    let found: (EventEntry | null)[];
+    try {
+      const reads = [];
+      for (let i = 0; i < ids.length; i += 10) {
+        reads.push(this.#kv.getMany<EventEntry[]>(ids.slice(i, i + 10).map(eventKey)));
+      }
+      found = (await Promise.all(reads)).flat().map((entry) => entry.value);
+    } catch {
+      return batch;
     }
+    const stored = new Set<string>();
+    await Promise.all(ids.map(async (id, i) => {
+      const entry = found[i];
+      if (!entry) return;
+      stored.add(id);
+      let record: SessionRecord | null;
+      try {
+        record = await this.get(entry.session_id);
+      } catch (error) {
+        for (const item of events.get(id)!) item.reject(error);
+        return;
+      }
+      for (const item of events.get(id)!) {
+        const kind = record && sameStart(item.event, record) ? "replayed" : "conflict";
+        item.resolve({ kind, sessionId: entry.session_id });
+      }
+    }));
+    return batch.filter((item) => !stored.has(item.event.event_id));
   }
 
   /** Commits a group, retrying it while other writers hold the lock or move its counters. */

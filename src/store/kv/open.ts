@@ -20,6 +20,12 @@ export interface OpenedKvStore {
 
 /** Group commits under way at once on a remote store (a local file's take turns). */
 const REMOTE_GROUPS = 4;
+/**
+ * Checks per commit on a remote store. Deno KV allows 100, but denokv's SQLite engine
+ * (self-hosted denokv, and the KV Connect server of the tests) refuses more than 10 with
+ * a 500, which Deno's client then tries again and again: more would never commit.
+ */
+const REMOTE_CHECKS = 10;
 
 /** A KV Connect store, every read and commit of it held to a deadline. */
 async function openRemote(url: string): Promise<Deno.Kv> {
@@ -89,7 +95,10 @@ export async function openKvStore(path: string, options: OpenOptions = {}): Prom
       }
       return true;
     });
-    const store = new KvSessionStore(kv, {}, true, file || path === ":memory:" ? 1 : REMOTE_GROUPS);
+    const local = file || path === ":memory:";
+    const store = local
+      ? new KvSessionStore(kv, {}, true)
+      : new KvSessionStore(kv, {}, true, REMOTE_GROUPS, REMOTE_CHECKS);
     if (options.onIndexError) store.onIndexError = options.onIndexError;
     // Markers left by a process that died: their sessions are listed, but not indexed.
     if (!options.readOnly) await store.sweep();

@@ -101,7 +101,11 @@ export const MIGRATIONS: string[][] = [[
    $fn$`,
 ]];
 
-/** The version recorded in the database, or null when it has no session-buddy schema. */
+/**
+ * The version recorded in the database, or null when it has no session-buddy schema.
+ * A version row that is missing or not a number (changed by hand) is refused: nothing
+ * here can tell what such a schema holds.
+ */
 async function recorded(query: Pool["query"]): Promise<number | null> {
   const table = await query<{ t: string | null }>(
     "SELECT to_regclass('session_buddy.meta')::text AS t",
@@ -110,7 +114,20 @@ async function recorded(query: Pool["query"]): Promise<number | null> {
   const row = await query<{ value: string }>(
     "SELECT value FROM session_buddy.meta WHERE key = 'schema_version'",
   );
-  return row.rows[0] ? Number(row.rows[0].value) : null;
+  const value = row.rows[0]?.value;
+  if (value === undefined) {
+    throw new Error(
+      "session_buddy.meta records no schema_version: the schema was changed by hand; restore its version row",
+    );
+  }
+  if (!/^[1-9][0-9]{0,8}$/.test(value)) {
+    throw new Error(
+      `session_buddy.meta records an unreadable schema_version '${
+        value.slice(0, 20)
+      }': the schema was changed by hand; restore its version row`,
+    );
+  }
+  return Number(value);
 }
 
 function newer(version: number): Error {
@@ -120,36 +137,38 @@ function newer(version: number): Error {
 }
 
 /**
- * Makes sure the database holds the schema of {@linkcode SCHEMA_VERSION}: a writable open
- * creates or upgrades it in one transaction; a reading one only checks.
+ * Makes sure the database holds the schema of {@linkcode SCHEMA_VERSION}: when it does,
+ * nothing is written; else a writable open creates or upgrades it in one transaction (under
+ * a lock, looking again inside it: another writer may have done it meanwhile); a reading
+ * one only checks.
  */
 export async function ensureSchema(pool: Pool, readOnly: boolean): Promise<void> {
+  const found = await recorded((text, values) => pool.query(text, values));
+  // The usual case, on every start but the first: a role that may use the schema but not
+  // change it (no CREATE on the database) opens it too.
+  if (found === SCHEMA_VERSION) return;
+  if (found !== null && found > SCHEMA_VERSION) throw newer(found);
   if (readOnly) {
-    const version = await recorded((text, values) => pool.query(text, values));
-    if (version === null) {
-      throw new Error(
-        "no session-buddy schema in that database (nothing has been tracked with this --db yet)",
-      );
-    }
-    if (version > SCHEMA_VERSION) throw newer(version);
-    if (version < SCHEMA_VERSION) {
-      throw new Error(
-        `the database's session-buddy schema is version ${version}: start a server of this version once to upgrade it`,
-      );
-    }
-    return;
+    throw new Error(
+      found === null
+        ? "no session-buddy schema in that database (nothing has been tracked with this --db yet)"
+        : `the database's session-buddy schema is version ${found}: start a server of this version once to upgrade it`,
+    );
   }
   const client = await pool.connect();
   try {
     await client.query("BEGIN");
     await client.query("SELECT pg_advisory_xact_lock($1)", [SCHEMA_LOCK]);
-    await client.query("CREATE SCHEMA IF NOT EXISTS session_buddy");
-    await client.query(
-      "CREATE TABLE IF NOT EXISTS session_buddy.meta (key text PRIMARY KEY, value text NOT NULL)",
-    );
-    const version = (await recorded((text, values) => client.query(text, values))) ?? 0;
-    if (version > SCHEMA_VERSION) throw newer(version);
-    for (let next = version + 1; next <= SCHEMA_VERSION; next++) {
+    // Looked at again under the lock: another writer may have just made or upgraded it.
+    const version = await recorded((text, values) => client.query(text, values));
+    if (version !== null && version > SCHEMA_VERSION) throw newer(version);
+    if (version === null) {
+      await client.query("CREATE SCHEMA IF NOT EXISTS session_buddy");
+      await client.query(
+        "CREATE TABLE session_buddy.meta (key text PRIMARY KEY, value text NOT NULL)",
+      );
+    }
+    for (let next = (version ?? 0) + 1; next <= SCHEMA_VERSION; next++) {
       for (const statement of MIGRATIONS[next - 1]!) await client.query(statement);
     }
     await client.query(

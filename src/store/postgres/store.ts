@@ -30,6 +30,8 @@ import type {
 } from "../port.ts";
 import { loadPool, type Pool, type PoolOptions } from "./driver.ts";
 import { ensureSchema } from "./schema.ts";
+import { takeGroup } from "../groups.ts";
+import { columnText, sendable } from "./text.ts";
 import { parsePostgresUrl, type PostgresTarget } from "./url.ts";
 
 /** How long change-feed entries are kept for `sessions tail` (as on Deno KV). */
@@ -170,7 +172,14 @@ export async function openPostgresStore(
     }, "at open");
   } catch (error) {
     await endPool(pool);
-    throw storeErrorOf(error);
+    const e = storeErrorOf(error);
+    // pg's own words for this ("SASL: ... client password must be a string") say little.
+    if (target.password === null && /SASL|password must be a string/i.test(e.message)) {
+      throw new StoreError(
+        "the database asks for a password: set SESSION_BUDDY_DB_PASSWORD or put it in the URL",
+      );
+    }
+    throw e;
   }
   return new PgSessionStore(pool);
 }
@@ -200,6 +209,8 @@ export class PgSessionStore implements SessionStore {
   readonly #pool: Pool;
   readonly #queue: PendingStart[] = [];
   readonly #groups = new Set<Promise<void>>();
+  /** The events of the groups committing now (see src/store/groups.ts). */
+  readonly #committing = new Set<string>();
   #observer: StoreObserver | null = null;
   #closed = false;
 
@@ -280,9 +291,16 @@ export class PgSessionStore implements SessionStore {
   #pump(): void {
     while (this.#groups.size < GROUPS_IN_FLIGHT && this.#queue.length > 0) {
       // Starts answered already (their deadline passed in the queue) are not written.
-      const batch = this.#queue.splice(0, MAX_GROUP).filter((item) => !item.settled);
-      if (batch.length === 0) continue;
+      const batch = takeGroup(
+        this.#queue,
+        MAX_GROUP,
+        (item) => this.#committing.has(item.event.event_id),
+      );
+      if (batch.length === 0) return;
+      const events = [...new Set(batch.map((item) => item.event.event_id))];
+      for (const id of events) this.#committing.add(id);
       const group = this.#commitGroup(batch).finally(() => {
+        for (const id of events) this.#committing.delete(id);
         this.#groups.delete(group);
         this.#pump();
       });
@@ -291,7 +309,8 @@ export class PgSessionStore implements SessionStore {
   }
 
   async #commitGroup(batch: PendingStart[]): Promise<void> {
-    // The same event twice in a group is stored once; the second is answered after it.
+    // The same event twice in a group is stored once, as it came first; the others are
+    // answered after it.
     const leaders = new Map<string, PendingStart>();
     for (const item of batch) {
       if (!leaders.has(item.event.event_id)) leaders.set(item.event.event_id, item);
@@ -321,9 +340,9 @@ export class PgSessionStore implements SessionStore {
         base,
         tail: text.slice(EMPTY_ID_PREFIX.length),
         started_ms: Date.parse(record.started_at),
-        component_name: item.event.component_name,
-        hostname: item.event.hostname,
-        username: item.event.user.username,
+        component_name: columnText(item.event.component_name),
+        hostname: columnText(item.event.hostname),
+        username: columnText(item.event.user.username),
         last_seen_ms: item.now.getTime(),
         at_ms: item.now.getTime(),
       };
@@ -344,6 +363,8 @@ export class PgSessionStore implements SessionStore {
       return;
     }
     const results = new Map<string, StartResult>();
+    // What each event's session holds now, for the later starts of the same event.
+    const storedOf = new Map<string, SessionRecord>();
     ordered.forEach(({ item }, i) => {
       const answer = answers[i]!;
       if ("tracked" in answer) {
@@ -351,9 +372,11 @@ export class PgSessionStore implements SessionStore {
         const record = records[i]!;
         record.session_id = answer.tracked;
         results.set(item.event.event_id, { kind: "tracked", record });
+        storedOf.set(item.event.event_id, record);
         return;
       }
       const stored = JSON.parse(answer.record) as SessionRecord;
+      storedOf.set(item.event.event_id, stored);
       // A try after a lost connection may find the start its first try committed.
       const ours = retried && stored.last_seen_at === item.now.toISOString() &&
         stored.tracked_by === item.trackedBy && sameStart(item.event, stored);
@@ -370,9 +393,10 @@ export class PgSessionStore implements SessionStore {
       const leader = leaders.get(item.event.event_id)!;
       if (item === leader) item.resolve(result);
       else {
-        const sessionId = result.kind === "tracked" ? result.record.session_id : result.sessionId;
-        const kind = sameStart(item.event, leader.event) ? "replayed" : "conflict";
-        item.resolve({ kind, sessionId });
+        // Judged by what is stored, as if it came after its group had committed.
+        const stored = storedOf.get(item.event.event_id)!;
+        const kind = sameStart(item.event, stored) ? "replayed" : "conflict";
+        item.resolve({ kind, sessionId: stored.session_id });
       }
     }
   }
@@ -389,6 +413,7 @@ export class PgSessionStore implements SessionStore {
     ) => { record: SessionRecord; write: boolean; result: T; feed?: number },
     missing: T,
   ): Promise<T> {
+    if (!sendable(sessionId)) return missing;
     let tries = 0;
     return await this.#retrying(what, async () => {
       while (true) {
@@ -456,6 +481,7 @@ export class PgSessionStore implements SessionStore {
   }
 
   async get(sessionId: string): Promise<SessionRecord | null> {
+    if (!sendable(sessionId)) return null;
     const found = await deadline(
       () =>
         this.#pool.query<{ record: string }>(
@@ -587,9 +613,9 @@ export class PgSessionStore implements SessionStore {
             record.session_id,
             record.event_id,
             Date.parse(record.started_at),
-            record.component_name,
-            record.hostname,
-            record.user.username,
+            columnText(record.component_name),
+            columnText(record.hostname),
+            columnText(record.user.username),
             record.status,
             Date.parse(record.last_seen_at),
             JSON.stringify(record),
@@ -701,7 +727,7 @@ export function listQuery(
   const primary: string[] = [];
   let lead: (columns: string, op: string, params: string) => string;
   if (first) {
-    const v = param(first.value);
+    const v = param(columnText(first.value));
     primary.push(`${first.column} BETWEEN ${v} AND ${v}`);
     lead = (columns, op, params) => `(${first.column}, ${columns}) ${op} (${v}, ${params})`;
   } else {
@@ -713,7 +739,7 @@ export function listQuery(
     primary.push(lead("started_ms, session_id", "<", `${param(after.at)}, ${param(after.id)}`));
   }
   const primaryValues = values.length;
-  const secondary = filters.slice(1).map((f) => `${f.column} = ${param(f.value)}`);
+  const secondary = filters.slice(1).map((f) => `${f.column} = ${param(columnText(f.value))}`);
   if (filter.status === "active") secondary.push(`last_seen_ms >= ${param(staleCutoffMs)}`);
   if (filter.status === "stale") secondary.push(`last_seen_ms < ${param(staleCutoffMs)}`);
   return { primary, secondary, values, primaryValues, column: first?.column ?? null };

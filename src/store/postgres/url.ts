@@ -53,20 +53,21 @@ export function parsePostgresUrl(location: string, envPassword?: string): Postgr
       "not a PostgreSQL URL: use postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
     );
   }
-  const decode = (text: string) => {
+  const decode = (text: string, part: string) => {
     try {
       return decodeURIComponent(text);
     } catch {
-      throw new TypeError("the URL has a malformed %-escape in its user or password");
+      throw new TypeError(`the PostgreSQL URL has a malformed %-escape in its ${part}`);
     }
   };
-  const user = decode(url.username);
+  const user = decode(url.username, "user");
   if (!user) throw new TypeError("the PostgreSQL URL names no user: postgres://USER@HOST/DATABASE");
-  const database = decode(url.pathname.replace(/^\//, ""));
+  const database = decode(url.pathname.replace(/^\//, ""), "database name");
   if (!database || database.includes("/")) {
     throw new TypeError("the PostgreSQL URL names no database: postgres://USER@HOST/DATABASE");
   }
   const port = url.port ? Number(url.port) : 5432;
+  if (port === 0) throw new TypeError("the PostgreSQL URL's port must be 1-65535");
   const socketDir = url.searchParams.get("host");
   if (socketDir !== null && !socketDir.startsWith("/")) {
     throw new TypeError("?host= takes the absolute path of the folder holding the Unix socket");
@@ -96,7 +97,7 @@ export function parsePostgresUrl(location: string, envPassword?: string): Postgr
     port,
     socket: socketDir === null ? null : `${socketDir.replace(/\/+$/, "")}/.s.PGSQL.${port}`,
     user,
-    password: url.password ? decode(url.password) : (envPassword || null),
+    password: url.password ? decode(url.password, "password") : (envPassword || null),
     database,
     sslmode,
   };

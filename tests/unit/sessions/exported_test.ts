@@ -40,6 +40,8 @@ Deno.test("a record with a bad field is refused naming it", () => {
   const cases: [unknown, RegExp][] = [
     [[], /expected a JSON object/],
     [exported({ session_id: "" }), /Invalid session_id/],
+    [exported({ session_id: "a\u0000b" }), /Invalid session_id: U\+0000 and lone surrogates/],
+    [exported({ session_id: "a\ud800" }), /Invalid session_id: U\+0000 and lone surrogates/],
     [exported({ event_id: "abc" }), /Invalid UUID v4 format: abc/],
     [exported({ started_at: "yesterday" }), /Invalid started_at/],
     [exported({ status: "gone" }), /Invalid status/],

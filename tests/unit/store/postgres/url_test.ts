@@ -65,7 +65,10 @@ Deno.test("bad URLs are refused naming what is wrong, never quoting the password
     ["postgres://h/s", /names no user/],
     ["postgres://u:Secret-pw-123@h/", /names no database/],
     ["postgres://u:Secret-pw-123@h/s?timeout=5", /unknown PostgreSQL URL parameter 'timeout'/],
-    ["postgres://u:%zz@h/s", /malformed %-escape/],
+    ["postgres://u:%zz@h/s", /malformed %-escape in its password/],
+    ["postgres://u:Secret-pw-123@h/s%zz", /malformed %-escape in its database name/],
+    ["postgres://u%zz:Secret-pw-123@h/s", /malformed %-escape in its user/],
+    ["postgres://u:Secret-pw-123@h:0/s", /port must be 1-65535/],
   ];
   for (const [url, pattern] of cases) {
     assert.throws(() => parsePostgresUrl(url), (error: Error) => {
