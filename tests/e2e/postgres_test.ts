@@ -6,7 +6,7 @@
  * those paths, the driver reads none of the PG* variables, and the Unix socket URL works.
  */
 import assert from "node:assert/strict";
-import { freePort } from "../helpers/http.ts";
+import { freePort, tarpit } from "../helpers/http.ts";
 import { type PgCluster, type PgDatabase, pgTest, withClient } from "../helpers/postgres.ts";
 import { runProgram, startArgs, startServer, tempDir } from "../helpers/server.ts";
 import { pgRecords } from "../helpers/stores.ts";
@@ -210,6 +210,30 @@ pgTest(
 );
 
 pgTest(
+  "servers opening a database without the schema at the same moment all start: one creates it, the others use it",
+  async (cluster) => {
+    const database = await cluster.createDatabase();
+    const { dir, cleanup } = await tempDir();
+    try {
+      const env = { SESSION_BUDDY_DB: database.url, HOME: dir };
+      const outs = await Promise.all(
+        Array.from({ length: 6 }, () => run([], env, firstRequests())),
+      );
+      for (const out of outs) {
+        assert.equal(out.code, 0, out.stderr);
+        assert.match(out.stdout, /"status":"tracked"/);
+      }
+      assert.equal((await pgRecords(database)).size, 6);
+      const version = await database.query("SELECT value FROM session_buddy.meta");
+      assert.deepEqual(version, [{ value: "1" }]);
+    } finally {
+      await cleanup();
+      await database.drop();
+    }
+  },
+);
+
+pgTest(
   "a current schema is used as it is: a role that may not create anything opens it to write; a version row changed by hand is refused",
   async (cluster) => {
     const database = await cluster.createDatabase();
@@ -311,28 +335,6 @@ pgTest(
     }
   },
 );
-
-/** A listener that accepts connections and never answers: a database that hangs at connect. */
-function tarpit(): { port: number; close: () => void } {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const held: Deno.Conn[] = [];
-  (async () => {
-    try {
-      for await (const conn of listener) held.push(conn);
-    } catch { /* closed */ }
-  })();
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    close() {
-      listener.close();
-      for (const conn of held) {
-        try {
-          conn.close();
-        } catch { /* gone */ }
-      }
-    },
-  };
-}
 
 pgTest(
   "open failures: wrong password, wrong database, unreachable hosts, a bad --db-ca: one line, exit 1, within 5 s, no password",

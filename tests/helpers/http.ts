@@ -130,3 +130,25 @@ export async function connectHttp(
     close: () => client.close(),
   };
 }
+
+/** A listener that accepts connections and never answers: a server that hangs at connect. */
+export function tarpit(): { port: number; close: () => void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  (async () => {
+    try {
+      for await (const conn of listener) held.push(conn);
+    } catch { /* closed */ }
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    close() {
+      listener.close();
+      for (const conn of held) {
+        try {
+          conn.close();
+        } catch { /* gone */ }
+      }
+    },
+  };
+}

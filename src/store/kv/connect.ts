@@ -85,6 +85,9 @@ export async function dataHosts(
       signal: AbortSignal.timeout(5000),
     });
   } catch (error) {
+    if (error instanceof DOMException && error.name === "TimeoutError") {
+      return { ok: false, reason: `${net} did not answer within 5 s` };
+    }
     const reason = (error instanceof Error ? error.message.split("\n")[0]! : String(error))
       .replaceAll(url, describeKvConnect(url));
     return { ok: false, reason: `cannot reach ${net}: ${reason}` };

@@ -111,15 +111,22 @@ async function recorded(query: Pool["query"]): Promise<number | null> {
     "SELECT to_regclass('session_buddy.meta')::text AS t",
   );
   if (!table.rows[0]?.t) return null;
-  const row = await query<{ value: string }>(
-    "SELECT value FROM session_buddy.meta WHERE key = 'schema_version'",
-  );
-  const value = row.rows[0]?.value;
-  if (value === undefined) {
+  const version = await versionRow(query);
+  if (version === null) {
     throw new Error(
       "session_buddy.meta records no schema_version: the schema was changed by hand; restore its version row",
     );
   }
+  return version;
+}
+
+/** The version row of `session_buddy.meta`, or null when there is none. */
+async function versionRow(query: Pool["query"]): Promise<number | null> {
+  const row = await query<{ value: string }>(
+    "SELECT value FROM session_buddy.meta WHERE key = 'schema_version'",
+  );
+  const value = row.rows[0]?.value;
+  if (value === undefined) return null;
   if (!/^[1-9][0-9]{0,8}$/.test(value)) {
     throw new Error(
       `session_buddy.meta records an unreadable schema_version '${
@@ -160,15 +167,16 @@ export async function ensureSchema(pool: Pool, readOnly: boolean): Promise<void>
     await client.query("BEGIN");
     await client.query("SELECT pg_advisory_xact_lock($1)", [SCHEMA_LOCK]);
     // Looked at again under the lock: another writer may have just made or upgraded it.
-    const version = await recorded((text, values) => client.query(text, values));
-    if (version !== null && version > SCHEMA_VERSION) throw newer(version);
-    if (version === null) {
-      await client.query("CREATE SCHEMA IF NOT EXISTS session_buddy");
-      await client.query(
-        "CREATE TABLE session_buddy.meta (key text PRIMARY KEY, value text NOT NULL)",
-      );
-    }
-    for (let next = (version ?? 0) + 1; next <= SCHEMA_VERSION; next++) {
+    // (By name, not with to_regclass: right after the advisory lock, that missed a table
+    // another writer had just committed, seen here with four servers starting at once.)
+    await client.query("CREATE SCHEMA IF NOT EXISTS session_buddy");
+    await client.query(
+      "CREATE TABLE IF NOT EXISTS session_buddy.meta (key text PRIMARY KEY, value text NOT NULL)",
+    );
+    // No row: the table is this transaction's own (another writer commits both at once).
+    const version = (await versionRow((text, values) => client.query(text, values))) ?? 0;
+    if (version > SCHEMA_VERSION) throw newer(version);
+    for (let next = version + 1; next <= SCHEMA_VERSION; next++) {
       for (const statement of MIGRATIONS[next - 1]!) await client.query(statement);
     }
     await client.query(
