@@ -7,57 +7,7 @@
 import assert from "node:assert/strict";
 import { pgTest } from "../helpers/postgres.ts";
 import { tempDir } from "../helpers/server.ts";
-import { workerPermissions } from "../../src/serve/permissions.ts";
-import type { PgProbeOutcome, PgProbeRequest } from "../fixtures/pg_permission_probe.ts";
-
-async function probe(
-  db: string,
-  request: Omit<PgProbeRequest, "db">,
-): Promise<
-  {
-    permissions: Deno.PermissionOptionsObject;
-    results: Record<string, PgProbeOutcome>;
-    escaped: string[];
-  }
-> {
-  const permissions = workerPermissions({ db, logFile: null, http: null });
-  const worker = new Worker(new URL("../fixtures/pg_permission_probe.ts", import.meta.url), {
-    type: "module",
-    deno: { permissions },
-  });
-  try {
-    const answer = await new Promise<
-      { results: Record<string, PgProbeOutcome>; escaped: string[] }
-    >(
-      (resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error("probe timed out")), 60_000);
-        worker.onmessage = (e) => {
-          clearTimeout(timer);
-          resolve(e.data);
-        };
-        worker.onerror = (e) => {
-          clearTimeout(timer);
-          e.preventDefault();
-          reject(new Error(`probe failed: ${e.message}`));
-        };
-        worker.postMessage({ db, ...request });
-      },
-    );
-    return { permissions, ...answer };
-  } finally {
-    worker.terminate();
-  }
-}
-
-/** Asserts that each named attempt was refused by Deno's permissions. */
-function refused(results: Record<string, PgProbeOutcome>, names: string[]): void {
-  for (const name of names) {
-    const outcome = results[name];
-    assert.ok(outcome, `${name} reported`);
-    assert.equal(outcome.ok, false, `${name} should have been refused`);
-    if (!outcome.ok) assert.ok(outcome.notCapable, `${name}: ${outcome.error}`);
-  }
-}
+import { refused, storeProbe } from "../helpers/store_probe.ts";
 
 pgTest(
   "a Worker with workerPermissions for a TCP database: the store works; other ports, hosts, files, env, run and sys are NotCapable",
@@ -67,7 +17,7 @@ pgTest(
     try {
       await Deno.writeTextFile(`${dir}/secret.txt`, "x");
       const port = cluster.port;
-      const { permissions, results, escaped } = await probe(database.url, {
+      const { permissions, results, escaped } = await storeProbe(database.url, {
         elsewhere: {
           otherPort: database.url.replace(`:${port}/`, `:${port + 1}/`),
           otherHost: database.url.replace(`@${cluster.host}:`, "@127.0.0.2:"),
@@ -132,7 +82,7 @@ pgTest(
       const socket = `${cluster.socketDir}/.s.PGSQL.${cluster.port}`;
       // Another file in the socket's folder (the helper's cluster keeps its admin URL there).
       const neighbour = [...Deno.readDirSync(cluster.socketDir)].find((e) => e.isFile)?.name;
-      const { permissions, results, escaped } = await probe(database.socketUrl!, {
+      const { permissions, results, escaped } = await storeProbe(database.socketUrl!, {
         elsewhere: { tcp: database.url },
         tcp: { database: { hostname: cluster.host, port: cluster.port } },
         unix: { granted: socket, otherSocket: `${cluster.socketDir}/.s.PGSQL.${cluster.port + 1}` },

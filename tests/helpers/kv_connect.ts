@@ -46,16 +46,20 @@ function sh(word: string): string {
 }
 
 /**
- * Starts a shim on a free port (or `port`), with `latencyMs` before each answer. It runs
+ * Starts a shim on a free port (or `port`, and on the SQLite files of `dir`), with
+ * `latencyMs` before each answer. It runs
  * detached (no handle of it in this runtime, so test sanitizers see nothing open), writes
  * to files in its folder, and ends with this process at the latest (a watchdog).
  */
 export async function startShim(
-  options: { latencyMs?: number; token?: string; log?: boolean; port?: number } = {},
+  options: { latencyMs?: number; token?: string; log?: boolean; port?: number; dir?: string } = {},
 ): Promise<KvConnectShim> {
   const missing = kvConnectMissing();
   if (missing) throw new Error(missing);
-  const dir = await Deno.makeTempDir({ prefix: "session-buddy-kvc-" });
+  // A shim started again on the folder of one that stopped serves the same databases.
+  const dir = options.dir ?? await Deno.makeTempDir({ prefix: "session-buddy-kvc-" });
+  // The line of a shim that ran here before must not be taken for this one's.
+  await Deno.remove(`${dir}/out`).catch(() => {});
   const token = options.token ?? `kvc-${crypto.randomUUID()}`;
   const command = [
     Deno.execPath(),

@@ -55,3 +55,35 @@ export function withDeadline(kv: Deno.Kv, ms: number = REMOTE_DEADLINE_MS): Deno
     },
   });
 }
+
+/** What each call of a store is called in an error text. */
+const CALLS: Record<string, string> = {
+  start: "a start",
+  end: "an end",
+  heartbeat: "a heartbeat",
+  get: "a read",
+  isListPosition: "a read",
+  list: "a listing",
+  feedSince: "a read",
+  importRecord: "an import",
+};
+
+/**
+ * `store` whose calls each fail after `ms` from when they were made: one call of a remote
+ * store may take several round trips (a commit whose check failed, a read, another
+ * commit), each held to the deadline above, and SPEC's 5 s is for the call.
+ */
+export function withCallDeadline<S extends object>(store: S, ms: number = REMOTE_DEADLINE_MS): S {
+  return new Proxy(store, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target);
+      if (typeof value !== "function") return value;
+      const bound = value.bind(target);
+      const what = typeof property === "string" ? CALLS[property] : undefined;
+      if (what === undefined) return bound;
+      return (...args: unknown[]) => race(Promise.resolve(bound(...args)), what, ms);
+    },
+    // A setter runs on the store itself, whose private fields a Proxy does not have.
+    set: (target, property, value) => Reflect.set(target, property, value, target),
+  });
+}

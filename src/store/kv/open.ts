@@ -1,7 +1,12 @@
 /** Opening the Deno KV store and checking that it is one. */
 import { KvSessionStore } from "./kv_store.ts";
 import { isKvConnectUrl } from "./connect.ts";
-import { REMOTE_DEADLINE_MS, StoreTimeoutError, withDeadline } from "./deadline.ts";
+import {
+  REMOTE_DEADLINE_MS,
+  StoreTimeoutError,
+  withCallDeadline,
+  withDeadline,
+} from "./deadline.ts";
 import { withRetry } from "./retry.ts";
 
 /**
@@ -102,7 +107,7 @@ export async function openKvStore(path: string, options: OpenOptions = {}): Prom
     if (options.onIndexError) store.onIndexError = options.onIndexError;
     // Markers left by a process that died: their sessions are listed, but not indexed.
     if (!options.readOnly) await store.sweep();
-    return { kv, store };
+    return { kv, store: local ? store : withCallDeadline(store) };
   } catch (error) {
     kv.close();
     throw error;
