@@ -1,7 +1,14 @@
 /** SPEC sections 2 and 6: the command line, its exit statuses and its one-line errors. */
 import assert from "node:assert/strict";
 import { decodeJwt, jwtVerify } from "jose";
-import { CONFIG, runProgram, SECRET, startArgs, tempDir } from "../helpers/server.ts";
+import {
+  CONFIG,
+  initializeRequest,
+  runProgram,
+  SECRET,
+  startArgs,
+  tempDir,
+} from "../helpers/server.ts";
 
 const VERSION: string = JSON.parse(await Deno.readTextFile(CONFIG)).version;
 const ENV_VARS = [
@@ -36,16 +43,7 @@ function assertOneLineFailure(
   return lines[0]!;
 }
 
-const initialize = {
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: {
-    protocolVersion: "2025-06-18",
-    capabilities: {},
-    clientInfo: { name: "cli-test", version: "1.0.0" },
-  },
-};
+const initialize = initializeRequest("cli-test");
 const initialized = { jsonrpc: "2.0", method: "notifications/initialized" };
 
 function ndjson(...messages: unknown[]): string {

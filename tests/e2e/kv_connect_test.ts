@@ -8,20 +8,21 @@
  */
 import assert from "node:assert/strict";
 import { freePort, tarpit } from "../helpers/http.ts";
-import { kvConnectMissing, type KvConnectShim, startShim } from "../helpers/kv_connect.ts";
+import { type KvConnectShim, kvConnectTest, startShim } from "../helpers/kv_connect.ts";
 import { refused, storeProbe } from "../helpers/store_probe.ts";
-import { runProgram, startArgs, startServer, tempDir, withStore } from "../helpers/server.ts";
+import {
+  initializeRequest,
+  runProgram,
+  startArgs,
+  startServer,
+  tempDir,
+  withStore,
+} from "../helpers/server.ts";
 import { kvSessionIds } from "../helpers/stores.ts";
 
-/** A test that needs the KV Connect server: said plainly when this machine cannot run it. */
+/** A test on a KV Connect shim of its own. */
 function kvcTest(name: string, fn: (shim: KvConnectShim) => Promise<void>): void {
-  Deno.test(name, async () => {
-    const missing = kvConnectMissing();
-    if (missing) {
-      if (Deno.env.get("CI") === "true") throw new Error(`${missing} (CI must have it)`);
-      console.log(`skipped: ${missing}: ${name}`);
-      return;
-    }
+  kvConnectTest(name, async () => {
     const shim = await startShim();
     try {
       await fn(shim);
@@ -31,21 +32,10 @@ function kvcTest(name: string, fn: (shim: KvConnectShim) => Promise<void>): void
   });
 }
 
-const INITIALIZE = JSON.stringify({
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: {
-    protocolVersion: "2025-06-18",
-    capabilities: {},
-    clientInfo: { name: "kv-connect-test", version: "1.0.0" },
-  },
-}) + "\n";
-
 /** The ways of opening a store an operator has: a server on stdio or HTTP, and readers. */
 function openers(): { what: string; args: string[]; stdin: string }[] {
   return [
-    { what: "stdio server", args: [], stdin: INITIALIZE },
+    { what: "stdio server", args: [], stdin: `${JSON.stringify(initializeRequest())}\n` },
     { what: "HTTP server", args: ["serve", "--http", `127.0.0.1:${freePort()}`], stdin: "" },
     { what: "sessions list", args: ["sessions", "list"], stdin: "" },
     { what: "stats", args: ["stats"], stdin: "" },

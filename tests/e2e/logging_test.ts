@@ -3,7 +3,13 @@
  * ("[kv] ...", "[postgres] ...").
  */
 import assert from "node:assert/strict";
-import { endArgs, runProgram, startArgs, startServer } from "../helpers/server.ts";
+import {
+  endArgs,
+  initializeRequest,
+  runProgram,
+  startArgs,
+  startServer,
+} from "../helpers/server.ts";
 import { poll, storeTest, withServer, withTestStore } from "../helpers/contract.ts";
 
 const START_LINE =
@@ -145,16 +151,7 @@ storeTest("stdout carries nothing but JSON-RPC, even at debug level", async (kin
       await earlier.close();
     }
     const lines = [
-      {
-        jsonrpc: "2.0",
-        id: 1,
-        method: "initialize",
-        params: {
-          protocolVersion: "2025-06-18",
-          capabilities: {},
-          clientInfo: { name: "raw", version: "1.0.0" },
-        },
-      },
+      initializeRequest("raw"),
       { jsonrpc: "2.0", method: "notifications/initialized" },
       {
         jsonrpc: "2.0",

@@ -8,7 +8,13 @@
 import assert from "node:assert/strict";
 import { freePort, tarpit } from "../helpers/http.ts";
 import { type PgCluster, type PgDatabase, pgTest, withClient } from "../helpers/postgres.ts";
-import { runProgram, startArgs, startServer, tempDir } from "../helpers/server.ts";
+import {
+  initializeRequest,
+  runProgram,
+  startArgs,
+  startServer,
+  tempDir,
+} from "../helpers/server.ts";
 import { pgRecords } from "../helpers/stores.ts";
 import { poll } from "../helpers/contract.ts";
 import { figure } from "../stress/raw.ts";
@@ -21,16 +27,7 @@ function ourLines(stderr: string): string[] {
 /** What a client sends first: initialize and a start. A refused store answers neither. */
 function firstRequests(): string {
   return [
-    {
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-06-18",
-        capabilities: {},
-        clientInfo: { name: "t", version: "1" },
-      },
-    },
+    initializeRequest("t"),
     { jsonrpc: "2.0", method: "notifications/initialized" },
     {
       jsonrpc: "2.0",

@@ -14,7 +14,13 @@ import {
   type PgDatabase,
   startOwnCluster,
 } from "../helpers/postgres.ts";
-import { runProgram, startArgs, startServer, tempDir } from "../helpers/server.ts";
+import {
+  initializeRequest,
+  runProgram,
+  startArgs,
+  startServer,
+  tempDir,
+} from "../helpers/server.ts";
 import { makeTestCa, signServerCert } from "../helpers/tls.ts";
 import { figure } from "../stress/raw.ts";
 
@@ -24,16 +30,7 @@ function ourLines(stderr: string): string[] {
 
 const REQUESTS = () =>
   [
-    {
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-06-18",
-        capabilities: {},
-        clientInfo: { name: "t", version: "1" },
-      },
-    },
+    initializeRequest("t"),
     { jsonrpc: "2.0", method: "notifications/initialized" },
     {
       jsonrpc: "2.0",

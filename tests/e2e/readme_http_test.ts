@@ -24,6 +24,7 @@ import {
   compiledBinary,
   DENO_DIR,
   endArgs,
+  initializeRequest,
   mintToken,
   programCommand,
   ROOT,
@@ -961,16 +962,7 @@ Deno.test("README HTTP: every status code of the table is what the collector ans
       "content-type": "application/json",
       accept: "application/json, text/event-stream",
     };
-    const initialize = JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-06-18",
-        capabilities: {},
-        clientInfo: { name: "t", version: "1" },
-      },
-    });
+    const initialize = JSON.stringify(initializeRequest("t"));
     const post = async (body: string, headers: Record<string, string> = {}) => {
       const answer = await fetch(mcp, { method: "POST", headers: { ...json, ...headers }, body });
       const text = await answer.text();

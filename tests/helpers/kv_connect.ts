@@ -19,6 +19,22 @@ export function kvConnectMissing(): string | null {
   return null;
 }
 
+/**
+ * Registers a test that needs a KV Connect shim; on a machine that cannot run one it says
+ * plainly that it skipped (and fails when CI=true).
+ */
+export function kvConnectTest(name: string, fn: () => Promise<void>): void {
+  Deno.test(name, async () => {
+    const missing = kvConnectMissing();
+    if (missing) {
+      if (Deno.env.get("CI") === "true") throw new Error(`${missing} (CI must have it)`);
+      console.log(`skipped: ${missing}: ${name}`);
+      return;
+    }
+    await fn();
+  });
+}
+
 /** A running shim. */
 export interface KvConnectShim {
   /** `http://127.0.0.1:PORT`. */

@@ -252,6 +252,20 @@ export async function mintToken(
   );
 }
 
+/** An MCP `initialize` request (id 1) from a client named `client`. */
+export function initializeRequest(client = "session-buddy-tests"): Record<string, unknown> {
+  return {
+    jsonrpc: "2.0",
+    id: 1,
+    method: "initialize",
+    params: {
+      protocolVersion: "2025-06-18",
+      capabilities: {},
+      clientInfo: { name: client, version: "1.0.0" },
+    },
+  };
+}
+
 /** A valid `track_session_start` argument object as the seed's shell sends it. */
 export function startArgs(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {

@@ -8,24 +8,11 @@
  */
 import assert from "node:assert/strict";
 import { connectHttp, startHttpServer } from "../helpers/http.ts";
-import { kvConnectMissing, type KvConnectShim, startShim } from "../helpers/kv_connect.ts";
+import { type KvConnectShim, kvConnectTest, startShim } from "../helpers/kv_connect.ts";
 import { readRecord, startArgs, startServer, tempDir } from "../helpers/server.ts";
 import { kvSessionIds } from "../helpers/stores.ts";
 import { type Fault, faultRun, type Scenario } from "./faults.ts";
 import { figure, size } from "./raw.ts";
-
-/** A test that needs the KV Connect server: said plainly when this machine cannot run it. */
-function kvcTest(name: string, fn: () => Promise<void>): void {
-  Deno.test(name, async () => {
-    const missing = kvConnectMissing();
-    if (missing) {
-      if (Deno.env.get("CI") === "true") throw new Error(`${missing} (CI must have it)`);
-      console.log(`skipped: ${missing}: ${name}`);
-      return;
-    }
-    await fn();
-  });
-}
 
 /** Every record in the SQLite file of a KV Connect database, by session id. */
 async function records(path: string): Promise<Map<string, Record<string, unknown>>> {
@@ -79,7 +66,7 @@ const OUTAGE: Scenario = {
   component: "kvcfault",
 };
 
-kvcTest(
+kvConnectTest(
   `KV Connect store failing (503) under ${OUTAGE.servers} writing servers: answers within 5 s, recovery, nothing lost`,
   () => onShim(OUTAGE),
 );
@@ -93,7 +80,7 @@ const KILL: Scenario = {
   component: "kvckill",
 };
 
-kvcTest(
+kvConnectTest(
   `KV Connect server killed (SIGKILL) and started again under ${KILL.servers} writing servers: answers within 5 s, recovery, nothing lost`,
   () => onShim(KILL),
 );
@@ -101,7 +88,7 @@ kvcTest(
 /** 20 ms before every answer of the KV Connect server: a store tens of milliseconds away. */
 const LATENCY_MS = 20;
 
-kvcTest(
+kvConnectTest(
   `KV Connect store ${LATENCY_MS} ms away: calls in flight overlap in group commits, over stdio and HTTP, nothing lost`,
   async () => {
     const shim = await startShim({ latencyMs: LATENCY_MS });

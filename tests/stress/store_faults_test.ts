@@ -6,7 +6,7 @@
  * stored.
  */
 import assert from "node:assert/strict";
-import { endArgs, runProgram, startArgs, tempDir } from "../helpers/server.ts";
+import { endArgs, initializeRequest, runProgram, startArgs, tempDir } from "../helpers/server.ts";
 import { figure, RawServer } from "./raw.ts";
 
 /** The non-empty stderr lines (the runtime runs with --quiet: every one is the program's). */
@@ -14,16 +14,7 @@ function ourLines(stderr: string): string[] {
   return stderr.split("\n").filter((l) => l.trim() !== "");
 }
 
-const request = JSON.stringify({
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: {
-    protocolVersion: "2025-06-18",
-    capabilities: {},
-    clientInfo: { name: "t", version: "1" },
-  },
-}) + "\n" + JSON.stringify({
+const request = JSON.stringify(initializeRequest("t")) + "\n" + JSON.stringify({
   jsonrpc: "2.0",
   id: 2,
   method: "tools/call",
