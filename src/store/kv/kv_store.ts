@@ -133,7 +133,7 @@ export class KvSessionStore implements SessionStore {
   #observer: StoreObserver | null = null;
   /** Groups being committed now, and how many may be at once. */
   #groupsRunning = 0;
-  /** The events of the groups committing now (see src/store/groups.ts). */
+  /** The event ids and id bases of the groups committing now (see src/store/groups.ts). */
   readonly #committing = new Set<string>();
   readonly #groupsAtOnce: number;
   /** Starts per group commit at most, and checks. */
