@@ -50,6 +50,33 @@ export interface CursorPosition {
   id: string;
 }
 
+/** Whether a filter's time range selects nothing (its since is at or after its until). */
+export function emptyRange(f: SessionFilter): boolean {
+  return f.sinceMs !== undefined && f.untilMs !== undefined && f.sinceMs >= f.untilMs;
+}
+
+/**
+ * How many index entries one page of `limit` may walk when its filters share no index:
+ * the same on every store, so a page costs what it holds, not what the store holds.
+ */
+export function walkLimit(limit: number): number {
+  return Math.max(1000, limit * 20);
+}
+
+/**
+ * Whether `record` is where a listing with filter `f` could have stopped at `position`:
+ * a cursor of another listing, or of a session since changed or gone, is not.
+ */
+export function isPositionOf(
+  record: SessionRecord | null,
+  position: CursorPosition,
+  f: SessionFilter,
+): boolean {
+  if (!record || Date.parse(record.started_at) !== position.at) return false;
+  // Status changes over time (active, stale, ended); every other filter is fixed.
+  return matches({ ...record, status: "active" }, { ...f, status: "all" });
+}
+
 const CURSOR_VERSION = 1;
 
 /** Fingerprint of a filter, so a cursor is refused on a query it was not made for. */

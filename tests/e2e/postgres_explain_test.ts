@@ -15,14 +15,14 @@
  * sessions gone stale, most sessions ended. Takes a few seconds (once the cluster is up).
  */
 import assert from "node:assert/strict";
-import type { CursorPosition, SessionFilter } from "../../src/sessions/query.ts";
+import { type CursorPosition, type SessionFilter, walkLimit } from "../../src/sessions/query.ts";
 import { listSql, openPostgresStore } from "../../src/store/postgres/store.ts";
 import { pg, type PgDatabase, skipWithoutPg } from "../helpers/postgres.ts";
 
 const ROWS = 50_000;
 const PAGE = 50;
-/** The store's default walk for a page of 50 (`Math.max(1000, limit * 20)`). */
-const SCAN_LIMIT = 1000;
+/** The store's default walk for a page of 50. */
+const SCAN_LIMIT = walkLimit(PAGE);
 const STALE_AFTER_MS = 12 * 3600 * 1000;
 /** One start every 10 minutes: 50,000 starts span about 347 days. */
 const STEP_MS = 600_000;

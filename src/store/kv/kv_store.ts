@@ -30,10 +30,13 @@ import { comparePositions, mergePositions, positionsOf } from "./merge.ts";
 import { decodeRecord, encodeRecord } from "./records.ts";
 import {
   type CursorPosition,
+  emptyRange,
+  isPositionOf,
   matches,
   type SessionFilter,
   type SessionView,
   viewOf,
+  walkLimit,
 } from "../../sessions/query.ts";
 import { isLockedError, type RetryOptions, withRetry } from "./retry.ts";
 import type {
@@ -566,10 +569,7 @@ export class KvSessionStore implements SessionStore {
 
   /** Whether a cursor position is a session that this listing could have returned. */
   async isListPosition(position: CursorPosition, filter: SessionFilter): Promise<boolean> {
-    const record = await this.get(position.id);
-    if (!record || Date.parse(record.started_at) !== position.at) return false;
-    // Status changes over time (active, stale, ended); every other filter is fixed.
-    return matches({ ...record, status: "active" }, { ...filter, status: "all" });
+    return isPositionOf(await this.get(position.id), position, filter);
   }
 
   /** Records for index entries, in the entries' order (Deno KV reads at most 10 at once). */
@@ -597,14 +597,9 @@ export class KvSessionStore implements SessionStore {
     after: CursorPosition | null,
     nowMs: number,
     staleAfterMs: number,
-    scanLimit = Math.max(1000, limit * 20),
+    scanLimit = walkLimit(limit),
   ): Promise<ListPage> {
-    if (
-      filter.sinceMs !== undefined && filter.untilMs !== undefined &&
-      filter.sinceMs >= filter.untilMs
-    ) {
-      return { sessions: [], next: null };
-    }
+    if (emptyRange(filter)) return { sessions: [], next: null };
     const prefix = listPrefix(filter);
     const lower = filter.sinceMs !== undefined ? [...prefix, filter.sinceMs] : undefined;
     let upper: Deno.KvKey | undefined = filter.untilMs !== undefined

@@ -7,7 +7,14 @@
  * pages on an index per filter, so a page costs O(page).
  */
 import type { SessionEndEvent, SessionStartEvent } from "../../sessions/events.ts";
-import { type CursorPosition, matches, type SessionFilter, viewOf } from "../../sessions/query.ts";
+import {
+  type CursorPosition,
+  emptyRange,
+  isPositionOf,
+  type SessionFilter,
+  viewOf,
+  walkLimit,
+} from "../../sessions/query.ts";
 import {
   baseSessionId,
   candidateNumber,
@@ -494,9 +501,7 @@ export class PgSessionStore implements SessionStore {
   }
 
   async isListPosition(position: CursorPosition, filter: SessionFilter): Promise<boolean> {
-    const record = await this.get(position.id);
-    if (!record || Date.parse(record.started_at) !== position.at) return false;
-    return matches({ ...record, status: "active" }, { ...filter, status: "all" });
+    return isPositionOf(await this.get(position.id), position, filter);
   }
 
   async list(
@@ -505,14 +510,9 @@ export class PgSessionStore implements SessionStore {
     after: CursorPosition | null,
     nowMs: number,
     staleAfterMs: number,
-    scanLimit = Math.max(1000, limit * 20),
+    scanLimit = walkLimit(limit),
   ): Promise<ListPage> {
-    if (
-      filter.sinceMs !== undefined && filter.untilMs !== undefined &&
-      filter.sinceMs >= filter.untilMs
-    ) {
-      return { sessions: [], next: null };
-    }
+    if (emptyRange(filter)) return { sessions: [], next: null };
     const sql = listSql(filter, after, nowMs - staleAfterMs, limit, scanLimit);
     const rows = await deadline(async () => {
       const r = await this.#pool.query<Row>(sql.page, sql.values);
