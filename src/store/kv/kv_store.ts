@@ -220,18 +220,24 @@ export class KvSessionStore implements SessionStore {
    */
   #pump(): void {
     while (this.#groupsRunning < this.#groupsAtOnce && this.#queue.length > 0) {
+      // Id bases matter only where groups commit side by side, and the checks only where
+      // a full group could have too many (a local file's never does): neither costs a local
+      // store's starts anything.
+      const parallel = this.#groupsAtOnce > 1;
       const batch = takeGroup(
         this.#queue,
         groupSize(this.#lastGroup, this.#queue.length, this.#maxGroup),
         (item) =>
           this.#committing.has(item.event.event_id) ||
-          (this.#groupsAtOnce > 1 && this.#committing.has(baseOf(item))),
-        (group, item) => checksOf([...group, item]) <= this.#checksPerCommit,
+          (parallel && this.#committing.has(baseOf(item))),
+        this.#checksPerCommit < 3 * MAX_GROUP
+          ? (group, item) => checksOf([...group, item]) <= this.#checksPerCommit
+          : undefined,
       );
       if (batch.length === 0) return;
       this.#lastGroup = batch.length;
       this.#groupsRunning++;
-      const busy = [...byEvent(batch).keys(), ...new Set(batch.map(baseOf))];
+      const busy = [...byEvent(batch).keys(), ...(parallel ? new Set(batch.map(baseOf)) : [])];
       for (const key of busy) this.#committing.add(key);
       void this.#commitBatch(batch).finally(() => {
         for (const key of busy) this.#committing.delete(key);
