@@ -3,31 +3,11 @@
  * --quick it runs both and prints every figure. Timings are not checked.
  */
 import assert from "node:assert/strict";
-import { CONFIG, DENO_DIR, DEV_FLAGS, ROOT, runtimeEnv } from "./helpers/server.ts";
+import { benchSummary, runBench } from "./helpers/bench.ts";
 
 Deno.test("bench/framing.ts --quick measures both framings", async () => {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-q",
-      "-P=bench",
-      ...DEV_FLAGS,
-      "--config",
-      CONFIG,
-      `${ROOT}bench/framing.ts`,
-      "--quick",
-    ],
-    cwd: ROOT,
-    clearEnv: true,
-    env: { NO_COLOR: "1", DENO_DIR, ...runtimeEnv() },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(output.stdout);
-  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr) + stdout);
-  const line = stdout.trim().split("\n").findLast((l) => l.startsWith('{"bench":"framing"'));
-  assert.ok(line, stdout);
-  const summary = JSON.parse(line);
+  const stdout = await runBench("framing.ts", ["--quick"]);
+  const summary = benchSummary(stdout, "framing");
   for (const framing of ["ours", "sdk"]) {
     for (
       const figure of [

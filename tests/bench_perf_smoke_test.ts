@@ -5,7 +5,7 @@
  * acknowledged went missing from its store is.
  */
 import assert from "node:assert/strict";
-import { CONFIG, DENO_DIR, DEV_FLAGS, ROOT, runtimeEnv } from "./helpers/server.ts";
+import { benchSummary, runBench } from "./helpers/bench.ts";
 
 const SERVERS = ["ours", "FLOOR", "FLOOR-KV", "peer", "peer-10k"];
 const FIGURES = [
@@ -41,30 +41,9 @@ const NOT_APPLICABLE: Record<string, string[]> = {
 };
 
 Deno.test("bench/perf.ts --quick runs every phase and reports every figure", async () => {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-q",
-      "-P=bench",
-      ...DEV_FLAGS,
-      "--config",
-      CONFIG,
-      `${ROOT}bench/perf.ts`,
-      "--quick",
-    ],
-    cwd: ROOT,
-    clearEnv: true,
-    env: { NO_COLOR: "1", DENO_DIR, ...runtimeEnv() },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(output.stdout);
-  const stderr = new TextDecoder().decode(output.stderr);
-  assert.equal(output.code, 0, `benchmark failed:\n${stderr}\n${stdout}`);
+  const stdout = await runBench("perf.ts", ["--quick"]);
 
-  const line = stdout.trim().split("\n").findLast((l) => l.startsWith('{"bench":"perf"'));
-  assert.ok(line, `no JSON summary line in:\n${stdout}`);
-  const summary = JSON.parse(line);
+  const summary = benchSummary(stdout, "perf");
   assert.equal(summary.quick, true);
   assert.deepEqual(Object.keys(summary.figures), SERVERS);
   for (const server of SERVERS) {

@@ -5,29 +5,12 @@
  * unhandled rejection, is.
  */
 import assert from "node:assert/strict";
+import { runBench } from "./helpers/bench.ts";
 import { pg, skipWithoutPg } from "./helpers/postgres.ts";
-import { CONFIG, DENO_DIR, DEV_FLAGS, ROOT, runtimeEnv } from "./helpers/server.ts";
 
 Deno.test("bench/pg_drivers.ts --quick measures pg and postgres.js under the Worker's grants", async () => {
   if (!(await pg())) return skipWithoutPg("bench/pg_drivers.ts");
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-q",
-      "-P=bench",
-      ...DEV_FLAGS,
-      "--config",
-      CONFIG,
-      `${ROOT}bench/pg_drivers.ts`,
-      "--quick",
-    ],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", DENO_DIR, ...runtimeEnv(), ...Deno.env.toObject() },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(out.stdout);
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr) + stdout);
+  const stdout = await runBench("pg_drivers.ts", ["--quick"], Deno.env.toObject());
   const summary = JSON.parse(stdout.trim().split("\n").at(-1)!);
   for (const driver of ["pg", "postgres"]) {
     const r = summary[driver];

@@ -6,7 +6,7 @@
  * it says that it skipped (and fails when CI=true).
  */
 import assert from "node:assert/strict";
-import { CONFIG, DENO_DIR, DEV_FLAGS, ROOT, runtimeEnv } from "./helpers/server.ts";
+import { benchSummary, runBench } from "./helpers/bench.ts";
 import { ownClusterMissing, pg, skipWithoutPg } from "./helpers/postgres.ts";
 
 const SERVERS = ["ours", "FLOOR-PG"];
@@ -34,27 +34,7 @@ const PHASES = ["sequential", "pipelined", "4 processes", "64 HTTP clients", "af
 
 /** Runs `bench/pg.ts --quick` with `env`; its stdout, once it exited 0. */
 async function quickBench(env: Record<string, string>): Promise<string> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-q",
-      "-P=bench",
-      ...DEV_FLAGS,
-      "--config",
-      CONFIG,
-      `${ROOT}bench/pg.ts`,
-      "--quick",
-    ],
-    cwd: ROOT,
-    clearEnv: true,
-    env: { NO_COLOR: "1", DENO_DIR, ...runtimeEnv(), ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(output.stdout);
-  const stderr = new TextDecoder().decode(output.stderr);
-  assert.equal(output.code, 0, `benchmark failed:\n${stderr}\n${stdout}`);
-  return stdout;
+  return await runBench("pg.ts", ["--quick"], env);
 }
 
 Deno.test("bench/pg.ts --quick runs every phase and reports every figure", async () => {
@@ -63,9 +43,7 @@ Deno.test("bench/pg.ts --quick runs every phase and reports every figure", async
   // This run's cluster (the bench makes databases of its own there and drops them).
   const stdout = await quickBench({ SESSION_BUDDY_TEST_PG_URL: cluster.admin });
 
-  const line = stdout.trim().split("\n").findLast((l) => l.startsWith('{"bench":"pg"'));
-  assert.ok(line, `no JSON summary line in:\n${stdout}`);
-  const summary = JSON.parse(line);
+  const summary = benchSummary(stdout, "pg");
   assert.equal(summary.quick, true);
   // Which machine and which cluster, in the JSON and in the text.
   assert.ok(typeof summary.machine.cpu === "string" && summary.machine.cpu.length > 0);
@@ -137,9 +115,7 @@ Deno.test("bench/pg.ts starts a durable cluster of its own by default (fsync on)
     return console.log(`skipped: ${missing}: bench/pg.ts's own cluster`);
   }
   const stdout = await quickBench({});
-  const line = stdout.trim().split("\n").findLast((l) => l.startsWith('{"bench":"pg"'));
-  assert.ok(line, `no JSON summary line in:\n${stdout}`);
-  const summary = JSON.parse(line);
+  const summary = benchSummary(stdout, "pg");
   assert.equal(summary.cluster.fsync, "on");
   assert.equal(summary.cluster.synchronous_commit, "on");
   assert.equal(summary.cluster.source, "a durable cluster started for this run");

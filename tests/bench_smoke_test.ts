@@ -5,7 +5,7 @@
  * PostgreSQL the second says that it skipped (and fails when CI=true).
  */
 import assert from "node:assert/strict";
-import { CONFIG, DENO_DIR, DEV_FLAGS, runtimeEnv } from "./helpers/server.ts";
+import { benchSummary, runBench } from "./helpers/bench.ts";
 import { pg, skipWithoutPg } from "./helpers/postgres.ts";
 
 const ROOT = new URL("..", import.meta.url);
@@ -50,9 +50,7 @@ Deno.test("bench/list_scale.ts runs on tiny stores and reports every ratio", asy
   const stderr = new TextDecoder().decode(output.stderr);
   assert.equal(output.code, 0, `benchmark failed:\n${stderr}\n${stdout}`);
 
-  const line = stdout.trim().split("\n").findLast((l) => l.startsWith('{"bench":"list_scale"'));
-  assert.ok(line, `no JSON summary line in:\n${stdout}`);
-  const summary = JSON.parse(line);
+  const summary = benchSummary(stdout, "list_scale");
   assert.deepEqual(summary.sessions, { small: 300, large: 3000 });
   assert.deepEqual(summary.ops.map((o: { op: string }) => o.op), OPERATIONS);
   for (const op of summary.ops) {
@@ -71,39 +69,20 @@ Deno.test("bench/list_scale.ts runs on tiny stores and reports every ratio", asy
 Deno.test("bench/list_scale.ts --store postgres runs on tiny databases: ratios and EXPLAINs", async () => {
   const cluster = await pg();
   if (!cluster) return skipWithoutPg("bench/list_scale.ts on PostgreSQL");
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-q",
-      "-P=bench",
-      ...DEV_FLAGS,
-      "--config",
-      CONFIG,
-      "bench/list_scale.ts",
-      "--store",
-      "postgres",
-      "--sessions",
-      "3000",
-      "--small",
-      "300",
-      "--reps",
-      "10",
-      "--warmup",
-      "2",
-    ],
-    cwd: ROOT,
-    clearEnv: true,
-    env: { NO_COLOR: "1", DENO_DIR, ...runtimeEnv(), SESSION_BUDDY_TEST_PG_URL: cluster.admin },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(output.stdout);
-  const stderr = new TextDecoder().decode(output.stderr);
-  assert.equal(output.code, 0, `benchmark failed:\n${stderr}\n${stdout}`);
+  const stdout = await runBench("list_scale.ts", [
+    "--store",
+    "postgres",
+    "--sessions",
+    "3000",
+    "--small",
+    "300",
+    "--reps",
+    "10",
+    "--warmup",
+    "2",
+  ], { SESSION_BUDDY_TEST_PG_URL: cluster.admin });
 
-  const line = stdout.trim().split("\n").findLast((l) => l.startsWith('{"bench":"list_scale"'));
-  assert.ok(line, `no JSON summary line in:\n${stdout}`);
-  const summary = JSON.parse(line);
+  const summary = benchSummary(stdout, "list_scale");
   assert.deepEqual(summary.sessions, { small: 300, large: 3000 });
   assert.deepEqual(summary.ops, [], "the Deno KV half did not run");
   const pgPart = summary.postgres;
