@@ -40,6 +40,7 @@ import {
   startArgs,
 } from "../tests/helpers/server.ts";
 import { freePort } from "../tests/helpers/http.ts";
+import { type Command, HttpConn, type Message, percentile } from "./clients.ts";
 
 // ---------------------------------------------------------------------------------------
 // Options
@@ -99,85 +100,8 @@ function parseOptions(args: string[]) {
 }
 
 // ---------------------------------------------------------------------------------------
-// One simulated client: its own HTTP client, so its own keep-alive connection
-
-type Message = Record<string, unknown>;
-
-const HEADERS = {
-  "content-type": "application/json",
-  // What the SDK's client sends; the SDK's server transport insists on both.
-  accept: "application/json, text/event-stream",
-  "mcp-protocol-version": "2025-06-18",
-};
-
-/** A client holding one keep-alive connection to a server (one request at a time). */
-class Conn {
-  readonly #http = Deno.createHttpClient({
-    http2: false,
-    poolMaxIdlePerHost: 1,
-    poolIdleTimeout: 600_000,
-  });
-  #nextId = 1;
-
-  constructor(readonly origin: string) {}
-
-  /** The JSON text of a JSON-RPC request with this client's next id. */
-  body(method: string, params?: unknown): string {
-    return JSON.stringify({ jsonrpc: "2.0", id: this.#nextId++, method, params });
-  }
-
-  /** POSTs a message to /mcp; the parsed answer of a 200, else null. */
-  async post(body: string): Promise<{ status: number; message: Message | null }> {
-    const res = await fetch(`${this.origin}/mcp`, {
-      method: "POST",
-      headers: HEADERS,
-      body,
-      client: this.#http,
-    });
-    const text = await res.text();
-    let message: Message | null = null;
-    if (res.status === 200) {
-      try {
-        message = JSON.parse(text) as Message;
-      } catch { /* counted as a failure by the caller */ }
-    }
-    return { status: res.status, message };
-  }
-
-  /** What an MCP client does first (the servers are stateless: once per client is enough). */
-  async initialize(): Promise<void> {
-    const init = await this.post(this.body("initialize", {
-      protocolVersion: "2025-06-18",
-      capabilities: {},
-      clientInfo: { name: "session-buddy-bench-http", version: "1.0.0" },
-    }));
-    if (!init.message?.result) throw new Error(`initialize failed: HTTP ${init.status}`);
-    const note = await this.post(
-      JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }),
-    );
-    if (note.status !== 202) throw new Error(`notifications/initialized: HTTP ${note.status}`);
-  }
-
-  /** GET /healthz; its status. */
-  async health(): Promise<number> {
-    const res = await fetch(`${this.origin}/healthz`, { client: this.#http });
-    await res.text();
-    return res.status;
-  }
-
-  close(): void {
-    this.#http.close();
-  }
-}
-
-// ---------------------------------------------------------------------------------------
-// The servers
-
-interface Command {
-  command: string;
-  args: string[];
-  env: Record<string, string>;
-}
+// The servers (each simulated client is an HttpConn of ./clients.ts: its own keep-alive
+// connection)
 
 interface Kind {
   label: string;
@@ -283,7 +207,7 @@ class Instance {
 
   /** Polls GET /healthz every millisecond until a 200; the time since `since`. */
   async healthy(since: number, timeoutMs = 30_000): Promise<number> {
-    const conn = new Conn(this.origin);
+    const conn = new HttpConn(this.origin);
     try {
       while (true) {
         try {
@@ -336,7 +260,7 @@ class Instance {
   }
 
   /** One `track_session_start` (or the floor's tool) on `conn`: its latency in ms. */
-  async start(conn: Conn): Promise<number> {
+  async start(conn: HttpConn): Promise<number> {
     const args = startArgs();
     const body = conn.body("tools/call", { name: this.kind.tool, arguments: args });
     const t0 = performance.now();
@@ -391,12 +315,6 @@ async function missing(path: string, prefix: Deno.KvKey, ids: string[]): Promise
 
 // ---------------------------------------------------------------------------------------
 // Reporting helpers
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
-  return sorted[i]!;
-}
 
 function median(values: number[]): number {
   return percentile([...values].sort((a, b) => a - b), 0.5);
@@ -523,7 +441,7 @@ try {
   const main = KINDS.map((kind) => new Instance(kind, storeOf(`${kind.label}.kv`)));
   live.push(...main);
   await Promise.all(main.map((i) => i.healthy(performance.now())));
-  const seqConns = main.map((i) => new Conn(i.origin));
+  const seqConns = main.map((i) => new HttpConn(i.origin));
   await Promise.all(seqConns.map((c) => c.initialize()));
   // A short warm-up on each, not counted in latencies (but counted in the stores).
   for (const [n, inst] of main.entries()) {
@@ -550,7 +468,9 @@ try {
   for (const inst of main) await countPhase("sequential", inst, null);
   log("sequential done");
 
-  const loadConns = main.map((i) => Array.from({ length: S.clients }, () => new Conn(i.origin)));
+  const loadConns = main.map((i) =>
+    Array.from({ length: S.clients }, () => new HttpConn(i.origin))
+  );
   await Promise.all(loadConns.flat().map((c) => c.initialize()));
   /** Every client calls back to back for `ms`; returns the wall time and the latencies. */
   const burst = async (n: number, ms: number) => {
@@ -618,7 +538,7 @@ try {
       live.push(inst);
       await inst.healthy(performance.now());
       // The heap grows to its working size on the kinds of requests measured below.
-      const warm = Array.from({ length: 16 }, () => new Conn(inst.origin));
+      const warm = Array.from({ length: 16 }, () => new HttpConn(inst.origin));
       await Promise.all(warm.map(async (conn, i) => {
         await conn.initialize();
         for (let n = i; n < S.idleWarmup; n += warm.length) {
@@ -630,9 +550,9 @@ try {
       await settle();
       const base = await inst.restingRssKib();
       const fdsBefore = inst.fds();
-      const conns: Conn[] = [];
+      const conns: HttpConn[] = [];
       await inBatches(S.idleConns, 50, async () => {
-        const conn = new Conn(inst.origin);
+        const conn = new HttpConn(inst.origin);
         conns.push(conn);
         if (await conn.health() !== 200) inst.failed++;
       });

@@ -35,9 +35,9 @@ import {
   MAIN,
   ROOT,
   RUNTIME_FLAGS,
-  spawnPiped,
   startArgs,
 } from "../tests/helpers/server.ts";
+import { type Command, median, type Message, percentile, RpcClient } from "./clients.ts";
 import devImports from "../tests/imports.json" with { type: "json" };
 
 // ---------------------------------------------------------------------------------------
@@ -122,148 +122,6 @@ function parseOptions(args: string[]) {
 
 // ---------------------------------------------------------------------------------------
 // A minimal MCP client over a child's stdio
-
-type Message = Record<string, unknown>;
-
-interface Command {
-  command: string;
-  args: string[];
-  env: Record<string, string>;
-}
-
-const encoder = new TextEncoder();
-
-/** One server process and a JSON-RPC connection to it over its stdin/stdout. */
-class RpcClient {
-  readonly child: Deno.ChildProcess;
-  readonly pid: number;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #pending = new Map<number, (message: Message) => void>();
-  #nextId = 1;
-  #errTail = "";
-  #exited = false;
-  readonly #done: Promise<unknown>;
-
-  constructor(cmd: Command) {
-    this.child = spawnPiped(cmd, cmd.env);
-    this.pid = this.child.pid;
-    this.#writer = this.child.stdin.getWriter();
-    this.#done = Promise.all([this.#readOut(), this.#readErr()]);
-    this.child.status.then(() => {
-      this.#exited = true;
-    });
-  }
-
-  async #readOut(): Promise<void> {
-    let rest = "";
-    for await (const chunk of this.child.stdout.pipeThrough(new TextDecoderStream())) {
-      const parts = (rest + chunk).split("\n");
-      rest = parts.pop()!;
-      for (const line of parts) {
-        if (line.trim() === "") continue;
-        const msg = JSON.parse(line) as Message;
-        if (typeof msg.id === "number" && ("result" in msg || "error" in msg)) {
-          const resolve = this.#pending.get(msg.id);
-          this.#pending.delete(msg.id);
-          resolve?.(msg);
-        }
-        // Notifications (the peer announces changes) and server requests are ignored.
-      }
-    }
-    const error = { error: { code: -1, message: `server exited: ${this.#errTail.slice(-500)}` } };
-    for (const resolve of this.#pending.values()) resolve(error);
-    this.#pending.clear();
-  }
-
-  async #readErr(): Promise<void> {
-    // Drained as a real MCP client would; only the tail is kept, for error messages.
-    for await (const chunk of this.child.stderr.pipeThrough(new TextDecoderStream())) {
-      this.#errTail = (this.#errTail + chunk).slice(-4000);
-    }
-  }
-
-  get stderrTail(): string {
-    return this.#errTail;
-  }
-
-  request(method: string, params?: unknown): Promise<Message> {
-    const id = this.#nextId++;
-    const promise = new Promise<Message>((resolve) => this.#pending.set(id, resolve));
-    const line = JSON.stringify({ jsonrpc: "2.0", id, method, ...(params ? { params } : {}) });
-    this.#writer.write(encoder.encode(line + "\n")).catch(() => {});
-    return promise;
-  }
-
-  notify(method: string, params?: unknown): void {
-    const line = JSON.stringify({ jsonrpc: "2.0", method, ...(params ? { params } : {}) });
-    this.#writer.write(encoder.encode(line + "\n")).catch(() => {});
-  }
-
-  /** initialize, notifications/initialized, tools/list: what every MCP client does first. */
-  async handshake(): Promise<void> {
-    const init = await this.request("initialize", {
-      protocolVersion: "2025-06-18",
-      capabilities: {},
-      clientInfo: { name: "session-buddy-bench", version: "1.0.0" },
-    });
-    if (!init.result) throw new Error(`initialize failed: ${JSON.stringify(init).slice(0, 500)}`);
-    this.notify("notifications/initialized");
-    const list = await this.request("tools/list", {});
-    if (!list.result) throw new Error(`tools/list failed: ${JSON.stringify(list).slice(0, 500)}`);
-  }
-
-  callTool(name: string, args: Record<string, unknown>): Promise<Message> {
-    return this.request("tools/call", { name, arguments: args });
-  }
-
-  /** VmRSS and VmHWM of the server process, in MiB. */
-  memory(): { rss: number; hwm: number } {
-    // Deno lets only --allow-all read /proc files; `cat` needs just the run permission.
-    const status = new TextDecoder().decode(
-      new Deno.Command("cat", { args: [`/proc/${this.pid}/status`] }).outputSync().stdout,
-    );
-    const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-    return { rss: kb("VmRSS") / 1024, hwm: kb("VmHWM") / 1024 };
-  }
-
-  /**
-   * RSS at rest: after a pause, the median of five readings 100 ms apart, so that one
-   * reading caught before a garbage collection does not stand for the process.
-   */
-  async restingRss(): Promise<{ rss: number; hwm: number }> {
-    await new Promise((r) => setTimeout(r, 500));
-    const readings: number[] = [];
-    let hwm = 0;
-    for (let i = 0; i < 5; i++) {
-      if (i > 0) await new Promise((r) => setTimeout(r, 100));
-      const m = this.memory();
-      readings.push(m.rss);
-      hwm = m.hwm;
-    }
-    return { rss: median(readings), hwm };
-  }
-
-  /** Closes stdin (the MCP way to stop a stdio server), then signals if it lingers. */
-  async close(): Promise<void> {
-    await this.#writer.close().catch(() => {});
-    const waited = (ms: number) =>
-      Promise.race([this.child.status, new Promise((r) => setTimeout(r, ms))]);
-    await waited(3000);
-    if (!this.#exited) {
-      try {
-        this.child.kill("SIGTERM");
-      } catch { /* gone */ }
-      await waited(2000);
-    }
-    if (!this.#exited) {
-      try {
-        this.child.kill("SIGKILL");
-      } catch { /* gone */ }
-    }
-    await this.child.status;
-    await this.#done.catch(() => {});
-  }
-}
 
 // ---------------------------------------------------------------------------------------
 // The servers
@@ -455,16 +313,6 @@ class Instance {
 
 // ---------------------------------------------------------------------------------------
 // Drivers
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
-  return sorted[i]!;
-}
-
-function median(values: number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 0.5);
-}
 
 /**
  * Runs `n` calls with `depth` in flight on one connection. Returns per-call latencies (ms)

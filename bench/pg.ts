@@ -42,6 +42,7 @@ import {
   startArgs,
 } from "../tests/helpers/server.ts";
 import { freePort } from "../tests/helpers/http.ts";
+import { type Command, HttpConn, type Message, percentile, RpcClient } from "./clients.ts";
 import {
   pg,
   type PgCluster,
@@ -118,117 +119,6 @@ function parseOptions(args: string[]) {
 
 // ---------------------------------------------------------------------------------------
 // A minimal MCP client over a child's stdio (as bench/perf.ts's)
-
-type Message = Record<string, unknown>;
-
-interface Command {
-  command: string;
-  args: string[];
-  env: Record<string, string>;
-}
-
-const encoder = new TextEncoder();
-
-/** One server process and a JSON-RPC connection to it over its stdin/stdout. */
-class RpcClient {
-  readonly child: Deno.ChildProcess;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #pending = new Map<number, (message: Message) => void>();
-  #nextId = 1;
-  #errTail = "";
-  #exited = false;
-  readonly #done: Promise<unknown>;
-
-  constructor(cmd: Command) {
-    this.child = spawnPiped(cmd, cmd.env);
-    this.#writer = this.child.stdin.getWriter();
-    this.#done = Promise.all([this.#readOut(), this.#readErr()]);
-    this.child.status.then(() => {
-      this.#exited = true;
-    });
-  }
-
-  async #readOut(): Promise<void> {
-    let rest = "";
-    for await (const chunk of this.child.stdout.pipeThrough(new TextDecoderStream())) {
-      const parts = (rest + chunk).split("\n");
-      rest = parts.pop()!;
-      for (const line of parts) {
-        if (line.trim() === "") continue;
-        const msg = JSON.parse(line) as Message;
-        if (typeof msg.id === "number" && ("result" in msg || "error" in msg)) {
-          const resolve = this.#pending.get(msg.id);
-          this.#pending.delete(msg.id);
-          resolve?.(msg);
-        }
-      }
-    }
-    const error = { error: { code: -1, message: `server exited: ${this.#errTail.slice(-500)}` } };
-    for (const resolve of this.#pending.values()) resolve(error);
-    this.#pending.clear();
-  }
-
-  async #readErr(): Promise<void> {
-    // Drained as a real MCP client would; only the tail is kept, for error messages.
-    for await (const chunk of this.child.stderr.pipeThrough(new TextDecoderStream())) {
-      this.#errTail = (this.#errTail + chunk).slice(-4000);
-    }
-  }
-
-  get stderrTail(): string {
-    return this.#errTail;
-  }
-
-  request(method: string, params?: unknown): Promise<Message> {
-    const id = this.#nextId++;
-    const promise = new Promise<Message>((resolve) => this.#pending.set(id, resolve));
-    const line = JSON.stringify({ jsonrpc: "2.0", id, method, ...(params ? { params } : {}) });
-    this.#writer.write(encoder.encode(line + "\n")).catch(() => {});
-    return promise;
-  }
-
-  notify(method: string): void {
-    this.#writer.write(encoder.encode(JSON.stringify({ jsonrpc: "2.0", method }) + "\n"))
-      .catch(() => {});
-  }
-
-  /** initialize, notifications/initialized, tools/list: what every MCP client does first. */
-  async handshake(label: string): Promise<void> {
-    const init = await this.request("initialize", {
-      protocolVersion: "2025-06-18",
-      capabilities: {},
-      clientInfo: { name: "session-buddy-bench-pg", version: "1.0.0" },
-    });
-    if (!init.result) {
-      throw new Error(`${label}: initialize failed: ${JSON.stringify(init).slice(0, 500)}`);
-    }
-    this.notify("notifications/initialized");
-    const list = await this.request("tools/list", {});
-    if (!list.result) {
-      throw new Error(`${label}: tools/list failed: ${JSON.stringify(list).slice(0, 500)}`);
-    }
-  }
-
-  /** Closes stdin (the MCP way to stop a stdio server), then signals if it lingers. */
-  async close(): Promise<void> {
-    await this.#writer.close().catch(() => {});
-    const waited = async (ms: number) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([this.child.status, new Promise((r) => timer = setTimeout(r, ms))]);
-      clearTimeout(timer);
-    };
-    await waited(5000);
-    for (const signal of ["SIGTERM", "SIGKILL"] as const) {
-      if (this.#exited) break;
-      try {
-        this.child.kill(signal);
-      } catch { /* gone */ }
-      await waited(2000);
-    }
-    await this.child.status;
-    await this.#done.catch(() => {});
-  }
-}
 
 // ---------------------------------------------------------------------------------------
 // The servers
@@ -338,81 +228,15 @@ async function drive(
 // ---------------------------------------------------------------------------------------
 // Over HTTP: one simulated client holds one keep-alive connection (as bench/http.ts's)
 
-const HEADERS = {
-  "content-type": "application/json",
-  accept: "application/json, text/event-stream",
-  "mcp-protocol-version": "2025-06-18",
-};
-
-/** A client holding one keep-alive connection to a collector (one request at a time). */
-class Conn {
-  readonly #http = Deno.createHttpClient({
-    http2: false,
-    poolMaxIdlePerHost: 1,
-    poolIdleTimeout: 600_000,
-  });
-  #nextId = 1;
-
-  constructor(readonly origin: string) {}
-
-  async post(body: unknown): Promise<{ status: number; message: Message | null }> {
-    const res = await fetch(`${this.origin}/mcp`, {
-      method: "POST",
-      headers: HEADERS,
-      body: JSON.stringify(body),
-      client: this.#http,
-    });
-    const text = await res.text();
-    let message: Message | null = null;
-    if (res.status === 200) {
-      try {
-        message = JSON.parse(text) as Message;
-      } catch { /* counted as a failure by the caller */ }
-    }
-    return { status: res.status, message };
-  }
-
-  async initialize(): Promise<void> {
-    const init = await this.post({
-      jsonrpc: "2.0",
-      id: this.#nextId++,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-06-18",
-        capabilities: {},
-        clientInfo: { name: "session-buddy-bench-pg", version: "1.0.0" },
-      },
-    });
-    if (!init.message?.result) throw new Error(`initialize failed: HTTP ${init.status}`);
-    const note = await this.post({ jsonrpc: "2.0", method: "notifications/initialized" });
-    if (note.status !== 202) throw new Error(`notifications/initialized: HTTP ${note.status}`);
-  }
-
-  /** One `track_session_start`: the acknowledged id (or null) and the latency. */
-  async start(): Promise<{ id: string | null; ms: number }> {
-    const body = {
-      jsonrpc: "2.0",
-      id: this.#nextId++,
-      method: "tools/call",
-      params: { name: "track_session_start", arguments: startArgs() },
-    };
-    const t0 = performance.now();
-    let reply: Message | null = null;
-    try {
-      reply = (await this.post(body)).message;
-    } catch { /* a failed call */ }
-    return { id: acknowledged(reply), ms: performance.now() - t0 };
-  }
-
-  async health(): Promise<number> {
-    const res = await fetch(`${this.origin}/healthz`, { client: this.#http });
-    await res.text();
-    return res.status;
-  }
-
-  close(): void {
-    this.#http.close();
-  }
+/** One `track_session_start` on `conn`: the acknowledged id (or null) and the latency. */
+async function startOver(conn: HttpConn): Promise<{ id: string | null; ms: number }> {
+  const body = conn.body("tools/call", { name: "track_session_start", arguments: startArgs() });
+  const t0 = performance.now();
+  let reply: Message | null = null;
+  try {
+    reply = (await conn.post(body)).message;
+  } catch { /* a failed call */ }
+  return { id: acknowledged(reply), ms: performance.now() - t0 };
 }
 
 /** `session-buddy serve --http` on a loopback port, on a PostgreSQL database. */
@@ -441,7 +265,7 @@ class Collector {
 
   /** Polls GET /healthz until a 200. */
   async healthy(timeoutMs = 30_000): Promise<void> {
-    const conn = new Conn(this.origin);
+    const conn = new HttpConn(this.origin);
     const since = performance.now();
     try {
       while (true) {
@@ -483,12 +307,6 @@ class Collector {
 
 // ---------------------------------------------------------------------------------------
 // Reporting helpers
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
-  return sorted[i]!;
-}
 
 interface StoredRow {
   phase: string;
@@ -870,7 +688,7 @@ try {
     await c.healthy();
   }
   const conns = Array.from({ length: S.clients }, (_, i) => ({
-    conn: new Conn(collectors[i % collectors.length]!.origin),
+    conn: new HttpConn(collectors[i % collectors.length]!.origin),
     to: i % collectors.length,
   }));
   await Promise.all(conns.map((c) => c.conn.initialize()));
@@ -880,7 +698,7 @@ try {
     const until = t0 + ms;
     await Promise.all(conns.map(async ({ conn, to }) => {
       while (performance.now() < until) {
-        const { id, ms } = await conn.start();
+        const { id, ms } = await startOver(conn);
         latencies.push(ms);
         if (id === null) collectors[to]!.failed++;
         else collectors[to]!.acked.push(id);
