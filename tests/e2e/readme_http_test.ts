@@ -26,8 +26,10 @@ import {
   endArgs,
   initializeRequest,
   mintToken,
+  type Output,
   programCommand,
   ROOT,
+  runCommand,
   runtimeEnv,
   SECRET,
   startArgs,
@@ -83,41 +85,12 @@ function line(title: string, prefix: string): string {
   return found[0]!;
 }
 
-interface Output {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command to its end, with exactly `env`; null when the program does not exist. */
-async function run(
+/** Runs a command to its end, with exactly `env` when one is given. */
+const run = (
   command: string,
   args: string[],
   options: { env?: Record<string, string>; cwd?: string; stdin?: string } = {},
-): Promise<Output | null> {
-  try {
-    const child = new Deno.Command(command, {
-      args,
-      env: options.env,
-      clearEnv: options.env !== undefined,
-      cwd: options.cwd,
-      stdin: options.stdin === undefined ? "null" : "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    if (options.stdin !== undefined) {
-      const writer = child.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(options.stdin));
-      await writer.close();
-    }
-    const out = await child.output();
-    const text = new TextDecoder();
-    return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  }
-}
+) => runCommand(command, args, { ...options, clearEnv: options.env !== undefined });
 
 const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
 

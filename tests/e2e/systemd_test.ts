@@ -18,8 +18,10 @@ import { connectHttp, freePort } from "../helpers/http.ts";
 import {
   compiledBinary,
   mintToken,
+  type Output,
   programCommand,
   ROOT,
+  runCommand,
   SECRET,
   spawnPiped,
   startArgs,
@@ -46,40 +48,7 @@ function skipped(what: string): void {
   console.log(`skipped: ${what}`);
 }
 
-interface Output {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command to its end; null when the program does not exist. */
-async function run(
-  command: string,
-  args: string[],
-  options: { env?: Record<string, string>; cwd?: string; stdin?: string } = {},
-): Promise<Output | null> {
-  try {
-    const child = new Deno.Command(command, {
-      args,
-      env: options.env,
-      cwd: options.cwd,
-      stdin: options.stdin === undefined ? "null" : "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    if (options.stdin !== undefined) {
-      const writer = child.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(options.stdin));
-      await writer.close();
-    }
-    const out = await child.output();
-    const text = new TextDecoder();
-    return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  }
-}
+const run = runCommand;
 
 /** One `Key=value` line of a unit file. */
 interface Setting {

@@ -324,3 +324,43 @@ export async function readRecord(
     return entry.value ? JSON.parse(new TextDecoder().decode(entry.value)) : null;
   });
 }
+
+/** What a command printed, and its exit status. */
+export interface Output {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs any program to its end (with `env` added to this process's environment, or, with
+ * `clearEnv`, as its whole environment); null when the program does not exist.
+ */
+export async function runCommand(
+  command: string,
+  args: string[],
+  options: { env?: Record<string, string>; clearEnv?: boolean; cwd?: string; stdin?: string } = {},
+): Promise<Output | null> {
+  try {
+    const child = new Deno.Command(command, {
+      args,
+      env: options.env,
+      clearEnv: options.clearEnv ?? false,
+      cwd: options.cwd,
+      stdin: options.stdin === undefined ? "null" : "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    if (options.stdin !== undefined) {
+      const writer = child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(options.stdin));
+      await writer.close();
+    }
+    const out = await child.output();
+    const text = new TextDecoder();
+    return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
