@@ -19,12 +19,8 @@ import type { Log } from "../log.ts";
 import type { Metrics, OpenSessions } from "../metrics.ts";
 import { AUTH_PREFIX } from "../mcp/results.ts";
 import { envelopeError, errorResponse, INVALID_REQUEST, PARSE_ERROR } from "../mcp/jsonrpc.ts";
-import {
-  type JsonRpcMessage,
-  type RequestContext,
-  type RpcServer,
-  SUPPORTED_PROTOCOL_VERSIONS,
-} from "../mcp/rpc.ts";
+import type { JsonRpcMessage, RequestContext, RpcServer } from "../mcp/rpc.ts";
+import { BATCH_VERSION } from "../mcp/revisions.ts";
 import { reportedStatus } from "../sessions/query.ts";
 import type { SessionRecord } from "../sessions/session.ts";
 import { readBody } from "./body.ts";
@@ -60,7 +56,7 @@ export interface StoreProbe {
 
 /** What the edge is built from. */
 export interface HttpDeps {
-  rpc: Pick<RpcServer, "respond">;
+  rpc: Pick<RpcServer, "reply" | "replyBatch">;
   verify: Verifier;
   /** Whether a secret is set: `/metrics` then needs a bearer token. */
   authRequired: boolean;
@@ -90,15 +86,18 @@ function jsonResponse(status: number, body: unknown, headers: HeadersInit = {}):
   });
 }
 
-/** An error answer of `/mcp`: a JSON-RPC error object without an id (SPEC 8.1). */
+/**
+ * An error answer of `/mcp`: a JSON-RPC error response whose `id` is null, for a request
+ * whose id could not be read (SPEC 8.1; JSON-RPC 2.0 requires the member, and a client SDK
+ * cannot parse an error without it).
+ */
 function rpcError(
   status: number,
   code: number,
   message: string,
   headers: HeadersInit = {},
 ): Response {
-  const { jsonrpc, error } = errorResponse(null, code, message);
-  return jsonResponse(status, { jsonrpc, error }, headers);
+  return jsonResponse(status, errorResponse(null, code, message), headers);
 }
 
 function text(status: number, body: string, headers: HeadersInit = {}): Response {
@@ -189,18 +188,6 @@ export function createHandler(deps: HttpDeps): Handler {
     if (!isJsonContentType(request.headers.get("content-type"))) {
       return rpcError(415, INVALID_REQUEST, "Unsupported Media Type: send application/json");
     }
-    const revision = request.headers.get("mcp-protocol-version");
-    if (
-      revision !== null && !(SUPPORTED_PROTOCOL_VERSIONS as readonly string[]).includes(revision)
-    ) {
-      return rpcError(
-        400,
-        INVALID_REQUEST,
-        `Bad Request: unsupported MCP-Protocol-Version ${revision.slice(0, 40)} (supported: ${
-          SUPPORTED_PROTOCOL_VERSIONS.join(", ")
-        })`,
-      );
-    }
     const body = await readBody(request, limits.maxBodyBytes, limits.bodyDeadlineMs);
     if (body.kind === "too_large") {
       return rpcError(
@@ -230,18 +217,37 @@ export function createHandler(deps: HttpDeps): Handler {
     } catch {
       return rpcError(400, PARSE_ERROR, "Parse error: the body is not valid JSON");
     }
+    const headers = {
+      protocolVersion: request.headers.get("mcp-protocol-version"),
+      method: request.headers.get("mcp-method"),
+      name: request.headers.get("mcp-name"),
+    };
+    const context: RequestContext = {
+      ...(bearer?.ok ? bearer.context : {}),
+      headers,
+      // A client that goes away cancels its request (the stateless revision's way).
+      signal: request.signal,
+    };
     if (Array.isArray(message)) {
-      return rpcError(400, INVALID_REQUEST, "Invalid Request: JSON-RPC batches are not supported");
+      // Batches belong to MCP 2025-03-26 alone, which a client names in the header.
+      if (headers.protocolVersion?.trim() !== BATCH_VERSION || message.length === 0) {
+        return rpcError(
+          400,
+          INVALID_REQUEST,
+          `Invalid Request: JSON-RPC batches are accepted only with MCP-Protocol-Version ${BATCH_VERSION}`,
+        );
+      }
+      const responses = await deps.rpc.replyBatch(message, context);
+      return responses.length === 0
+        ? new Response(null, { status: 202 })
+        : jsonResponse(200, responses);
     }
-    const problem = envelopeError(message) as { error?: { code: number; message: string } } | null;
-    if (problem?.error) return rpcError(400, problem.error.code, problem.error.message);
-    const response = await deps.rpc.respond(
-      message as JsonRpcMessage,
-      bearer?.ok ? bearer.context : {},
-    );
+    const problem = envelopeError(message);
+    if (problem) return jsonResponse(400, problem);
+    const reply = await deps.rpc.reply(message as JsonRpcMessage, context);
     // A notification or a response: accepted, and nothing to say.
-    if (response === null) return new Response(null, { status: 202 });
-    return jsonResponse(200, response);
+    if (reply === null) return new Response(null, { status: 202 });
+    return jsonResponse(reply.status, reply.message);
   }
 
   async function healthz(request: Request): Promise<Response> {
@@ -375,7 +381,7 @@ function preflight(): Response {
     headers: {
       "access-control-allow-methods": "POST",
       "access-control-allow-headers":
-        "authorization, content-type, accept, mcp-protocol-version, mcp-session-id, last-event-id",
+        "authorization, content-type, accept, mcp-protocol-version, mcp-method, mcp-name, mcp-session-id, last-event-id",
       "access-control-max-age": "600",
     },
   });
@@ -397,7 +403,11 @@ export async function countOpen(
       );
     }
     const status = reportedStatus(record, nowMs, staleAfterMs);
-    if (status === "active" || status === "stale") row[status]++;
+    if (status === "active" || status === "stale") {
+      row[status]++;
+      const age = (nowMs - Date.parse(record.started_at)) / 1000;
+      if (Number.isFinite(age)) row.oldestSeconds = Math.max(row.oldestSeconds ?? 0, age);
+    }
   }
   return [...counts.values()];
 }

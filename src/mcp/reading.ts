@@ -41,7 +41,11 @@ export function readingTools(deps: ServerDeps): Tool[] {
     return auth.ok ? null : auth.error;
   }
 
-  function failure(prefix: string, reason: string, level: "warning" | "error" = "warning") {
+  function failure(
+    prefix: string,
+    reason: string,
+    level: "warning" | "error" | "debug" = "warning",
+  ) {
     const error = `${prefix}: ${reason}`;
     log[level](error);
     return error;
@@ -76,7 +80,7 @@ export function readingTools(deps: ServerDeps): Tool[] {
   }
 
   async function listSessions(args: unknown, context: RequestContext) {
-    const fail = (reason: string, level?: "error") => ({
+    const fail = (reason: string, level?: "error" | "debug") => ({
       status: "error",
       sessions: [],
       next_cursor: null,
@@ -109,6 +113,8 @@ export function readingTools(deps: ServerDeps): Tool[] {
         position,
         deps.now().getTime(),
         deps.staleAfterMs,
+        undefined,
+        context.signal,
       );
       return {
         status: "ok",
@@ -117,6 +123,8 @@ export function readingTools(deps: ServerDeps): Tool[] {
         error: null,
       };
     } catch (error) {
+      // A cancelled listing is nobody's failure: its answer is never sent.
+      if (context.signal?.aborted) return fail("cancelled by the client", "debug");
       return fail(storeReason(error), "error");
     }
   }
@@ -137,6 +145,8 @@ export function readingTools(deps: ServerDeps): Tool[] {
     const stats = new StatsAccumulator(parsed.value.group_by);
     try {
       for await (const r of store.range(sinceMs, untilMs)) {
+        // A cancelled call stops its walk; leaving the loop closes the store's iterator.
+        if (context.signal?.aborted) break;
         stats.add(viewOf(r, nowMs, deps.staleAfterMs));
       }
     } catch (error) {

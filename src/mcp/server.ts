@@ -3,7 +3,7 @@
  * `tools/call` gives every malformed call the tool's own error result, as the contract
  * asks, and an unknown tool a JSON-RPC error.
  */
-import { INVALID_PARAMS, JsonRpcError, RpcServer } from "./rpc.ts";
+import { type CacheHint, INVALID_PARAMS, JsonRpcError, RpcServer } from "./rpc.ts";
 import { type ServerDeps, toolResult } from "./tool.ts";
 import { trackingTools } from "./tracking.ts";
 import { readingTools } from "./reading.ts";
@@ -11,8 +11,12 @@ import { viewOf } from "../sessions/query.ts";
 
 export type { ServerDeps } from "./tool.ts";
 
-/** The JSON-RPC code MCP names for a resource that does not exist. */
-const RESOURCE_NOT_FOUND = -32002;
+/**
+ * Caching hints of the 2026-07-28 revision. The lists never change while a server runs; a
+ * session record changes with every heartbeat and end, and is the caller's own to see.
+ */
+const LISTS: CacheHint = { ttlMs: 300_000, cacheScope: "public" };
+const RECORD: CacheHint = { ttlMs: 0, cacheScope: "private" };
 
 function safeDecode(text: string): string | null {
   try {
@@ -31,7 +35,9 @@ export function createServer(deps: ServerDeps): RpcServer {
   const server = new RpcServer(
     { name: "session-buddy", version: deps.version },
     {
-      capabilities: { tools: {}, resources: {} },
+      // What is honoured: tools, a resource template, and an (empty) list of prompts.
+      // Nothing is pushed, so no listChanged or subscribe.
+      capabilities: { tools: {}, resources: {}, prompts: {} },
       instructions:
         "Tracks admin shell sessions. Call track_session_start when a shell starts, track_session_heartbeat now and then while it runs, " +
         "and track_session_end with the returned session_id when it exits. get_session, list_sessions and session_stats answer who was in which shell, where, when and for how long.",
@@ -39,7 +45,7 @@ export function createServer(deps: ServerDeps): RpcServer {
         deps.log.error(`Request failed: ${error instanceof Error ? error.message : error}`),
     },
   );
-  server.handle("tools/list", () => ({ tools: definitions }));
+  server.handle("tools/list", () => ({ tools: definitions }), { cache: LISTS });
   server.handle("tools/call", async (params, context) => {
     const name = params.name;
     const tool = typeof name === "string" ? tools.get(name) : undefined;
@@ -53,9 +59,20 @@ export function createServer(deps: ServerDeps): RpcServer {
       String(result.status),
       (performance.now() - began) / 1000,
     );
+    // Every store failure reaches a tool's result through storeReason's two wordings.
+    if (typeof result.error === "string" && /: store (error|is busy): /.test(result.error)) {
+      deps.metrics?.storeError();
+    }
     return toolResult(result);
   });
-  server.handle("resources/list", () => ({ resources: [] }));
+  server.handle("prompts/list", () => ({ prompts: [] }), { cache: LISTS });
+  server.handle("prompts/get", (params) => {
+    throw new JsonRpcError(
+      INVALID_PARAMS,
+      `Invalid params: unknown prompt ${String(params.name).slice(0, 100)} (this server has none)`,
+    );
+  });
+  server.handle("resources/list", () => ({ resources: [] }), { cache: LISTS });
   server.handle("resources/templates/list", () => ({
     resourceTemplates: [{
       uriTemplate: "session://{session_id}",
@@ -64,27 +81,32 @@ export function createServer(deps: ServerDeps): RpcServer {
       description: "One session record as JSON, the same record get_session returns.",
       mimeType: "application/json",
     }],
-  }));
-  server.handle("resources/read", async (params) => {
+  }), { cache: LISTS });
+  server.handle("resources/read", async (params, context) => {
     if (typeof params.uri !== "string") {
       throw new JsonRpcError(INVALID_PARAMS, "Invalid params: uri must be a string");
     }
     const uri = params.uri;
-    if (deps.authRequired) {
-      // A resource read carries no token; with authentication on, records go through get_session.
+    if (deps.authRequired && !context.auth) {
+      // A resource read has no token argument: only an HTTP request's verified bearer
+      // header can stand for one.
       throw new JsonRpcError(
         INVALID_PARAMS,
-        "Authentication required: SESSION_BUDDY_SECRET is set, use get_session with a token",
+        "Authentication required: SESSION_BUDDY_SECRET is set and resources/read carries no token; " +
+          "call get_session with a token (over HTTP, a request with an Authorization: Bearer header may read it)",
       );
     }
     const m = /^session:\/\/(.{1,600})$/.exec(uri);
     const id = m ? safeDecode(m[1]!) : null;
     const found = id ? await deps.store.get(id) : null;
     if (!found) {
-      throw new JsonRpcError(RESOURCE_NOT_FOUND, `Resource not found: ${uri.slice(0, 200)}`);
+      // -32602 with the URI, as MCP 2026-07-28 asks (the handshake revisions allowed it too).
+      throw new JsonRpcError(INVALID_PARAMS, `Resource not found: ${uri.slice(0, 200)}`, {
+        uri: uri.slice(0, 600),
+      });
     }
     const view = viewOf(found, deps.now().getTime(), deps.staleAfterMs);
     return { contents: [{ uri, mimeType: "application/json", text: JSON.stringify(view) }] };
-  });
+  }, { cache: RECORD });
   return server;
 }

@@ -42,7 +42,9 @@ const READ_BUFFER_BYTES = 64 * 1024;
 export class LineTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
-  onmessage?: (message: JsonRpcMessage) => void;
+  onmessage?: (message: JsonRpcMessage | JsonRpcMessage[]) => void;
+  /** Whether a JSON-RPC batch may be passed on (the server negotiated MCP 2025-03-26). */
+  acceptsBatches?: () => boolean;
 
   readonly #io: ByteStreams | ByteCalls;
   readonly #maxBytes: number;
@@ -162,6 +164,11 @@ export class LineTransport implements Transport {
       );
       return;
     }
+    if (Array.isArray(value) && value.length > 0 && this.acceptsBatches?.()) {
+      // Its elements are checked one by one where they are answered (RpcServer.replyBatch).
+      this.onmessage?.(value as JsonRpcMessage[]);
+      return;
+    }
     const problem = envelopeError(value);
     if (problem) {
       if (!isNotification(value)) this.#reply(JSON.stringify(problem));
@@ -198,15 +205,19 @@ export class LineTransport implements Transport {
     }
   }
 
-  async send(message: JsonRpcMessage): Promise<void> {
+  async send(message: JsonRpcMessage | JsonRpcMessage[]): Promise<void> {
     if (this.#closed) return;
     await this.#write(JSON.stringify(message));
-    const msg = message as Record<string, unknown>;
-    if (!("method" in msg) && isId(msg.id) && this.#outstanding.delete(msg.id)) {
-      this.#slotFree?.();
-      this.#slotFree = null;
-      if (this.#outstanding.size === 0) this.#drained?.();
-    }
+    if (Array.isArray(message)) return;
+    if (!("method" in message) && isId(message.id)) this.forget(message.id);
+  }
+
+  /** A request read earlier is answered, or will never be (it was cancelled). */
+  forget(id: string | number | null): void {
+    if (id === null || !this.#outstanding.delete(id)) return;
+    this.#slotFree?.();
+    this.#slotFree = null;
+    if (this.#outstanding.size === 0) this.#drained?.();
   }
 
   async close(): Promise<void> {

@@ -64,6 +64,7 @@ export interface SessionStore {
   /**
    * One page of sessions matching `filter`, newest start first, after `after`. Work is
    * bounded by the page (and `scanLimit` entries when filters combine), not the store.
+   * An aborted `signal` stops the walk: the call then rejects with the signal's reason.
    */
   list(
     filter: SessionFilter,
@@ -72,6 +73,7 @@ export interface SessionStore {
     nowMs: number,
     staleAfterMs: number,
     scanLimit?: number,
+    signal?: AbortSignal,
   ): Promise<ListPage>;
   /** Every record started in `[sinceMs, untilMs)`, oldest first. */
   range(sinceMs: number, untilMs: number): AsyncIterable<SessionRecord>;

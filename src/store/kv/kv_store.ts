@@ -604,6 +604,7 @@ export class KvSessionStore implements SessionStore {
     nowMs: number,
     staleAfterMs: number,
     scanLimit = walkLimit(limit),
+    signal?: AbortSignal,
   ): Promise<ListPage> {
     if (emptyRange(filter)) return { sessions: [], next: null };
     const prefix = listPrefix(filter);
@@ -649,6 +650,7 @@ export class KvSessionStore implements SessionStore {
       return null;
     };
     for await (const position of mergePositions(positionsOf(iter), unindexed, true)) {
+      signal?.throwIfAborted();
       last = position;
       batch.push(last);
       scanned++;

@@ -511,11 +511,14 @@ export class PgSessionStore implements SessionStore {
     nowMs: number,
     staleAfterMs: number,
     scanLimit = walkLimit(limit),
+    signal?: AbortSignal,
   ): Promise<ListPage> {
     if (emptyRange(filter)) return { sessions: [], next: null };
     const sql = listSql(filter, after, nowMs - staleAfterMs, limit, scanLimit);
     const rows = await deadline(async () => {
+      signal?.throwIfAborted();
       const r = await this.#pool.query<Row>(sql.page, sql.values);
+      signal?.throwIfAborted();
       if (!sql.edge) return { rows: r.rows, scannedTo: null as CursorPosition | null };
       // Only a walk that used all of its entries can have left some unseen.
       const edge = await this.#pool.query<{ started_ms: string; session_id: string }>(

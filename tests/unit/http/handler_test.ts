@@ -49,7 +49,11 @@ async function edge(
   const { handle, drain } = createHandler({
     ...deps,
     rpc,
-    guard: { loopback: options.loopback ?? true, allowedOrigins: ["https://console.example.com"] },
+    guard: {
+      loopback: options.loopback ?? true,
+      allowedOrigins: ["https://console.example.com"],
+      allowedHosts: ["collector.example.com"],
+    },
     startSeconds: 1_700_000_000,
     rssBytes: () => 42_000_000,
     ...options.overrides,
@@ -83,12 +87,19 @@ function call(name: string, args: unknown, id: number | string = 1) {
 }
 
 /** Asserts a JSON-RPC error body without an id, as SPEC 8.1 wants for 400/406/413/415. */
-async function assertRpcError(response: Response, status: number, code: number): Promise<string> {
+/** Checks an error answer; its `id` member is the request's, or null where none was read. */
+async function assertRpcError(
+  response: Response,
+  status: number,
+  code: number,
+  id: string | number | null = null,
+): Promise<string> {
   assert.equal(response.status, status);
   assert.match(response.headers.get("content-type") ?? "", /application\/json/);
   const body = await response.json();
   assert.equal(body.jsonrpc, "2.0");
-  assert.ok(!("id" in body) || body.id === null, JSON.stringify(body));
+  assert.ok("id" in body, JSON.stringify(body));
+  assert.equal(body.id, id, JSON.stringify(body));
   assert.equal(body.error.code, code);
   return body.error.message;
 }
@@ -143,11 +154,11 @@ Deno.test("batches, bad JSON, bad envelopes and unknown MCP-Protocol-Version: 40
       /Parse error/,
     );
     const envelope = await e.handle(post({ jsonrpc: "1.0", id: 3, method: "ping" }));
-    assert.match(await assertRpcError(envelope, 400, -32600), /jsonrpc must be "2.0"/);
+    assert.match(await assertRpcError(envelope, 400, -32600, 3), /jsonrpc must be "2.0"/);
     const revision = await e.handle(
       post({ jsonrpc: "2.0", id: 4, method: "ping" }, { "mcp-protocol-version": "1999-01-01" }),
     );
-    assert.match(await assertRpcError(revision, 400, -32600), /1999-01-01/);
+    assert.match(await assertRpcError(revision, 400, -32022, 4), /1999-01-01/);
     for (const known of ["2025-06-18", "2025-11-25"]) {
       const ok = await e.handle(
         post({ jsonrpc: "2.0", id: 5, method: "ping" }, { "mcp-protocol-version": known }),
@@ -155,6 +166,35 @@ Deno.test("batches, bad JSON, bad envelopes and unknown MCP-Protocol-Version: 40
       assert.equal(ok.status, 200, known);
       await ok.body?.cancel();
     }
+  } finally {
+    await e.close();
+  }
+});
+
+Deno.test("a batch is answered with MCP-Protocol-Version 2025-03-26, whose batches are part of it", async () => {
+  const e = await edge();
+  try {
+    const old = { "mcp-protocol-version": "2025-03-26" };
+    const batch = [
+      call("track_session_start", startArgs(), 1),
+      { jsonrpc: "2.0", method: "notifications/initialized" },
+      call("get_session", {}, 2),
+    ];
+    const answered = await e.handle(post(batch, old));
+    assert.equal(answered.status, 200);
+    const body = await answered.json() as {
+      id: number;
+      result: { structuredContent: { status: string } };
+    }[];
+    assert.deepEqual(body.map((r) => [r.id, r.result.structuredContent.status]), [
+      [1, "tracked"],
+      [2, "error"],
+    ]);
+    const notifications = await e.handle(
+      post([{ jsonrpc: "2.0", method: "notifications/initialized" }], old),
+    );
+    assert.equal(notifications.status, 202);
+    await assertRpcError(await e.handle(post([], old)), 400, -32600);
   } finally {
     await e.close();
   }
@@ -322,8 +362,15 @@ Deno.test("DNS rebinding: foreign hosts and origins get 403 on loopback; listed 
       assert.equal(response.status, 403, url);
       await response.body?.cancel();
     }
+    // A name given with --allowed-host (what a proxy in front forwards) passes, any port.
     for (
-      const url of ["http://localhost:8080/mcp", "http://127.0.0.1:9/mcp", "http://[::1]:8080/mcp"]
+      const url of [
+        "http://localhost:8080/mcp",
+        "http://127.0.0.1:9/mcp",
+        "http://[::1]:8080/mcp",
+        "https://Collector.Example.com/mcp",
+        "http://collector.example.com:8080/mcp",
+      ]
     ) {
       const response = await at(url);
       assert.equal(response.status, 200, url);

@@ -30,7 +30,8 @@ async function run(
   const transport = new LineTransport({ readable, writable }, options.maxBytes);
   const received: JsonRpcMessage[] = [];
   const closed = new Promise<void>((resolve) => (transport.onclose = resolve));
-  transport.onmessage = (m) => {
+  transport.onmessage = (message) => {
+    const m = message as JsonRpcMessage;
     received.push(m);
     if (options.onmessage) options.onmessage(m, transport);
     // Answer requests at once so that end of input does not wait for them; answers are
