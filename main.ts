@@ -4,13 +4,16 @@
  * configuration to the serving Worker.
  */
 import denoJson from "./deno.json" with { type: "json" };
-import { parseInvocation, UsageError } from "./src/config.ts";
+import { parseInvocation, StartupError, UsageError } from "./src/config.ts";
 import { helpText } from "./src/cli/help.ts";
 import { launchCommand, launchServer } from "./src/serve/launch.ts";
 
 /** The only environment variables this program reads. */
 const ENV_NAMES = [
   "SESSION_BUDDY_SECRET",
+  "SESSION_BUDDY_SECRET_FILE",
+  "SESSION_BUDDY_REQUIRE_AUTH",
+  "SESSION_BUDDY_ALLOWED_HOSTS",
   "SESSION_BUDDY_DB",
   "SESSION_BUDDY_DB_PASSWORD",
   "SESSION_BUDDY_DB_CA",
@@ -38,8 +41,13 @@ async function main(args: string[]): Promise<number> {
       os: Deno.build.os,
       cwd: Deno.cwd(),
       now: new Date(),
+      readTextFile: (path) => Deno.readTextFileSync(path),
     });
   } catch (error) {
+    if (error instanceof StartupError) {
+      console.error(`session-buddy: ${error.message}`);
+      return 1;
+    }
     if (!(error instanceof UsageError)) throw error;
     console.error(`session-buddy: ${error.message} (see session-buddy --help)`);
     return 2;

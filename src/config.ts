@@ -42,6 +42,8 @@ export interface HttpConfig {
   tlsKey: string | null;
   /** Browser origins allowed besides loopback ones, as `scheme://host[:port]`. */
   allowedOrigins: string[];
+  /** Host names a loopback listener accepts besides loopback ones (a proxy in front). */
+  allowedHosts: string[];
 }
 
 /** A store location as it may be shown in a log line or an error: never with a password. */
@@ -151,6 +153,8 @@ export interface Platform {
   cwd: string;
   /** The clock for relative times such as `--since 24h`. */
   now?: Date;
+  /** Reads a file the outer process is to hand on (the secret file). */
+  readTextFile?: (path: string) => string;
 }
 
 const DURATION = /^(\d+)(s|m|h|d)$/;
@@ -220,20 +224,29 @@ const VALUE_FLAGS = [
   "--tls-cert",
   "--tls-key",
   "--allowed-origin",
+  "--allowed-host",
+  "--secret-file",
 ] as const;
 /** Flags that take no value. */
-const SWITCHES = ["--json", "--plain-http"] as const;
+const SWITCHES = ["--json", "--plain-http", "--require-auth"] as const;
 type Flag = typeof VALUE_FLAGS[number] | typeof SWITCHES[number];
 type Flags = Partial<Record<Flag, string>>;
 
+/** The flags that may come more than once, each with every value given. */
+interface Repeated {
+  origins: string[];
+  hosts: string[];
+}
+
 /**
  * Splits `--flag value` and `--flag=value` forms; anything unknown is a usage error.
- * `--allowed-origin` may come more than once; its values are collected in `origins`.
+ * `--allowed-origin` and `--allowed-host` may come more than once; their values are
+ * collected in `repeated`.
  */
-function readFlags(args: string[]): { flags: Flags; rest: string[]; origins: string[] } {
+function readFlags(args: string[]): { flags: Flags; rest: string[]; repeated: Repeated } {
   const flags: Flags = {};
   const rest: string[] = [];
-  const origins: string[] = [];
+  const repeated: Repeated = { origins: [], hosts: [] };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (!arg.startsWith("-") || arg === "-") {
@@ -254,9 +267,10 @@ function readFlags(args: string[]): { flags: Flags; rest: string[]; origins: str
     const value = eq >= 0 ? arg.slice(eq + 1) : args[++i];
     if (value === undefined) throw new UsageError(`${name} needs a value`);
     flags[name] = value;
-    if (name === "--allowed-origin") origins.push(value);
+    if (name === "--allowed-origin") repeated.origins.push(value);
+    if (name === "--allowed-host") repeated.hosts.push(value);
   }
-  return { flags, rest, origins };
+  return { flags, rest, repeated };
 }
 
 /** Flags every command takes. */
@@ -402,7 +416,7 @@ export function parseInvocation(
   env: Record<string, string | undefined>,
   platform: Platform,
 ): Invocation {
-  const { flags, rest, origins } = readFlags(args);
+  const { flags, rest, repeated } = readFlags(args);
   if (rest.includes("--help") || rest.includes("-h") || rest[0] === "help") {
     return { kind: "help", defaultDb: defaultDbPath(env, platform.os) };
   }
@@ -415,10 +429,14 @@ export function parseInvocation(
     return { kind: "secret" };
   }
   if (command === "token") {
-    allowOnly("token", flags, ["--user", "--ttl"]);
+    allowOnly("token", flags, ["--user", "--ttl", "--secret-file"]);
     if (rest.length > 1) throw new UsageError(`unexpected argument '${rest[1]!.slice(0, 64)}'`);
-    const secret = checkedSecret(env);
-    if (!secret) throw new UsageError("token needs SESSION_BUDDY_SECRET to sign with");
+    const secret = checkedSecret(flags, env, platform);
+    if (!secret) {
+      throw new UsageError(
+        "token needs a secret to sign with: SESSION_BUDDY_SECRET, SESSION_BUDDY_SECRET_FILE or --secret-file",
+      );
+    }
     const user = flags["--user"] ?? "admin-shell";
     if (user.trim() === "") throw new UsageError("--user needs a value");
     return { kind: "token", secret, user, ttlMs: parseDuration(flags["--ttl"] ?? "24h", "--ttl") };
@@ -435,20 +453,63 @@ export function parseInvocation(
     "--tls-cert",
     "--tls-key",
     "--allowed-origin",
+    "--allowed-host",
     "--plain-http",
+    "--secret-file",
+    "--require-auth",
   ]);
   const serve = serveConfig(flags, env, platform);
-  serve.config.http = httpConfig(flags, origins, env, platform.cwd);
+  serve.config.secret = checkedSecret(flags, env, platform);
+  if (!serve.config.secret && requireAuth(flags, env)) {
+    throw new UsageError(
+      "authentication is required (--require-auth or SESSION_BUDDY_REQUIRE_AUTH=1) but no secret is set: " +
+        "set SESSION_BUDDY_SECRET, SESSION_BUDDY_SECRET_FILE or --secret-file",
+    );
+  }
+  serve.config.http = httpConfig(flags, repeated, env, platform.cwd);
   return serve;
+}
+
+/** Whether the operator asked to refuse starting without a secret. */
+function requireAuth(flags: Flags, env: Record<string, string | undefined>): boolean {
+  if (flags["--require-auth"] === "true") return true;
+  const value = (env.SESSION_BUDDY_REQUIRE_AUTH ?? "").trim().toLowerCase();
+  if (value === "" || value === "0" || value === "false" || value === "no") return false;
+  if (value === "1" || value === "true" || value === "yes") return true;
+  throw new UsageError(
+    `invalid SESSION_BUDDY_REQUIRE_AUTH '${value.slice(0, 32)}': use 1 (or 0 to leave it off)`,
+  );
+}
+
+/**
+ * A name for `--allowed-host`: a DNS name or an IP address, as a `Host` header carries it
+ * without its port (an IPv6 address in brackets), compared without case.
+ */
+export function parseAllowedHost(text: string): string {
+  const host = text.trim().toLowerCase();
+  const name = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/;
+  const ipv6 = /^\[[0-9a-f:.]+\]$/;
+  if (host.length > 253 || !(name.test(host) || ipv6.test(host))) {
+    throw new UsageError(
+      `invalid --allowed-host '${
+        text.slice(0, 64)
+      }': give a host name as a proxy sends it in Host (collector.example.com; no scheme, port or path)`,
+    );
+  }
+  return host.replace(/\.$/, "");
 }
 
 /** The `serve --http` options (SPEC 8.1), or null for stdio when none is given. */
 function httpConfig(
   flags: Flags,
-  origins: string[],
+  repeated: Repeated,
   env: Record<string, string | undefined>,
   cwd: string,
 ): HttpConfig | null {
+  const origins = repeated.origins;
+  const hostList = repeated.hosts.length > 0
+    ? repeated.hosts
+    : (env.SESSION_BUDDY_ALLOWED_HOSTS ?? "").split(",").filter((h) => h.trim() !== "");
   const listen = flags["--http"] ?? (env.SESSION_BUDDY_HTTP || undefined);
   const cert = flags["--tls-cert"] ?? (env.SESSION_BUDDY_TLS_CERT || undefined);
   const key = flags["--tls-key"] ?? (env.SESSION_BUDDY_TLS_KEY || undefined);
@@ -461,6 +522,7 @@ function httpConfig(
       ["--tls-cert", cert],
       ["--tls-key", key],
       ["--allowed-origin", originList.length > 0 ? "x" : undefined],
+      ["--allowed-host", hostList.length > 0 ? "x" : undefined],
       ["--plain-http", plain ? "x" : undefined],
     ].find(([, v]) => v !== undefined);
     if (stray) throw new UsageError(`${stray[0]} is an option of serve --http`);
@@ -492,14 +554,53 @@ function httpConfig(
     tlsCert: cert === undefined ? null : absolute(cert, cwd),
     tlsKey: key === undefined ? null : absolute(key, cwd),
     allowedOrigins: [...new Set(originList.map(parseOrigin))],
+    allowedHosts: [...new Set(hostList.map(parseAllowedHost))],
   };
 }
 
-function checkedSecret(env: Record<string, string | undefined>): string | null {
-  const secret = env.SESSION_BUDDY_SECRET || null;
+/** A start-up failure that is not the operator's wording (exit status 1, one line). */
+export class StartupError extends Error {
+  override name = "StartupError";
+}
+
+/**
+ * The secret: `SESSION_BUDDY_SECRET`, or the first line of the secret file (its newline
+ * stripped), read here in the outer process so that the server needs no read access to
+ * it. Both given is a usage error; an unreadable file is a {@linkcode StartupError}.
+ */
+function checkedSecret(
+  flags: Flags,
+  env: Record<string, string | undefined>,
+  platform: Platform,
+): string | null {
+  const fromEnv = env.SESSION_BUDDY_SECRET || null;
+  const file = flags["--secret-file"] ?? (env.SESSION_BUDDY_SECRET_FILE || undefined);
+  if (file !== undefined && file.trim() === "") throw new UsageError("--secret-file needs a value");
+  if (file !== undefined && fromEnv !== null) {
+    throw new UsageError(
+      "SESSION_BUDDY_SECRET and a secret file (--secret-file or SESSION_BUDDY_SECRET_FILE) are both set: use one",
+    );
+  }
+  let secret = fromEnv;
+  let where = "SESSION_BUDDY_SECRET";
+  if (file !== undefined) {
+    const path = absolute(file, platform.cwd);
+    if (!platform.readTextFile) throw new StartupError(`cannot read the secret file ${path}`);
+    let text: string;
+    try {
+      text = platform.readTextFile(path);
+    } catch (error) {
+      // The runtime's message names the path and the cause, never the content.
+      const cause = error instanceof Error ? error.name : "error";
+      throw new StartupError(`cannot read the secret file ${path}: ${cause}`);
+    }
+    secret = text.split("\n", 1)[0]!.replace(/\r$/, "");
+    where = `the secret file ${path}`;
+    if (secret === "") throw new UsageError(`${where} is empty: its first line is the secret`);
+  }
   if (secret !== null && secret.length < MIN_SECRET_LENGTH) {
     throw new UsageError(
-      `SESSION_BUDDY_SECRET is too short: use at least ${MIN_SECRET_LENGTH} characters (session-buddy secret prints one)`,
+      `${where} is too short: use at least ${MIN_SECRET_LENGTH} characters (session-buddy secret prints one)`,
     );
   }
   return secret;
@@ -510,7 +611,8 @@ function serveConfig(
   env: Record<string, string | undefined>,
   platform: Platform,
 ): { kind: "serve"; config: ServeConfig } {
-  const secret = checkedSecret(env);
+  // Only serving checks tokens: the operator commands' Worker is never handed the secret.
+  const secret = null;
   const level = (flags["--log-level"] ?? env.SESSION_BUDDY_LOG_LEVEL ?? "info").toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {
     throw new UsageError(`invalid log level '${level}': use one of ${LOG_LEVELS.join(", ")}`);

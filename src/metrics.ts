@@ -38,6 +38,8 @@ export interface OpenSessions {
   component: string;
   active: number;
   stale: number;
+  /** How long the oldest of them has been open, in seconds (0 when none is). */
+  oldestSeconds?: number;
 }
 
 /** What a scrape reads besides the counters. */
@@ -95,6 +97,7 @@ export class Metrics {
   readonly #commits = new Histogram();
   #authFailures = 0;
   #retries = 0;
+  #storeErrors = 0;
 
   /** One finished tool call: its tool, the status of its result and how long it took. */
   toolCall(tool: string, status: string, seconds: number): void {
@@ -123,6 +126,11 @@ export class Metrics {
   /** One store operation tried again (a lock held by another writer, a failed check). */
   storeRetry(): void {
     this.#retries++;
+  }
+
+  /** A tool call answered `store error: ...` (the store failed, timed out or was busy). */
+  storeError(): void {
+    this.#storeErrors++;
   }
 
   /** The exposition text of every metric, with the store-derived gauges of `snapshot`. */
@@ -172,6 +180,18 @@ export class Metrics {
       }
     }
     family(
+      "session_buddy_open_session_max_age_seconds",
+      "gauge",
+      "How long the oldest session not ended has been open, by component, read from the store.",
+    );
+    for (const row of capComponents(snapshot.openSessions)) {
+      out.push(
+        `session_buddy_open_session_max_age_seconds${labels([["component", row.component]])} ${
+          formatValue(Math.max(0, Math.round(row.oldestSeconds ?? 0)))
+        }`,
+      );
+    }
+    family(
       "session_buddy_store_commit_duration_seconds",
       "histogram",
       "Store commits, by duration.",
@@ -179,6 +199,12 @@ export class Metrics {
     writeHistogram(out, "session_buddy_store_commit_duration_seconds", [], this.#commits);
     family("session_buddy_store_retries_total", "counter", "Store operations tried again.");
     out.push(`session_buddy_store_retries_total ${this.#retries}`);
+    family(
+      "session_buddy_store_errors_total",
+      "counter",
+      "Tool calls that failed because the store did (unavailable, timed out or busy).",
+    );
+    out.push(`session_buddy_store_errors_total ${this.#storeErrors}`);
     family("session_buddy_build_info", "gauge", "The version of session-buddy serving.");
     out.push(`session_buddy_build_info${labels([["version", snapshot.version]])} 1`);
     family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
@@ -221,8 +247,13 @@ export function capComponents(rows: OpenSessions[]): OpenSessions[] {
   if (sorted.length <= MAX_COMPONENTS) return sorted;
   const kept = sorted.slice(0, MAX_COMPONENTS - 1);
   const rest = sorted.slice(MAX_COMPONENTS - 1).reduce(
-    (sum, r) => ({ ...sum, active: sum.active + r.active, stale: sum.stale + r.stale }),
-    { component: OTHER_COMPONENTS, active: 0, stale: 0 },
+    (sum, r) => ({
+      ...sum,
+      active: sum.active + r.active,
+      stale: sum.stale + r.stale,
+      oldestSeconds: Math.max(sum.oldestSeconds ?? 0, r.oldestSeconds ?? 0),
+    }),
+    { component: OTHER_COMPONENTS, active: 0, stale: 0, oldestSeconds: 0 },
   );
   return [...kept, rest];
 }

@@ -10,11 +10,11 @@ session's start and end in a Deno KV store.
 Usage:
   session-buddy [serve] [options]   run the MCP server on stdin/stdout (the default)
   session-buddy serve --http [HOST:]PORT [--tls-cert FILE --tls-key FILE]
-                      [--allowed-origin ORIGIN]... [--plain-http]
+                      [--allowed-origin ORIGIN]... [--allowed-host NAME]... [--plain-http]
                                     serve MCP over Streamable HTTP at /mcp, with
                                     /healthz and /metrics (HOST: 127.0.0.1)
-  session-buddy token [--user NAME] [--ttl 24h]
-                                    print a JWT signed with SESSION_BUDDY_SECRET
+  session-buddy token [--user NAME] [--ttl 24h] [--secret-file FILE]
+                                    print a JWT signed with the secret
   session-buddy secret              print a new random secret (32 bytes, base64url)
   session-buddy sessions [list] [--status active|ended|stale|all] [--component C]
                          [--host H] [--user U] [--since T] [--until T] [--limit N] [--json]
@@ -52,6 +52,9 @@ Options (each also an environment variable; the flag wins):
                                                  (90m, 12h, 7d; default 12h)
   -                    SESSION_BUDDY_SECRET      HS256 secret, at least 32 characters;
                                                  set = every call needs a token
+  --secret-file FILE   SESSION_BUDDY_SECRET_FILE the secret is this file's first line
+                                                 (not together with SESSION_BUDDY_SECRET)
+  --require-auth       SESSION_BUDDY_REQUIRE_AUTH=1  refuse to start without a secret
 
 serve --http options:
   --http [HOST:]PORT   SESSION_BUDDY_HTTP        listen there instead of stdio; a host
@@ -62,6 +65,10 @@ serve --http options:
   --allowed-origin O   SESSION_BUDDY_ALLOWED_ORIGINS (comma-separated)
                                                  a browser origin allowed to call; may
                                                  repeat (loopback origins need none)
+  --allowed-host NAME  SESSION_BUDDY_ALLOWED_HOSTS (comma-separated)
+                                                 a Host name a loopback listener also
+                                                 answers: the name a proxy in front
+                                                 forwards; may repeat
   --plain-http         -                         plain HTTP on a non-loopback host, for a
                                                  TLS-terminating proxy in front
 

@@ -13,16 +13,21 @@ export interface GuardOptions {
   loopback: boolean;
   /** Origins allowed besides loopback ones, as `scheme://host[:port]`. */
   allowedOrigins: readonly string[];
+  /** Host names allowed besides loopback ones on a loopback listener (a proxy's), lower case. */
+  allowedHosts?: readonly string[];
 }
 
 const LOOPBACK_NAMES = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
 
 /**
  * Whether a request's host (from its URL, which Deno builds from `Host` or, on HTTP/2,
- * `:authority`) may reach this listener: on a loopback address only loopback names.
+ * `:authority`) may reach this listener: on a loopback address only loopback names and
+ * those given with `--allowed-host` (the name a proxy in front forwards).
  */
 export function hostAllowed(hostname: string, options: GuardOptions): boolean {
-  return !options.loopback || LOOPBACK_NAMES.has(hostname.toLowerCase());
+  if (!options.loopback) return true;
+  const name = hostname.toLowerCase();
+  return LOOPBACK_NAMES.has(name) || (options.allowedHosts?.includes(name) ?? false);
 }
 
 /** Whether an `Origin` is a loopback one (`http://localhost:5173`, `https://127.0.0.1`). */

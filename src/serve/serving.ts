@@ -157,6 +157,7 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
         guard: {
           loopback: isLoopback(config.http.host),
           allowedOrigins: config.http.allowedOrigins,
+          allowedHosts: config.http.allowedHosts,
         },
         startSeconds: performance.timeOrigin / 1000,
         rssBytes: () => Deno.memoryUsage().rss,

@@ -296,6 +296,7 @@ Deno.test("contrib/systemd: the collector unit is hardened and holds no secret",
       tlsCert: "/run/credentials/session-buddy.service/tls.crt",
       tlsKey: "/run/credentials/session-buddy.service/tls.key",
       allowedOrigins: [],
+      allowedHosts: [],
     });
   });
 

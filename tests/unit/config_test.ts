@@ -10,6 +10,7 @@ import {
   parseListen,
   parseOrigin,
   type ServeConfig,
+  StartupError,
   UsageError,
 } from "../../src/config.ts";
 
@@ -219,6 +220,7 @@ Deno.test("serve --http: [HOST:]PORT, HOST 127.0.0.1 by default, the variable to
     tlsCert: null,
     tlsKey: null,
     allowedOrigins: [],
+    allowedHosts: [],
   });
   assert.equal(serve(["serve", "--http=localhost:9000"]).http?.host, "localhost");
   assert.deepEqual(parseListen("[::1]:8443"), { host: "::1", port: 8443 });
@@ -353,4 +355,114 @@ Deno.test("parseInvocation: sessions import reads a file or stdin", () => {
   });
   assert.match(usage(["sessions", "import", "a", "b"]), /unexpected argument 'b'/);
   assert.match(usage(["sessions", "import", "--since", "1d"]), /does not take --since/);
+});
+
+Deno.test("parseInvocation: --secret-file and SESSION_BUDDY_SECRET_FILE give the file's first line", async (t) => {
+  const files: Record<string, string> = {
+    "/work/s": `${SECRET32}\n`,
+    "/etc/sb/crlf": `${"b".repeat(40)}\r\nsecond line\n`,
+    "/work/short": "tooshort\n",
+    "/work/empty": "\n",
+  };
+  const platform = {
+    ...LINUX,
+    readTextFile(path: string) {
+      if (path in files) return files[path]!;
+      throw new Deno.errors.NotFound(`No such file or directory: ${path}`);
+    },
+  };
+  const config = (args: string[], env: Record<string, string | undefined> = HOME) => {
+    const inv = parseInvocation(args, env, platform);
+    assert.equal(inv.kind, "serve");
+    return (inv as Extract<Invocation, { kind: "serve" }>).config;
+  };
+  await t.step("the flag, relative to cwd, and the variable", () => {
+    assert.equal(config(["--secret-file", "s"]).secret, SECRET32);
+    assert.equal(
+      config([], { ...HOME, SESSION_BUDDY_SECRET_FILE: "/etc/sb/crlf" }).secret,
+      "b".repeat(40),
+    );
+  });
+  await t.step("a token is signed with it too", () => {
+    const inv = parseInvocation(["token", "--secret-file=/work/s"], HOME, platform);
+    assert.equal(inv.kind === "token" && inv.secret, SECRET32);
+  });
+  await t.step("both a secret and a file, a short or empty one: usage errors", () => {
+    const usageOf = (args: string[], env: Record<string, string | undefined>) => {
+      try {
+        parseInvocation(args, env, platform);
+      } catch (error) {
+        assert.ok(error instanceof UsageError, String(error));
+        return error.message;
+      }
+      assert.fail("expected a usage error");
+    };
+    assert.match(
+      usageOf(["--secret-file", "s"], { ...HOME, SESSION_BUDDY_SECRET: SECRET32 }),
+      /both set: use one/,
+    );
+    const short = usageOf(["--secret-file", "short"], HOME);
+    assert.match(short, /the secret file \/work\/short is too short/);
+    assert.ok(!short.includes("tooshort"), "the secret is never quoted");
+    assert.match(usageOf(["--secret-file", "empty"], HOME), /is empty/);
+  });
+  await t.step("an unreadable file is a start-up failure (exit 1), not a usage error", () => {
+    assert.throws(
+      () => parseInvocation(["--secret-file", "/nope"], HOME, platform),
+      (error: Error) =>
+        error instanceof StartupError && error.message ===
+          "cannot read the secret file /nope: NotFound",
+    );
+  });
+});
+
+Deno.test("parseInvocation: --require-auth refuses to serve without a secret", () => {
+  assert.match(usage(["--require-auth"]), /authentication is required .* no secret is set/);
+  assert.match(usage([], { ...HOME, SESSION_BUDDY_REQUIRE_AUTH: "1" }), /no secret is set/);
+  assert.match(usage([], { ...HOME, SESSION_BUDDY_REQUIRE_AUTH: "maybe" }), /use 1/);
+  assert.equal(
+    serve(["--require-auth"], { ...HOME, SESSION_BUDDY_SECRET: SECRET32 }).secret,
+    SECRET32,
+  );
+  assert.equal(serve([], { ...HOME, SESSION_BUDDY_REQUIRE_AUTH: "0" }).secret, null);
+  // The operator commands never get the secret: they check no tokens.
+  const inv = parseInvocation(
+    ["sessions", "list"],
+    { ...HOME, SESSION_BUDDY_SECRET: SECRET32 },
+    LINUX,
+  );
+  assert.equal(inv.kind === "store" && inv.config.secret, null);
+});
+
+Deno.test("serve --http: --allowed-host repeats, the variable splits on commas, names are checked", () => {
+  assert.deepEqual(
+    serve([
+      "serve",
+      "--http",
+      "8080",
+      "--allowed-host",
+      "Collector.Example.com",
+      "--allowed-host=[::1]",
+    ])
+      .http?.allowedHosts,
+    ["collector.example.com", "[::1]"],
+  );
+  assert.deepEqual(
+    serve(["serve", "--http", "8080"], {
+      ...HOME,
+      SESSION_BUDDY_ALLOWED_HOSTS: "a.example, b.example.",
+    })
+      .http?.allowedHosts,
+    ["a.example", "b.example"],
+  );
+  for (const bad of ["https://a.example", "a.example:443", "a.example/mcp", "a b", "-a.example"]) {
+    assert.match(
+      usage(["serve", "--http", "8080", "--allowed-host", bad]),
+      /invalid --allowed-host/,
+    );
+  }
+  assert.match(
+    usage(["--allowed-host", "a.example"]),
+    /--allowed-host is an option of serve --http/,
+  );
 });

@@ -140,3 +140,29 @@ Deno.test("promtool check metrics accepts the output", async () => {
   const said = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
   assert.equal(out.code, 0, said);
 });
+
+Deno.test("the oldest open session's age by component, and store errors", () => {
+  const m = new Metrics();
+  m.storeError();
+  m.storeError();
+  const text = m.render({
+    ...SNAPSHOT,
+    openSessions: [
+      { component: "a", active: 1, stale: 1, oldestSeconds: 7200.4 },
+      { component: "b", active: 0, stale: 0 },
+    ],
+  });
+  assert.match(text, /^session_buddy_open_session_max_age_seconds\{component="a"\} 7200$/m);
+  assert.match(text, /^session_buddy_open_session_max_age_seconds\{component="b"\} 0$/m);
+  assert.match(text, /^session_buddy_store_errors_total 2$/m);
+  const capped = capComponents(
+    Array.from({ length: MAX_COMPONENTS + 5 }, (_, i) => ({
+      component: `c${i}`,
+      // The busiest are kept; the rest are summed, their oldest the oldest of them.
+      active: i < MAX_COMPONENTS - 1 ? 2 : 1,
+      stale: 0,
+      oldestSeconds: i,
+    })),
+  );
+  assert.equal(capped.at(-1)?.oldestSeconds, MAX_COMPONENTS + 4);
+});
