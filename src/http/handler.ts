@@ -11,7 +11,7 @@
  * adds ~90 packages to what a first run downloads, and validates every message with zod
  * on the path of each call; and the edge must do most of the work itself anyway (it
  * accepts batches, applies no body limit to a body read beforehand, and reads `Host`,
- * which HTTP/2 does not send). README "Running a collector" has the figures of
+ * which HTTP/2 does not send). docs/performance.md has the figures of
  * bench/framing.ts.
  */
 import type { Verifier } from "../auth/verifier.ts";

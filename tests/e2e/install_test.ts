@@ -2,7 +2,7 @@
  * `deno task install` puts a `session-buddy` command on the PATH of a checkout's user:
  * Deno's own global install, with the `server` set's grants and the runtime flags of
  * `deno task start`. Here it installs into a temporary DENO_INSTALL_ROOT, and the command
- * it made serves MCP and runs the operator commands as the README shows them.
+ * it made serves MCP and runs the operator commands as docs/commands.md shows them.
  */
 import assert from "node:assert/strict";
 import {

@@ -97,7 +97,8 @@ function grantFlags(set: Record<string, unknown>): string[] {
 
 Deno.test("deno.json: install is deno install --global of main.ts with the server set's grants and start's flags", () => {
   // deno task strips the quotes that keep its shell from expanding a `*`.
-  const words = denoJson.tasks.install!.replaceAll("'", "").split(/\s+/);
+  // The task says where it installed after `&&`; the install itself comes first.
+  const words = denoJson.tasks.install!.split(" && ")[0]!.replaceAll("'", "").split(/\s+/);
   assert.deepEqual(words.slice(0, 2), ["deno", "install"]);
   assert.equal(words.at(-1), "main.ts");
   for (const flag of ["--global", "--force", "--name", "session-buddy", "--config", "deno.json"]) {
@@ -159,7 +160,7 @@ Deno.test("workerPermissions: :memory: gives no read or write at all", () => {
 });
 
 Deno.test("workerPermissions: serve --http grants net on exactly the listener's address", () => {
-  const http = { port: 8443, tlsCert: null, tlsKey: null, allowedOrigins: [] };
+  const http = { port: 8443, tlsCert: null, tlsKey: null, allowedOrigins: [], allowedHosts: [] };
   const v4 = workerPermissions({
     db: ":memory:",
     logFile: null,
@@ -188,7 +189,14 @@ Deno.test("workerPermissions: a PostgreSQL store grants net on its host:port, or
   assert.deepEqual(socket.read, ["/run/postgresql/.s.PGSQL.5432"]);
   assert.deepEqual(socket.write, ["/run/postgresql/.s.PGSQL.5432"]);
   assert.deepEqual(socket.net, ["unix:/run/postgresql/.s.PGSQL.5432"]);
-  const http = { host: "127.0.0.1", port: 8080, tlsCert: null, tlsKey: null, allowedOrigins: [] };
+  const http = {
+    host: "127.0.0.1",
+    port: 8080,
+    tlsCert: null,
+    tlsKey: null,
+    allowedOrigins: [],
+    allowedHosts: [],
+  };
   const both = workerPermissions({ db: "postgres://sb@127.0.0.1:5432/s", logFile: null, http });
   assert.deepEqual(both.net, ["127.0.0.1:8080", "127.0.0.1:5432"]);
 });
@@ -223,7 +231,9 @@ async function probe(
   outside: string,
   listen?: { host: string; port: number },
 ): Promise<Record<string, ProbeOutcome>> {
-  const http = listen ? { ...listen, tlsCert: null, tlsKey: null, allowedOrigins: [] } : null;
+  const http = listen
+    ? { ...listen, tlsCert: null, tlsKey: null, allowedOrigins: [], allowedHosts: [] }
+    : null;
   const worker = new Worker(new URL("../fixtures/permission_probe.ts", import.meta.url), {
     type: "module",
     deno: { permissions: workerPermissions({ db: `${dir}/s.kv`, logFile: `${dir}/log`, http }) },

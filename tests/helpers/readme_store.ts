@@ -1,10 +1,64 @@
 /**
- * The four sessions of the README's "Operating it" examples, tracked through MCP as shells
+ * What the tests of README.md and docs/ share: reading a page's sections and code blocks,
+ * and the four sessions of the examples of docs/commands.md, tracked through MCP as shells
  * would track them, at times relative to now (the reading commands' defaults look back a
  * day). Timestamps carry fractions of a second, as a shell's do, so durations do too.
  */
+import assert from "node:assert/strict";
 import type { Running } from "./server.ts";
-import { endArgs, startArgs } from "./server.ts";
+import { endArgs, ROOT, startArgs } from "./server.ts";
+
+/** A page of the documentation: its path from the repository root, and its text. */
+export interface Page {
+  path: string;
+  text: string;
+}
+
+/** Reads a page, e.g. `docs/clients.md`. */
+export async function readPage(path: string): Promise<Page> {
+  return { path, text: await Deno.readTextFile(`${ROOT}${path}`) };
+}
+
+/**
+ * The text of the section `## title` of a page, up to the next `## ` heading; the page's
+ * own `# title` names the part before its first `## `.
+ */
+export function section(page: Page, title: string): string {
+  const text = `\n${page.text}`;
+  let start = text.indexOf(`\n## ${title}\n`);
+  if (start < 0 && text.startsWith(`\n# ${title}\n`)) start = 0;
+  assert.ok(start >= 0, `${page.path} has a section "${title}"`);
+  const rest = text.slice(start + 1);
+  const end = rest.indexOf("\n## ", 1);
+  return end < 0 ? rest : rest.slice(0, end);
+}
+
+/** Every fenced code block of `text`, in order, with its language ("" for a bare fence). */
+export function codeBlocks(text: string): { lang: string; body: string; line: number }[] {
+  const out: { lang: string; body: string; line: number }[] = [];
+  let open: { lang: string; lines: string[]; line: number } | null = null;
+  text.split("\n").forEach((line, i) => {
+    if (open === null) {
+      const m = /^```(\S*)$/.exec(line);
+      if (m) open = { lang: m[1]!, lines: [], line: i + 1 };
+    } else if (line === "```") {
+      out.push({
+        lang: open.lang,
+        body: open.lines.map((l) => `${l}\n`).join(""),
+        line: open.line,
+      });
+      open = null;
+    } else {
+      open.lines.push(line);
+    }
+  });
+  return out;
+}
+
+/** The fenced code blocks of `lang` in `text`, in order ("" for bare fences). */
+export function fenced(text: string, lang: string): string[] {
+  return codeBlocks(text).filter((b) => b.lang === lang).map((b) => b.body);
+}
 
 const HOUR_MS = 3_600_000;
 
@@ -22,7 +76,7 @@ interface Shell {
   event_id?: string;
 }
 
-/** The sessions, oldest first. */
+/** The sessions of docs/commands.md, oldest first. */
 export const README_SHELLS: Shell[] = [
   {
     component_name: "mahavishnu",
@@ -68,7 +122,7 @@ export const README_SHELLS: Shell[] = [
 ];
 
 /**
- * Tracks the README's sessions on `server`, with `token` (the README's server has a
+ * Tracks the examples' sessions on `server`, with `token` (the examples' server has a
  * secret, so `tracked_by` reads admin-shell); returns their ids, oldest first.
  */
 export async function trackReadmeSessions(
