@@ -9,18 +9,18 @@ import type { CursorPosition, SessionFilter, SessionView } from "../sessions/que
 import type { EndSource, SessionRecord } from "../sessions/session.ts";
 
 /** What `start` did with an event. */
-export type StartResult =
+export type StartOutcome =
   | { kind: "tracked"; record: SessionRecord }
   | { kind: "replayed"; sessionId: string }
   | { kind: "conflict"; sessionId: string };
 
 /** What `end` did with an event. */
-export type EndResult =
+export type EndOutcome =
   | { kind: "not_found" }
   | { kind: "ended"; record: SessionRecord; changed: boolean; clamped: boolean };
 
 /** What `heartbeat` did: `ended` for a session its client ended. */
-export type HeartbeatResult = "alive" | "not_found" | "ended";
+export type HeartbeatOutcome = "alive" | "not_found" | "ended";
 
 /** One page of a listing, and where the next one starts. */
 export interface ListPage {
@@ -36,7 +36,7 @@ export interface FeedEntry {
 }
 
 /** What importing one exported record did. */
-export type ImportResult = "written" | "skipped";
+export type ImportOutcome = "written" | "skipped";
 
 /** Told how the store's commits go (for `/metrics`). */
 export interface StoreObserver {
@@ -52,11 +52,11 @@ export interface SessionStore {
    * Records a started session under the first free id of its base, exactly once per
    * event id; resolves only after the commit.
    */
-  start(event: SessionStartEvent, trackedBy: string | null, now: Date): Promise<StartResult>;
+  start(event: SessionStartEvent, trackedBy: string | null, now: Date): Promise<StartOutcome>;
   /** Ends a session; an end already made by its client stays as it was. */
-  end(event: SessionEndEvent, source?: EndSource, now?: Date): Promise<EndResult>;
+  end(event: SessionEndEvent, source?: EndSource, now?: Date): Promise<EndOutcome>;
   /** Refreshes last-seen; a session the reaper closed becomes active again. */
-  heartbeat(sessionId: string, now: Date): Promise<HeartbeatResult>;
+  heartbeat(sessionId: string, now: Date): Promise<HeartbeatOutcome>;
   /** The record of a session, or `null`. */
   get(sessionId: string): Promise<SessionRecord | null>;
   /** Whether a cursor position is a session that this listing could have returned. */
@@ -85,7 +85,7 @@ export interface SessionStore {
    * Writes an exported record as it is, unless a session with its id (or its event id)
    * is stored already; id counters move past it, so later starts do not collide.
    */
-  importRecord(record: SessionRecord): Promise<ImportResult>;
+  importRecord(record: SessionRecord): Promise<ImportOutcome>;
   /** A small read that succeeds when the store answers (for `/healthz`). */
   check(): Promise<void>;
   /** Tells `observer` of every commit and retry from now on. */

@@ -40,17 +40,17 @@ import {
 } from "../../sessions/query.ts";
 import { isLockedError, type RetryOptions, withRetry } from "./retry.ts";
 import type {
-  EndResult,
+  EndOutcome,
   FeedEntry,
-  HeartbeatResult,
-  ImportResult,
+  HeartbeatOutcome,
+  ImportOutcome,
   ListPage,
   SessionStore,
-  StartResult,
+  StartOutcome,
   StoreObserver,
 } from "../port.ts";
 
-export type { EndResult, StartResult, StoreObserver } from "../port.ts";
+export type { EndOutcome, StartOutcome, StoreObserver } from "../port.ts";
 
 /**
  * Which session an event id created. (Stores written before 0.1.0 was released also hold
@@ -86,7 +86,7 @@ interface PendingStart {
   event: SessionStartEvent;
   trackedBy: string | null;
   now: Date;
-  resolve: (result: StartResult) => void;
+  resolve: (result: StartOutcome) => void;
   reject: (error: unknown) => void;
 }
 
@@ -206,8 +206,8 @@ export class KvSessionStore implements SessionStore {
    * event id. Returns only after the commit. Starts that arrive while a commit is under
    * way are committed together in one atomic operation (group commit).
    */
-  async start(event: SessionStartEvent, trackedBy: string | null, now: Date): Promise<StartResult> {
-    return await new Promise<StartResult>((resolve, reject) => {
+  async start(event: SessionStartEvent, trackedBy: string | null, now: Date): Promise<StartOutcome> {
+    return await new Promise<StartOutcome>((resolve, reject) => {
       this.#queue.push({ event, trackedBy, now, resolve, reject });
       this.#pump();
     });
@@ -361,7 +361,7 @@ export class KvSessionStore implements SessionStore {
     }
     const op = this.#kv.atomic();
     const next = new Map<string, number>();
-    const results = new Map<string, StartResult>();
+    const results = new Map<string, StartOutcome>();
     let bytes = 0;
     for (const item of leaders.values()) {
       const base = bases.get(item.event.event_id)!;
@@ -415,7 +415,7 @@ export class KvSessionStore implements SessionStore {
     return true;
   }
 
-  async #startOne(item: PendingStart): Promise<StartResult> {
+  async #startOne(item: PendingStart): Promise<StartOutcome> {
     const { event } = item;
     const base = baseSessionId(event);
     const evKey = eventKey(event.event_id);
@@ -434,7 +434,7 @@ export class KvSessionStore implements SessionStore {
     // can occupy a candidate; a failed commit with nothing else changed means exactly that.
     let skip = 0;
     let lastSeq: string | null | undefined;
-    return await withRetry<StartResult>(async () => {
+    return await withRetry<StartOutcome>(async () => {
       const [ev, seq] = await this.#kv.getMany<[EventEntry, number]>([evKey, seqKey]);
       if (ev.value) return await this.#retried(event, ev.value.session_id);
       if (lastSeq !== undefined && lastSeq === seq.versionstamp) skip++;
@@ -451,7 +451,7 @@ export class KvSessionStore implements SessionStore {
   }
 
   /** A start whose event id is stored: the same event replays, different data conflicts. */
-  async #retried(event: SessionStartEvent, sessionId: string): Promise<StartResult> {
+  async #retried(event: SessionStartEvent, sessionId: string): Promise<StartOutcome> {
     const stored = await this.get(sessionId);
     const kind = stored && sameStart(event, stored) ? "replayed" : "conflict";
     return { kind, sessionId };
@@ -463,7 +463,7 @@ export class KvSessionStore implements SessionStore {
     base: string,
     seq: Counter,
     n: number,
-  ): Promise<StartResult | undefined> {
+  ): Promise<StartOutcome | undefined> {
     const { event, trackedBy, now } = item;
     const record = startRecord(event, candidateId(base, n), trackedBy, now);
     const evKey = eventKey(event.event_id);
@@ -496,9 +496,9 @@ export class KvSessionStore implements SessionStore {
     event: SessionEndEvent,
     source: EndSource = "client",
     now: Date = new Date(),
-  ): Promise<EndResult> {
+  ): Promise<EndOutcome> {
     const key = sessionKey(event.session_id);
-    return await withRetry<EndResult>(async () => {
+    return await withRetry<EndOutcome>(async () => {
       const entry = await this.#kv.get<Uint8Array>(key);
       if (!entry.value) return { kind: "not_found" };
       const before = decodeRecord(entry.value);
@@ -523,11 +523,11 @@ export class KvSessionStore implements SessionStore {
    * Writes an exported record with its index keys, unless its session id or event id is
    * stored; the id counter of its base moves up to it.
    */
-  async importRecord(record: SessionRecord): Promise<ImportResult> {
+  async importRecord(record: SessionRecord): Promise<ImportOutcome> {
     const id = record.session_id;
     const numbered = candidateNumber(record);
     const seqKey = numbered ? idSeqKey(numbered.base) : null;
-    return await withRetry<ImportResult>(async () => {
+    return await withRetry<ImportOutcome>(async () => {
       const keys = [sessionKey(id), eventKey(record.event_id), ...(seqKey ? [seqKey] : [])];
       const [session, event, seq] = await this.#kv.getMany<unknown[]>(keys);
       if (session!.value || event!.value) return "skipped";
@@ -557,9 +557,9 @@ export class KvSessionStore implements SessionStore {
    * Refreshes a session's last-seen time. Returns `ended` for a session its client ended;
    * a session the reaper closed becomes active again.
    */
-  async heartbeat(sessionId: string, now: Date): Promise<HeartbeatResult> {
+  async heartbeat(sessionId: string, now: Date): Promise<HeartbeatOutcome> {
     const key = sessionKey(sessionId);
-    return await withRetry<HeartbeatResult>(async () => {
+    return await withRetry<HeartbeatOutcome>(async () => {
       const entry = await this.#kv.get<Uint8Array>(key);
       if (!entry.value) return "not_found";
       const before = decodeRecord(entry.value);

@@ -26,13 +26,13 @@ import {
   touchRecord,
 } from "../../sessions/session.ts";
 import type {
-  EndResult,
+  EndOutcome,
   FeedEntry,
-  HeartbeatResult,
-  ImportResult,
+  HeartbeatOutcome,
+  ImportOutcome,
   ListPage,
   SessionStore,
-  StartResult,
+  StartOutcome,
   StoreObserver,
 } from "../port.ts";
 import { loadPool, type Pool, type PoolOptions } from "./driver.ts";
@@ -66,7 +66,7 @@ interface PendingStart {
   now: Date;
   /** Answered already: by its group, or with an error at its deadline. */
   settled: boolean;
-  resolve: (result: StartResult) => void;
+  resolve: (result: StartOutcome) => void;
   reject: (error: unknown) => void;
 }
 
@@ -266,7 +266,7 @@ export class PgSessionStore implements SessionStore {
     }, what);
   }
 
-  start(event: SessionStartEvent, trackedBy: string | null, now: Date): Promise<StartResult> {
+  start(event: SessionStartEvent, trackedBy: string | null, now: Date): Promise<StartOutcome> {
     if (this.#closed) return Promise.reject(new StoreError("the store is closed"));
     return new Promise((resolve, reject) => {
       // The deadline counts from the call, not from when its group begins: a start queued
@@ -369,7 +369,7 @@ export class PgSessionStore implements SessionStore {
       for (const item of batch) item.reject(error);
       return;
     }
-    const results = new Map<string, StartResult>();
+    const results = new Map<string, StartOutcome>();
     // What each event's session holds now, for the later starts of the same event.
     const storedOf = new Map<string, SessionRecord>();
     ordered.forEach(({ item }, i) => {
@@ -464,8 +464,8 @@ export class PgSessionStore implements SessionStore {
     event: SessionEndEvent,
     source: EndSource = "client",
     now: Date = new Date(),
-  ): Promise<EndResult> {
-    return await this.#update<EndResult>(event.session_id, "an end", (before) => {
+  ): Promise<EndOutcome> {
+    return await this.#update<EndOutcome>(event.session_id, "an end", (before) => {
       const outcome = endRecord(before, event, source);
       return {
         record: outcome.record,
@@ -476,8 +476,8 @@ export class PgSessionStore implements SessionStore {
     }, { kind: "not_found" });
   }
 
-  async heartbeat(sessionId: string, now: Date): Promise<HeartbeatResult> {
-    return await this.#update<HeartbeatResult>(sessionId, "a heartbeat", (before) => {
+  async heartbeat(sessionId: string, now: Date): Promise<HeartbeatOutcome> {
+    return await this.#update<HeartbeatOutcome>(sessionId, "a heartbeat", (before) => {
       const outcome = touchRecord(before, now);
       return {
         record: outcome.record,
@@ -597,7 +597,7 @@ export class PgSessionStore implements SessionStore {
     }));
   }
 
-  async importRecord(record: SessionRecord): Promise<ImportResult> {
+  async importRecord(record: SessionRecord): Promise<ImportOutcome> {
     const numbered = candidateNumber(record);
     const r = await deadline(
       () =>
