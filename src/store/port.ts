@@ -8,6 +8,9 @@ import type { SessionEndEvent, SessionStartEvent } from "../sessions/events.ts";
 import type { CursorPosition, SessionFilter, SessionView } from "../sessions/query.ts";
 import type { EndSource, SessionRecord } from "../sessions/session.ts";
 
+/** How long change-feed entries are kept for `sessions tail`, on every store. */
+export const FEED_TTL_MS = 7 * 24 * 3600 * 1000;
+
 /** What `start` did with an event. */
 export type StartOutcome =
   | { kind: "tracked"; record: SessionRecord }
@@ -46,7 +49,12 @@ export interface StoreObserver {
   retry(): void;
 }
 
-/** A session store; every method may throw a store error (the tools answer it as such). */
+export { StoreError, type StoreErrorKind } from "./errors.ts";
+
+/**
+ * A session store; every method may throw a {@linkcode StoreError} (the tools answer it as
+ * `store error: ...`).
+ */
 export interface SessionStore {
   /**
    * Records a started session under the first free id of its base, exactly once per

@@ -6,84 +6,121 @@
  * is reported as a store error, never as done, and a client retrying the same start (the
  * same `event_id`) gets the same session.
  */
+import { withDeadline } from "../../deadline.ts";
+import { StoreError } from "../errors.ts";
+import type { SessionStore } from "../port.ts";
 
 /** How long one read or commit of a remote store may take. */
 export const REMOTE_DEADLINE_MS = 4500;
 
 /** A remote store that did not answer in time. */
-export class StoreTimeoutError extends Error {
+export class StoreTimeoutError extends StoreError {
+  override name = "StoreTimeoutError";
   constructor(what: string, ms: number) {
-    super(`the store did not answer ${what} within ${ms / 1000} s`);
-    this.name = "StoreTimeoutError";
+    super("timeout", `the store did not answer ${what} within ${ms / 1000} s`);
   }
 }
 
-function race<T>(work: Promise<T>, what: string, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StoreTimeoutError(what, ms)), ms);
-  });
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+/** `work`, failing with {@linkcode StoreTimeoutError} after `ms`. */
+export function inTime<T>(work: Promise<T>, what: string, ms: number): Promise<T> {
+  return withDeadline(work, ms, () => new StoreTimeoutError(what, ms));
 }
 
-/** `kv` whose reads, listings and commits each fail after `ms`. */
-export function withDeadline(kv: Deno.Kv, ms: number = REMOTE_DEADLINE_MS): Deno.Kv {
-  return new Proxy(kv, {
-    get(target, property) {
-      if (property === "get" || property === "getMany") {
-        const method = target[property] as (...args: unknown[]) => Promise<unknown>;
-        return (...args: unknown[]) => race(method.apply(target, args), "a read", ms);
-      }
-      if (property === "atomic") {
-        return () => {
-          const op = target.atomic();
-          const commit = op.commit.bind(op);
-          op.commit = () => race(commit(), "a commit", ms);
-          return op;
-        };
-      }
-      if (property === "list") {
-        return (...args: Parameters<Deno.Kv["list"]>) => {
-          const iterator = target.list(...args);
-          const next = iterator.next.bind(iterator);
-          iterator.next = () => race(next(), "a listing", ms);
-          return iterator;
-        };
-      }
-      const value = Reflect.get(target, property, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-}
+/** What the store uses of a Deno KV handle. */
+export type KvHandle = Pick<Deno.Kv, "get" | "getMany" | "list" | "atomic" | "close">;
 
-/** What each call of a store is called in an error text. */
-const CALLS: Record<string, string> = {
-  start: "a start",
-  end: "an end",
-  heartbeat: "a heartbeat",
-  get: "a read",
-  isListPosition: "a read",
-  list: "a listing",
-  feedSince: "a read",
-  importRecord: "an import",
-};
+/** A Deno KV handle whose reads, listings and commits each fail after `ms`. */
+export class DeadlineKv implements KvHandle {
+  readonly #kv: Deno.Kv;
+  readonly #ms: number;
+
+  constructor(kv: Deno.Kv, ms: number = REMOTE_DEADLINE_MS) {
+    this.#kv = kv;
+    this.#ms = ms;
+  }
+
+  get<T = unknown>(key: Deno.KvKey, options?: { consistency?: Deno.KvConsistencyLevel }) {
+    return inTime(this.#kv.get<T>(key, options), "a read", this.#ms);
+  }
+
+  getMany<T extends readonly unknown[]>(
+    keys: readonly [...{ [K in keyof T]: Deno.KvKey }],
+    options?: { consistency?: Deno.KvConsistencyLevel },
+  ) {
+    return inTime(this.#kv.getMany<T>(keys, options), "a read", this.#ms);
+  }
+
+  list<T = unknown>(selector: Deno.KvListSelector, options?: Deno.KvListOptions) {
+    const iterator = this.#kv.list<T>(selector, options);
+    const next = iterator.next.bind(iterator);
+    iterator.next = () => inTime(next(), "a listing", this.#ms);
+    return iterator;
+  }
+
+  atomic() {
+    const op = this.#kv.atomic();
+    const commit = op.commit.bind(op);
+    op.commit = () => inTime(commit(), "a commit", this.#ms);
+    return op;
+  }
+
+  close() {
+    this.#kv.close();
+  }
+}
 
 /**
- * `store` whose calls each fail after `ms` from when they were made: one call of a remote
+ * A store whose calls each fail after `ms` from when they were made: one call of a remote
  * store may take several round trips (a commit whose check failed, a read, another
- * commit), each held to the deadline above, and SPEC's 5 s is for the call.
+ * commit), each held to the deadline above, and SPEC's 5 s is for the call. Iterating
+ * calls (range, active) are held per round trip by {@linkcode DeadlineKv}.
  */
-export function withCallDeadline<S extends object>(store: S, ms: number = REMOTE_DEADLINE_MS): S {
-  return new Proxy(store, {
-    get(target, property) {
-      const value = Reflect.get(target, property, target);
-      if (typeof value !== "function") return value;
-      const bound = value.bind(target);
-      const what = typeof property === "string" ? CALLS[property] : undefined;
-      if (what === undefined) return bound;
-      return (...args: unknown[]) => race(Promise.resolve(bound(...args)), what, ms);
-    },
-    // A setter runs on the store itself, whose private fields a Proxy does not have.
-    set: (target, property, value) => Reflect.set(target, property, value, target),
-  });
+export class DeadlineStore<S extends SessionStore> implements SessionStore {
+  readonly inner: S;
+  readonly #ms: number;
+
+  constructor(store: S, ms: number = REMOTE_DEADLINE_MS) {
+    this.inner = store;
+    this.#ms = ms;
+  }
+
+  start(...args: Parameters<SessionStore["start"]>) {
+    return inTime(this.inner.start(...args), "a start", this.#ms);
+  }
+  end(...args: Parameters<SessionStore["end"]>) {
+    return inTime(this.inner.end(...args), "an end", this.#ms);
+  }
+  heartbeat(...args: Parameters<SessionStore["heartbeat"]>) {
+    return inTime(this.inner.heartbeat(...args), "a heartbeat", this.#ms);
+  }
+  get(...args: Parameters<SessionStore["get"]>) {
+    return inTime(this.inner.get(...args), "a read", this.#ms);
+  }
+  isListPosition(...args: Parameters<SessionStore["isListPosition"]>) {
+    return inTime(this.inner.isListPosition(...args), "a read", this.#ms);
+  }
+  list(...args: Parameters<SessionStore["list"]>) {
+    return inTime(this.inner.list(...args), "a listing", this.#ms);
+  }
+  feedSince(...args: Parameters<SessionStore["feedSince"]>) {
+    return inTime(this.inner.feedSince(...args), "a read", this.#ms);
+  }
+  importRecord(...args: Parameters<SessionStore["importRecord"]>) {
+    return inTime(this.inner.importRecord(...args), "an import", this.#ms);
+  }
+  check() {
+    return inTime(this.inner.check(), "a read", this.#ms);
+  }
+  range(...args: Parameters<SessionStore["range"]>) {
+    return this.inner.range(...args);
+  }
+  active() {
+    return this.inner.active();
+  }
+  observe(...args: Parameters<SessionStore["observe"]>) {
+    this.inner.observe(...args);
+  }
+  close() {
+    return this.inner.close();
+  }
 }

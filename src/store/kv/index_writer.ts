@@ -21,6 +21,7 @@ import {
 } from "./keys.ts";
 import { decodeRecord } from "./records.ts";
 import { type RetryOptions, withRetry } from "./retry.ts";
+import type { KvHandle } from "./deadline.ts";
 
 /**
  * Sessions per index commit. Deno KV allows 100 checks (one per session here) and 80 KiB
@@ -65,7 +66,7 @@ function indexedOf(r: Indexed): Indexed {
 
 /** Writes index keys for committed starts, in batches, off the path of the answer. */
 export class IndexWriter {
-  readonly #kv: Deno.Kv;
+  readonly #kv: KvHandle;
   readonly #retry: Partial<RetryOptions>;
   readonly #waiting = new Map<string, Waiting>();
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -82,7 +83,7 @@ export class IndexWriter {
 
   /** `batch` sessions at most per index commit (one check each). */
   constructor(
-    kv: Deno.Kv,
+    kv: KvHandle,
     retry: Partial<RetryOptions> = {},
     commit = (op: Deno.AtomicOperation) => op.commit(),
     batch = INDEX_BATCH,

@@ -78,8 +78,7 @@ export function statusKey(r: Indexed, status: string): Deno.KvKey {
   return ["by_status", status, Date.parse(r.started_at), r.session_id];
 }
 
-/** How long change-feed entries are kept for `sessions tail`. */
-export const FEED_TTL_MS = 7 * 24 * 3600 * 1000;
+export { FEED_TTL_MS } from "../port.ts";
 
 /** A change-feed entry: one start, end or heartbeat, at the writer's clock. */
 export function feedKey(atMs: number, sessionId: string, kind: string): Deno.KvKey {

@@ -2,12 +2,14 @@
 import { KvSessionStore } from "./kv_store.ts";
 import { isKvConnectUrl } from "./connect.ts";
 import {
+  DeadlineKv,
+  DeadlineStore,
+  inTime,
+  type KvHandle,
   REMOTE_DEADLINE_MS,
-  StoreTimeoutError,
-  withCallDeadline,
-  withDeadline,
 } from "./deadline.ts";
 import { withRetry } from "./retry.ts";
+import type { SessionStore } from "../port.ts";
 
 /**
  * The layout version written into every store, for future migrations. 2: a start's index
@@ -17,10 +19,15 @@ import { withRetry } from "./retry.ts";
 export const LAYOUT_VERSION = 2;
 const LAYOUT_KEY: Deno.KvKey = ["meta", "layout"];
 
-/** An open store and its KV handle (for code that reads keys itself); closing the store closes both. */
+/**
+ * An open store and its KV handle (for code that reads keys itself); closing the store
+ * closes both. `store` is `kvStore` itself on a local file, held to a deadline per call on
+ * a remote one.
+ */
 export interface OpenedKvStore {
   kv: Deno.Kv;
-  store: KvSessionStore;
+  store: SessionStore;
+  kvStore: KvSessionStore;
 }
 
 /** Group commits under way at once on a remote store (a local file's take turns). */
@@ -32,20 +39,9 @@ const REMOTE_GROUPS = 4;
  */
 const REMOTE_CHECKS = 10;
 
-/** A KV Connect store, every read and commit of it held to a deadline. */
-async function openRemote(url: string): Promise<Deno.Kv> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new StoreTimeoutError("at open", REMOTE_DEADLINE_MS)),
-      REMOTE_DEADLINE_MS,
-    );
-  });
-  try {
-    return withDeadline(await Promise.race([Deno.openKv(url), late]));
-  } finally {
-    clearTimeout(timer);
-  }
+/** A KV Connect store, opened within the deadline. */
+function openRemote(url: string): Promise<Deno.Kv> {
+  return inTime(Deno.openKv(url), "at open", REMOTE_DEADLINE_MS);
 }
 
 /** How a store is opened. */
@@ -81,9 +77,11 @@ export async function openKvStore(path: string, options: OpenOptions = {}): Prom
     }
   }
   const kv = file || path === ":memory:" ? await Deno.openKv(path) : await openRemote(path);
+  // Every read and commit of a remote store is held to a deadline.
+  const handle: KvHandle = file || path === ":memory:" ? kv : new DeadlineKv(kv);
   try {
     await withRetry(async () => {
-      const layout = await kv.get<number>(LAYOUT_KEY);
+      const layout = await handle.get<number>(LAYOUT_KEY);
       const older = layout.value === null ||
         (typeof layout.value === "number" && layout.value < LAYOUT_VERSION);
       if (layout.value === null && options.readOnly && !file && path !== ":memory:") {
@@ -92,7 +90,7 @@ export async function openKvStore(path: string, options: OpenOptions = {}): Prom
       }
       if (older && options.readOnly) return true;
       if (older) {
-        const res = await kv.atomic().check(layout).set(LAYOUT_KEY, LAYOUT_VERSION).commit();
+        const res = await handle.atomic().check(layout).set(LAYOUT_KEY, LAYOUT_VERSION).commit();
         return res.ok ? true : undefined;
       }
       if (typeof layout.value !== "number" || layout.value > LAYOUT_VERSION) {
@@ -102,12 +100,12 @@ export async function openKvStore(path: string, options: OpenOptions = {}): Prom
     });
     const local = file || path === ":memory:";
     const store = local
-      ? new KvSessionStore(kv, {}, true)
-      : new KvSessionStore(kv, {}, true, REMOTE_GROUPS, REMOTE_CHECKS);
+      ? new KvSessionStore(handle, {}, true)
+      : new KvSessionStore(handle, {}, true, REMOTE_GROUPS, REMOTE_CHECKS);
     if (options.onIndexError) store.onIndexError = options.onIndexError;
     // Markers left by a process that died: their sessions are listed, but not indexed.
     if (!options.readOnly) await store.sweep();
-    return { kv, store: local ? store : withCallDeadline(store) };
+    return { kv, store: local ? store : new DeadlineStore(store), kvStore: store };
   } catch (error) {
     kv.close();
     throw error;

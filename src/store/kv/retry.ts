@@ -1,10 +1,12 @@
 /** Retrying Deno KV work that other processes on the same file can make fail. */
+import { StoreError } from "../errors.ts";
+import { retry } from "../retry.ts";
 
 /** The store stayed locked by other writers for longer than we wait. */
-export class StoreBusyError extends Error {
+export class StoreBusyError extends StoreError {
+  override name = "StoreBusyError";
   constructor(attempts: number) {
-    super(`store stayed locked by other writers after ${attempts} attempts`);
-    this.name = "StoreBusyError";
+    super("busy", `store stayed locked by other writers after ${attempts} attempts`);
   }
 }
 
@@ -33,26 +35,22 @@ export function isLockedError(error: unknown): boolean {
 
 /**
  * Runs `attempt` until it returns a value other than `undefined`. A return of `undefined`
- * (a failed `.check()`) and a "database is locked" error both lead to another try after
- * a short random pause; any other error passes through.
+ * (a failed `.check()`) and a "database is locked" error both lead to another try, the
+ * second at once and the later ones after a short random pause; any other error passes
+ * through. Out of tries: {@linkcode StoreBusyError}.
  */
-export async function withRetry<T>(
+export function withRetry<T>(
   attempt: () => Promise<T | undefined>,
   options: Partial<RetryOptions> = {},
 ): Promise<T> {
   const o = { ...DEFAULTS, ...options };
-  for (let n = 1; n <= o.maxAttempts; n++) {
-    try {
-      const result = await attempt();
-      if (result !== undefined) return result;
-    } catch (error) {
-      if (!isLockedError(error)) throw error;
-    }
-    if (n < o.maxAttempts) o.onRetry?.();
-    if (n > 1) {
-      const ceiling = Math.min(50, o.baseDelayMs * 2 ** Math.min(n - 2, 4));
-      await o.sleep(1 + o.random() * ceiling);
-    }
-  }
-  throw new StoreBusyError(o.maxAttempts);
+  return retry(attempt, {
+    maxAttempts: o.maxAttempts,
+    pause: (n) =>
+      n <= 2 ? 0 : 1 + o.random() * Math.min(50, o.baseDelayMs * 2 ** Math.min(n - 3, 4)),
+    transient: isLockedError,
+    exhausted: (attempts) => new StoreBusyError(attempts),
+    onRetry: o.onRetry,
+    sleep: o.sleep,
+  });
 }

@@ -173,7 +173,7 @@ Deno.test("markers a dead process left are indexed by the next writable open", a
     const reader = await openKvStore(path, { readOnly: true });
     try {
       assert.deepEqual(
-        (await listed(reader.store)).sort(),
+        (await listed(reader.kvStore)).sort(),
         ["mahavishnu-fresh", "mahavishnu-orphan"],
       );
       assert.equal(await count(reader.kv, ["unindexed"]), 2);
@@ -194,10 +194,10 @@ Deno.test("markers a dead process left are indexed by the next writable open", a
       const feed = await writer.store.feedSince(0);
       assert.deepEqual(feed, [{ at: now - 60_000, sessionId: "mahavishnu-orphan", kind: "start" }]);
       assert.deepEqual(
-        (await listed(writer.store)).sort(),
+        (await listed(writer.kvStore)).sort(),
         ["mahavishnu-fresh", "mahavishnu-orphan"],
       );
-      assert.equal(await writer.store.sweep(now + 60_000), 1);
+      assert.equal(await writer.kvStore.sweep(now + 60_000), 1);
       assert.equal(await count(writer.kv, ["unindexed"]), 0);
     } finally {
       await writer.store.close();

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { groupSize, KvSessionStore } from "../../../../src/store/kv/kv_store.ts";
+import { MAX_GROUP } from "../../../../src/store/kv/starts.ts";
 import { parseStartEvent, type SessionStartEvent } from "../../../../src/sessions/events.ts";
 import { startArgs } from "../../../helpers/server.ts";
 
@@ -122,7 +123,7 @@ function groupTurns(n: number, turns: number): number[] {
       returning = 0;
       continue;
     }
-    const size = groupSize(last, queued);
+    const size = groupSize(last, queued, MAX_GROUP);
     sizes.push(size);
     queued += returning - size;
     returning = size;
@@ -143,5 +144,5 @@ Deno.test("groupSize: calls in flight settle into two equal groups taking turns"
   }
   // More than two full groups in flight: every group is full, and nothing waits forever.
   assert.deepEqual(groupTurns(64, 40).slice(-5), [24, 24, 24, 24, 24]);
-  assert.equal(groupSize(1, 0), 0);
+  assert.equal(groupSize(1, 0, MAX_GROUP), 0);
 });

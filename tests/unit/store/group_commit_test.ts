@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { byEvent, takeGroup } from "../../../src/store/groups.ts";
+import { byEvent, takeGroup } from "../../../src/store/group_commit.ts";
 
 type Item = { event: { event_id: string }; settled?: boolean; n: number };
 const item = (id: string, n: number, settled = false): Item => ({
