@@ -18,11 +18,17 @@ export function withDeadline<T>(
   ms: number,
   late: () => Error,
 ): Promise<T> {
+  let running: Promise<T>;
+  try {
+    running = typeof work === "function" ? work() : work;
+  } catch (error) {
+    // A function that throws before it returns a promise has nothing to wait for.
+    return Promise.reject(error);
+  }
   let timer: ReturnType<typeof setTimeout> | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(late()), ms);
   });
-  const running = typeof work === "function" ? work() : work;
   return Promise.race([running, expired]).finally(() => clearTimeout(timer));
 }
 
