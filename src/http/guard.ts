@@ -6,6 +6,8 @@
  * check.
  */
 import { isLoopback } from "../config.ts";
+import { text } from "./_response.ts";
+import type { Step } from "./compose.ts";
 
 /** How a request's host and origin are judged, for one listener. */
 export interface GuardOptions {
@@ -48,4 +50,28 @@ export function originAllowed(origin: string | null, options: GuardOptions): boo
   if (origin === null) return true;
   if (options.allowedOrigins.includes(origin)) return true;
   return options.loopback && isLoopbackOrigin(origin);
+}
+
+/** Builds the step that answers 403 to a host or origin `options` does not allow. */
+export function guard(options: GuardOptions): Step {
+  return (exchange, next) => {
+    const { request } = exchange;
+    let url: URL;
+    try {
+      url = new URL(request.url);
+    } catch {
+      // Deno builds the URL from the Host header; one that is not a host at all is no
+      // loopback name either.
+      return Promise.resolve(
+        options.loopback ? forbidden() : text(400, "Bad Request: the Host header is not a host\n"),
+      );
+    }
+    if (!hostAllowed(url.hostname, options)) return Promise.resolve(forbidden());
+    if (!originAllowed(request.headers.get("origin"), options)) return Promise.resolve(forbidden());
+    return next(exchange);
+  };
+}
+
+function forbidden(): Response {
+  return text(403, "Forbidden: this host or origin may not call this server\n");
 }

@@ -5,6 +5,7 @@
  * stops under it, and stopped gracefully.
  */
 import { hostPort } from "../config.ts";
+import { withDeadline } from "../deadline.ts";
 import { createHandler, type HttpDeps } from "./handler.ts";
 
 /** How long a stop waits for requests in progress. */
@@ -117,14 +118,12 @@ export function startHttp(listen: Listen, deps: HttpDeps): HttpServer {
       await handler.drain(SHUTDOWN_LIMIT_MS);
       stopping = true;
       clearTimeout(timer);
-      let wait: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        current.shutdown().catch(() => {}),
-        new Promise<void>((resolve) =>
-          wait = setTimeout(resolve, Math.max(0, SHUTDOWN_LIMIT_MS - (Date.now() - began)))
-        ),
-      ]);
-      clearTimeout(wait);
+      // What is still in progress after the limit is given up on, as is a failed shutdown.
+      await withDeadline(
+        current.shutdown(),
+        Math.max(0, SHUTDOWN_LIMIT_MS - (Date.now() - began)),
+        () => new Error("the listener did not stop in time"),
+      ).catch(() => {});
     },
   };
 }

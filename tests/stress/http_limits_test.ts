@@ -60,7 +60,7 @@ async function healthz(server: HttpRunning) {
 }
 
 /**
- * Checks a 503 of the in-flight limit: Retry-After 1, and a JSON-RPC error without an id
+ * Checks a 503 of the in-flight limit: Retry-After 1, and a JSON-RPC error whose id is null
  * (on /healthz, its own shape, which load balancers read).
  */
 function assertBusy(what: string, r: { status: number; headers: Headers; text: string }) {
@@ -72,7 +72,7 @@ function assertBusy(what: string, r: { status: number; headers: Headers; text: s
     return;
   }
   assert.equal(body.jsonrpc, "2.0", `${what}: ${r.text}`);
-  assert.equal("id" in body, false, `${what}: no id in ${r.text}`);
+  assert.equal(body.id, null, `${what}: id null in ${r.text}`);
   assert.equal(typeof body.error?.message, "string", `${what}: ${r.text}`);
 }
 
