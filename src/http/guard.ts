@@ -5,7 +5,7 @@
  * `Origin` the page. Requests without `Origin` (every non-browser client) pass the origin
  * check.
  */
-import { isLoopback } from "../config.ts";
+import { isLoopback } from "../net.ts";
 
 /** How a request's host and origin are judged, for one listener. */
 export interface GuardOptions {

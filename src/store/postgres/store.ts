@@ -39,7 +39,7 @@ import { loadPool, type Pool, type PoolOptions } from "./driver.ts";
 import { ensureSchema } from "./schema.ts";
 import { takeGroup } from "../groups.ts";
 import { columnText, sendable } from "./text.ts";
-import { parsePostgresUrl, type PostgresTarget } from "./url.ts";
+import { type PostgresTarget, withPassword } from "./url.ts";
 
 /** How long change-feed entries are kept for `sessions tail` (as on Deno KV). */
 export const FEED_TTL_MS = 7 * 24 * 3600 * 1000;
@@ -155,14 +155,14 @@ function poolOptions(target: PostgresTarget, ca: string | null): PoolOptions {
 }
 
 /**
- * Opens the PostgreSQL store at `location`: connects, creates or upgrades the schema
+ * Opens the PostgreSQL store at `url`: connects, creates or upgrades the schema
  * (writable) or checks it (reading), and forgets old change-feed entries.
  */
 export async function openPostgresStore(
-  location: string,
+  url: PostgresTarget,
   options: PostgresOptions = {},
 ): Promise<PgSessionStore> {
-  const target = parsePostgresUrl(location, options.password ?? undefined);
+  const target = withPassword(url, options.password);
   const Pool = await loadPool();
   const pool = new Pool(poolOptions(target, options.ca ?? null));
   // A connection that breaks while idle is dropped by the pool and made anew on demand;
