@@ -4,7 +4,9 @@
  * configuration to the serving Worker.
  */
 import denoJson from "./deno.json" with { type: "json" };
-import { parseInvocation, StartupError, UsageError } from "./src/config.ts";
+import { parseInvocation } from "./src/cli/invocation.ts";
+import { StartupError } from "./src/config.ts";
+import { UsageError } from "./src/usage_error.ts";
 import { helpText } from "./src/cli/help.ts";
 import { launchCommand, launchServer } from "./src/serve/launch.ts";
 

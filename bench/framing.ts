@@ -64,7 +64,7 @@ async function importCost(code: string, prelude = ""): Promise<{ ms: number; rss
   return { ms: r.ms, rssMb: r.rss / 1048576 };
 }
 
-const store = await openStore(":memory:");
+const store = await openStore({ kind: "memory" });
 const deps = {
   store,
   verify: acceptAll,

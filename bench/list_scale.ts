@@ -727,7 +727,7 @@ async function runKv(o: Options, nowMs: number, dir: string) {
       o.seed + 1,
     ]] as const
   ) {
-    const opened = await openKvStore(paths[which]);
+    const opened = await openKvStore({ kind: "file", path: paths[which] });
     console.error(`bench: filling ${which} store with ${n} sessions`);
     filled[which] = await fill(opened.kv, n, nowMs, seed, which);
     await opened.store.close();
@@ -740,8 +740,8 @@ async function runKv(o: Options, nowMs: number, dir: string) {
   }
 
   // Reopen both, as a server would, for the measurements.
-  const smallStore = await openKvStore(paths.small, { readOnly: true });
-  const largeStore = await openKvStore(paths.large, { readOnly: true });
+  const smallStore = await openKvStore({ kind: "file", path: paths.small }, { readOnly: true });
+  const largeStore = await openKvStore({ kind: "file", path: paths.large }, { readOnly: true });
   const pickRand = rng(o.seed + 2);
   const side = (store: SessionStore, f: Filled): Side => ({
     store,

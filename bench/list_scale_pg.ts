@@ -9,6 +9,7 @@
  */
 import { pg, type PgDatabase, pgMissing } from "../tests/helpers/postgres.ts";
 import { listSql, openPostgresStore, type PgSessionStore } from "../src/store/postgres/store.ts";
+import { parsePostgresUrl } from "../src/store/postgres/url.ts";
 import type { SessionFilter } from "../src/sessions/query.ts";
 
 /** What the fill draws from: the same shape as the Deno KV half's workload. */
@@ -242,9 +243,9 @@ export async function postgresSide(
   if (!cluster) throw new Error(pgMissing() ?? "no PostgreSQL");
   const db = await cluster.createDatabase();
   try {
-    await (await openPostgresStore(db.url)).close();
+    await (await openPostgresStore(parsePostgresUrl(db.url))).close();
     const filled = await fillPostgres(db, n, nowMs, seed, w, label);
-    const store = await openPostgresStore(db.url, { readOnly: true });
+    const store = await openPostgresStore(parsePostgresUrl(db.url), { readOnly: true });
     return { db, store, filled };
   } catch (error) {
     await db.drop().catch(() => {});

@@ -1,5 +1,5 @@
 /** The operator commands that read the store (and `reap`, which closes stale sessions). */
-import type { StoreCommand } from "../config.ts";
+import type { StoreCommand } from "./grammar.ts";
 import { parseExportedRecord } from "../sessions/exported.ts";
 import { type SessionView, StatsAccumulator, viewOf } from "../sessions/query.ts";
 import type { SessionRecord } from "../sessions/session.ts";

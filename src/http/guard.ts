@@ -5,7 +5,7 @@
  * `Origin` the page. Requests without `Origin` (every non-browser client) pass the origin
  * check.
  */
-import { isLoopback } from "../config.ts";
+import { isLoopback } from "../net.ts";
 import { text } from "./_response.ts";
 import type { Step } from "./compose.ts";
 

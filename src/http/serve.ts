@@ -4,7 +4,7 @@
  * silently), over TLS when a certificate is given, listening again when the listener
  * stops under it, and stopped gracefully.
  */
-import { hostPort } from "../config.ts";
+import { hostPort } from "../net.ts";
 import { withDeadline } from "../deadline.ts";
 import { createHandler, type HttpDeps } from "./handler.ts";
 

@@ -2,19 +2,21 @@
  * The outer process's half of privilege separation: it starts the serving Worker with
  * only the permissions the configuration needs and waits for it to finish.
  */
-import { type ServeConfig, type StoreCommand, storeName } from "../config.ts";
+import type { StoreCommand } from "../cli/grammar.ts";
+import type { ServeConfig } from "../config.ts";
 import { folderOf, workerPermissions } from "./permissions.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
-import { isKvConnectUrl, parseKvConnectUrl, TOKEN_VARIABLE } from "../store/kv/connect.ts";
+import { TOKEN_VARIABLE } from "../store/kv/connect.ts";
+import { type KvConnectLocation, locationName } from "../store/location.ts";
 
 /**
  * Runs the server until stdin closes (stdio) or a stop signal arrives; returns the exit
  * status.
  */
 export async function launchServer(config: ServeConfig, version: string): Promise<number> {
-  if (config.dbIsDefault) {
+  if (config.dbIsDefault && config.db.kind === "file") {
     // The default store's folder is ours to create; a configured one must exist.
-    Deno.mkdirSync(folderOf(config.db), { recursive: true, mode: 0o700 });
+    Deno.mkdirSync(folderOf(config.db.path), { recursive: true, mode: 0o700 });
   }
   let tls = null;
   if (config.http?.tlsCert && config.http.tlsKey) {
@@ -92,8 +94,8 @@ export function oneLine(text: string): string {
  * own host and read only the token variable. Throws, with one line, when the store
  * refuses the token or cannot be reached.
  */
-async function kvConnectHosts(location: string): Promise<string[]> {
-  const { net } = parseKvConnectUrl(location);
+async function kvConnectHosts(location: KvConnectLocation): Promise<string[]> {
+  const { net } = location;
   const probe = new Worker(new URL("./probe.ts", import.meta.url), {
     type: "module",
     name: "session-buddy-kv-connect-probe",
@@ -121,7 +123,9 @@ async function kvConnectHosts(location: string): Promise<string[]> {
         probe.postMessage({ location });
       },
     );
-    if (!answer.ok) throw new Error(`cannot open store ${storeName(location)}: ${answer.reason}`);
+    if (!answer.ok) {
+      throw new Error(`cannot open store ${locationName(location)}: ${answer.reason}`);
+    }
     return answer.hosts;
   } finally {
     probe.terminate();
@@ -132,7 +136,7 @@ async function runWorker(config: ServeConfig, first: ToWorker): Promise<number> 
   const inputs = first.type === "command" && first.command.name === "import" && first.command.file
     ? [first.command.file]
     : [];
-  const remote = isKvConnectUrl(config.db) ? await kvConnectHosts(config.db) : [];
+  const remote = config.db.kind === "kv-connect" ? await kvConnectHosts(config.db) : [];
   const worker = new Worker(new URL("./worker.ts", import.meta.url), {
     type: "module",
     name: "session-buddy-server",

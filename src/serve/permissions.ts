@@ -3,9 +3,10 @@
  * folder and on the log file, net on exactly the HTTP listener's address when there is
  * one, and nothing else.
  */
-import { hostPort, type ServeConfig } from "../config.ts";
-import { isKvConnectUrl, TOKEN_VARIABLE } from "../store/kv/connect.ts";
-import { isPostgresUrl, netAddress, parsePostgresUrl } from "../store/postgres/url.ts";
+import type { ServeConfig } from "../config.ts";
+import { hostPort } from "../net.ts";
+import { TOKEN_VARIABLE } from "../store/kv/connect.ts";
+import { netAddress } from "../store/postgres/url.ts";
 
 /** The folder holding a file path (paths are absolute once configuration is parsed). */
 export function folderOf(path: string): string {
@@ -16,14 +17,11 @@ export function folderOf(path: string): string {
 /** The places the serving code may read and write. */
 export function servingPaths(config: Pick<ServeConfig, "db" | "logFile">): string[] {
   const paths: string[] = [];
-  if (isPostgresUrl(config.db)) {
-    // A Unix socket is read and written as a file; a TCP database needs no file at all.
-    const socket = parsePostgresUrl(config.db).socket;
-    if (socket) paths.push(socket);
-  } else if (config.db !== ":memory:" && !isKvConnectUrl(config.db)) {
-    // Deno KV writes -wal and -shm files beside the store, hence its whole folder.
-    paths.push(folderOf(config.db));
-  }
+  const db = config.db;
+  // A Unix socket is read and written as a file; a TCP database needs no file at all.
+  if (db.kind === "postgres" && db.url.socket) paths.push(db.url.socket);
+  // Deno KV writes -wal and -shm files beside the store, hence its whole folder.
+  if (db.kind === "file") paths.push(folderOf(db.path));
   if (config.logFile) paths.push(config.logFile);
   return paths;
 }
@@ -39,7 +37,7 @@ export function servingAddresses(
 ): string[] {
   const addresses: string[] = [];
   if (config.http) addresses.push(hostPort(config.http.host, config.http.port));
-  if (isPostgresUrl(config.db)) addresses.push(netAddress(parsePostgresUrl(config.db)));
+  if (config.db.kind === "postgres") addresses.push(netAddress(config.db.url));
   addresses.push(...remote);
   return addresses;
 }
@@ -59,7 +57,7 @@ export function workerPermissions(
     read: reads.length > 0 ? reads : false,
     write: paths.length > 0 ? paths : false,
     // Deno's KV client reads its token from this one variable, and checks env first.
-    env: isKvConnectUrl(config.db) ? [TOKEN_VARIABLE] : false,
+    env: config.db.kind === "kv-connect" ? [TOKEN_VARIABLE] : false,
     net: addresses.length > 0 ? addresses : false,
     run: false,
     ffi: false,

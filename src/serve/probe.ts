@@ -5,8 +5,9 @@
  */
 /// <reference lib="deno.worker" />
 import { dataHosts, TOKEN_VARIABLE } from "../store/kv/connect.ts";
+import type { KvConnectLocation } from "../store/location.ts";
 
-self.onmessage = async (event: MessageEvent<{ location: string }>) => {
+self.onmessage = async (event: MessageEvent<{ location: KvConnectLocation }>) => {
   let token: string | undefined;
   try {
     token = Deno.env.get(TOKEN_VARIABLE);

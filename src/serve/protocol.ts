@@ -1,5 +1,6 @@
 /** Messages between the outer process and the serving Worker. */
-import type { ServeConfig, StoreCommand } from "../config.ts";
+import type { StoreCommand } from "../cli/grammar.ts";
+import type { ServeConfig } from "../config.ts";
 
 /** Outer process to Worker. */
 export type ToWorker =

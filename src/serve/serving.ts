@@ -5,11 +5,12 @@
  */
 /// <reference lib="deno.worker" />
 import { acceptAll, type Verifier } from "../auth/verifier.ts";
-import { isLoopback, storeName } from "../config.ts";
+import { isLoopback } from "../net.ts";
 import { Metrics } from "../metrics.ts";
 import { flushStderr, getLog, setupLogging, shutdownLogging } from "../log.ts";
 import { createServer } from "../mcp/server.ts";
 import { LineTransport } from "../mcp/stdio.ts";
+import { locationName } from "../store/location.ts";
 import { openStore } from "../store/open.ts";
 import type { SessionStore } from "../store/port.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
@@ -48,7 +49,7 @@ async function command(message: Extract<ToWorker, { type: "command" }>): Promise
   } catch (error) {
     post({
       type: "fatal",
-      message: `cannot open store ${storeName(config.db)}: ${reasonOf(error)}`,
+      message: `cannot open store ${locationName(config.db)}: ${reasonOf(error)}`,
     });
     return;
   }
@@ -109,7 +110,7 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
     await shutdownLogging();
     post({
       type: "fatal",
-      message: `cannot open store ${storeName(config.db)}: ${reasonOf(error)}`,
+      message: `cannot open store ${locationName(config.db)}: ${reasonOf(error)}`,
     });
     return;
   }
@@ -173,7 +174,7 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
     warnOpen();
     log.info(
       `session-buddy ${version} serving MCP on ${listening.origin}/mcp; store ${
-        storeName(config.db)
+        locationName(config.db)
       }`,
     );
     post({ type: "ready" });
@@ -188,7 +189,7 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
     }),
   );
   warnOpen();
-  log.info(`session-buddy ${version} serving MCP on stdio; store ${storeName(config.db)}`);
+  log.info(`session-buddy ${version} serving MCP on stdio; store ${locationName(config.db)}`);
   post({ type: "ready" });
 }
 

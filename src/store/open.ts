@@ -4,8 +4,8 @@
  * that serving on Deno KV never loads the driver).
  */
 import { openKvStore, type OpenOptions as KvOptions } from "./kv/open.ts";
+import type { StoreLocation } from "./location.ts";
 import type { SessionStore } from "./port.ts";
-import { isPostgresUrl } from "./postgres/url.ts";
 
 /** How a store is opened. */
 export interface OpenOptions extends KvOptions {
@@ -17,12 +17,12 @@ export interface OpenOptions extends KvOptions {
 
 /** Opens the store at `location`; closing it lets go of everything it holds. */
 export async function openStore(
-  location: string,
+  location: StoreLocation,
   options: OpenOptions = {},
 ): Promise<SessionStore> {
-  if (isPostgresUrl(location)) {
+  if (location.kind === "postgres") {
     const { openPostgresStore } = await import("./postgres/store.ts");
-    return await openPostgresStore(location, options);
+    return await openPostgresStore(location.url, options);
   }
   return (await openKvStore(location, options)).store;
 }

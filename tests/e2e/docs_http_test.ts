@@ -13,7 +13,7 @@
  * and a failure when CI=true.
  */
 import assert from "node:assert/strict";
-import { parseInvocation } from "../../src/config.ts";
+import { parseInvocation } from "../../src/cli/invocation.ts";
 import { connectHttp, freePort } from "../helpers/http.ts";
 import { fenced, type Page, readPage, section } from "../helpers/readme_store.ts";
 import {

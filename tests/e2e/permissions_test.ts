@@ -6,7 +6,11 @@ import assert from "node:assert/strict";
 import { freePort } from "../helpers/http.ts";
 import { CONFIG, RUNTIME_FLAGS, tempDir } from "../helpers/server.ts";
 import { servingPaths, workerPermissions } from "../../src/serve/permissions.ts";
+import { parseLocation } from "../../src/store/location.ts";
 import type { ProbeOutcome } from "../fixtures/permission_probe.ts";
+
+/** A store location as `--db` gives it. */
+const at = (text: string) => parseLocation(text, "/");
 
 interface DenoJson {
   unstable?: string[];
@@ -127,7 +131,7 @@ Deno.test("deno.json: unstable includes kv and worker-options", () => {
 
 Deno.test("workerPermissions: read/write only the store folder and the log file", () => {
   const p = workerPermissions({
-    db: "/var/lib/sb/sessions.kv",
+    db: at("/var/lib/sb/sessions.kv"),
     logFile: "/var/log/sb.log",
     http: null,
   });
@@ -139,19 +143,19 @@ Deno.test("workerPermissions: read/write only the store folder and the log file"
 });
 
 Deno.test("workerPermissions: without a log file only the store folder", () => {
-  const p = workerPermissions({ db: "/data/s.kv", logFile: null, http: null });
+  const p = workerPermissions({ db: at("/data/s.kv"), logFile: null, http: null });
   assert.deepEqual(p.read, ["/data"]);
   assert.deepEqual(p.write, ["/data"]);
-  assert.deepEqual(servingPaths({ db: "/data/s.kv", logFile: null }), ["/data"]);
+  assert.deepEqual(servingPaths({ db: at("/data/s.kv"), logFile: null }), ["/data"]);
 });
 
 Deno.test("workerPermissions: a store at the root folder grants the root only then", () => {
-  const p = workerPermissions({ db: "/s.kv", logFile: null, http: null });
+  const p = workerPermissions({ db: at("/s.kv"), logFile: null, http: null });
   assert.deepEqual(p.read, ["/"]);
 });
 
 Deno.test("workerPermissions: :memory: gives no read or write at all", () => {
-  const p = workerPermissions({ db: ":memory:", logFile: null, http: null });
+  const p = workerPermissions({ db: at(":memory:"), logFile: null, http: null });
   assert.equal(p.read, false);
   assert.equal(p.write, false);
   for (const kind of ["env", "net", "run", "ffi", "sys"] as const) {
@@ -162,19 +166,23 @@ Deno.test("workerPermissions: :memory: gives no read or write at all", () => {
 Deno.test("workerPermissions: serve --http grants net on exactly the listener's address", () => {
   const http = { port: 8443, tlsCert: null, tlsKey: null, allowedOrigins: [], allowedHosts: [] };
   const v4 = workerPermissions({
-    db: ":memory:",
+    db: at(":memory:"),
     logFile: null,
     http: { ...http, host: "0.0.0.0" },
   });
   assert.deepEqual(v4.net, ["0.0.0.0:8443"]);
-  const v6 = workerPermissions({ db: ":memory:", logFile: null, http: { ...http, host: "::1" } });
+  const v6 = workerPermissions({
+    db: at(":memory:"),
+    logFile: null,
+    http: { ...http, host: "::1" },
+  });
   assert.deepEqual(v6.net, ["[::1]:8443"]);
   for (const kind of ["env", "run", "ffi", "sys"] as const) assert.equal(v4[kind], false, kind);
 });
 
 Deno.test("workerPermissions: a PostgreSQL store grants net on its host:port, or its socket as file and net", () => {
   const tcp = workerPermissions({
-    db: "postgres://sb:pw@10.0.0.5:6432/s?sslmode=require",
+    db: at("postgres://sb:pw@10.0.0.5:6432/s?sslmode=require"),
     logFile: null,
     http: null,
   });
@@ -182,7 +190,7 @@ Deno.test("workerPermissions: a PostgreSQL store grants net on its host:port, or
   assert.equal(tcp.read, false, "no file at all");
   assert.equal(tcp.env, false, "no env: the driver sees an empty environment");
   const socket = workerPermissions({
-    db: "postgres://sb@/s?host=/run/postgresql",
+    db: at("postgres://sb@/s?host=/run/postgresql"),
     logFile: null,
     http: null,
   });
@@ -197,13 +205,13 @@ Deno.test("workerPermissions: a PostgreSQL store grants net on its host:port, or
     allowedOrigins: [],
     allowedHosts: [],
   };
-  const both = workerPermissions({ db: "postgres://sb@127.0.0.1:5432/s", logFile: null, http });
+  const both = workerPermissions({ db: at("postgres://sb@127.0.0.1:5432/s"), logFile: null, http });
   assert.deepEqual(both.net, ["127.0.0.1:8080", "127.0.0.1:5432"]);
 });
 
 Deno.test("workerPermissions: a KV Connect store grants its hosts and the token variable, no file", () => {
   const db = "https://api.deno.com/v2/databases/00000000-0000-0000-0000-000000000000/connect";
-  const p = workerPermissions({ db, logFile: null, http: null }, [], [
+  const p = workerPermissions({ db: at(db), logFile: null, http: null }, [], [
     "api.deno.com:443",
     "us-east4.kv.example:443",
   ]);
@@ -211,17 +219,19 @@ Deno.test("workerPermissions: a KV Connect store grants its hosts and the token 
   assert.deepEqual(p.env, ["DENO_KV_ACCESS_TOKEN"]);
   assert.equal(p.read, false);
   assert.equal(p.write, false);
-  assert.equal(workerPermissions({ db: "/data/s.kv", logFile: null, http: null }).env, false);
+  assert.equal(workerPermissions({ db: at("/data/s.kv"), logFile: null, http: null }).env, false);
 });
 
 Deno.test("workerPermissions: sessions import reads its input file, and writes nothing but the store", () => {
-  const p = workerPermissions({ db: "/data/s.kv", logFile: null, http: null }, ["/tmp/old.ndjson"]);
+  const p = workerPermissions({ db: at("/data/s.kv"), logFile: null, http: null }, [
+    "/tmp/old.ndjson",
+  ]);
   assert.deepEqual(p.read, ["/data", "/tmp/old.ndjson"]);
   assert.deepEqual(p.write, ["/data"]);
 });
 
 Deno.test("workerPermissions: :memory: with a log file grants the log file only", () => {
-  const p = workerPermissions({ db: ":memory:", logFile: "/tmp/x/sb.log", http: null });
+  const p = workerPermissions({ db: at(":memory:"), logFile: "/tmp/x/sb.log", http: null });
   assert.deepEqual(p.read, ["/tmp/x/sb.log"]);
   assert.deepEqual(p.write, ["/tmp/x/sb.log"]);
 });
@@ -236,7 +246,9 @@ async function probe(
     : null;
   const worker = new Worker(new URL("../fixtures/permission_probe.ts", import.meta.url), {
     type: "module",
-    deno: { permissions: workerPermissions({ db: `${dir}/s.kv`, logFile: `${dir}/log`, http }) },
+    deno: {
+      permissions: workerPermissions({ db: at(`${dir}/s.kv`), logFile: `${dir}/log`, http }),
+    },
   });
   try {
     return await new Promise((resolve, reject) => {

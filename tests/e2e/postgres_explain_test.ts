@@ -17,6 +17,7 @@
 import assert from "node:assert/strict";
 import { type CursorPosition, type SessionFilter, walkLimit } from "../../src/sessions/query.ts";
 import { listSql, openPostgresStore } from "../../src/store/postgres/store.ts";
+import { parsePostgresUrl } from "../../src/store/postgres/url.ts";
 import { pg, type PgDatabase, skipWithoutPg } from "../helpers/postgres.ts";
 
 const ROWS = 50_000;
@@ -170,7 +171,7 @@ Deno.test("PostgreSQL: every listing's statements use an index, a Limit and no s
   if (!cluster) return skipWithoutPg("the EXPLAIN of the PostgreSQL store's listings");
   const db = await cluster.createDatabase();
   // The store creates its schema (tables and indexes) as a server would.
-  const store = await openPostgresStore(db.url);
+  const store = await openPostgresStore(parsePostgresUrl(db.url));
   try {
     const nowMs = Date.now();
     await fill(db, nowMs);

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { parseStartEvent } from "../../src/sessions/events.ts";
 import { openPostgresStore } from "../../src/store/postgres/store.ts";
+import { parsePostgresUrl } from "../../src/store/postgres/url.ts";
 import { pg, skipWithoutPg } from "../helpers/postgres.ts";
 import { startArgs } from "../helpers/server.ts";
 
@@ -19,7 +20,7 @@ Deno.test("PostgreSQL: starts in flight are committed in groups; each is in the 
   const cluster = await pg();
   if (!cluster) return skipWithoutPg("the PostgreSQL store's group commit");
   const database = await cluster.createDatabase();
-  const store = await openPostgresStore(database.url);
+  const store = await openPostgresStore(parsePostgresUrl(database.url));
   try {
     let commits = 0;
     store.observe({ commit: () => commits++, retry: () => {} });
@@ -58,7 +59,7 @@ Deno.test("PostgreSQL: the same event twice in one group is stored once; a chang
   const cluster = await pg();
   if (!cluster) return skipWithoutPg("the PostgreSQL store's group commit");
   const database = await cluster.createDatabase();
-  const store = await openPostgresStore(database.url);
+  const store = await openPostgresStore(parsePostgresUrl(database.url));
   try {
     const first = event();
     const [a, b, c] = await Promise.all([
@@ -84,7 +85,7 @@ Deno.test("PostgreSQL: an id taken outside the counter is skipped, and the answe
   const cluster = await pg();
   if (!cluster) return skipWithoutPg("the PostgreSQL store's id allocation");
   const database = await cluster.createDatabase();
-  const store = await openPostgresStore(database.url);
+  const store = await openPostgresStore(parsePostgresUrl(database.url));
   try {
     const timestamp = "2026-02-06T12:34:56.789Z";
     const base = "mahavishnu-20260206-123456";

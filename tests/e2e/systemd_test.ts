@@ -30,7 +30,9 @@
  */
 import assert from "node:assert/strict";
 import { jwtVerify } from "jose";
-import { parseInvocation, UsageError } from "../../src/config.ts";
+import { parseInvocation } from "../../src/cli/invocation.ts";
+import { parseLocation } from "../../src/store/location.ts";
+import { UsageError } from "../../src/usage_error.ts";
 import { SHUTDOWN_LIMIT_MS } from "../../src/http/serve.ts";
 import { connectHttp, freePort } from "../helpers/http.ts";
 import {
@@ -743,7 +745,10 @@ Deno.test("contrib/systemd: the collector unit is hardened and holds no secret",
     assert.equal(invocation.kind, "serve");
     if (invocation.kind !== "serve") return;
     assert.equal(invocation.config.secret, SECRET);
-    assert.equal(invocation.config.db, "/var/lib/session-buddy/sessions.kv");
+    assert.deepEqual(invocation.config.db, {
+      kind: "file",
+      path: "/var/lib/session-buddy/sessions.kv",
+    });
     assert.deepEqual(invocation.config.http, {
       host: "0.0.0.0",
       port: 8443,
@@ -969,7 +974,9 @@ async function acceptedBy(settings: Record<string, string>): Promise<void> {
       if (key === "SESSION_BUDDY_REQUIRE_AUTH") continue;
       // The reaper has no HTTP listener and no log file: those are the collector's.
       if (name === REAPER && /HTTP|ALLOWED|LOG_FILE/.test(key)) continue;
-      assert.equal(landed(invocation, key), value, `${what}: ${key}`);
+      // The store's location lands read (parsed) as the program reads it from cwd `/`.
+      const expected = key === "SESSION_BUDDY_DB" ? parseLocation(value, "/") : value;
+      assert.deepEqual(landed(invocation, key), expected, `${what}: ${key}`);
     }
   }
 }

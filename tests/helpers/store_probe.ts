@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { workerPermissions } from "../../src/serve/permissions.ts";
+import { parseLocation } from "../../src/store/location.ts";
 import type { ProbeOutcome, ProbeRequest } from "../fixtures/store_permission_probe.ts";
 
 /** The Worker's permissions, and what each attempt of `request` did in it. */
@@ -19,7 +20,11 @@ export async function storeProbe(
     escaped: string[];
   }
 > {
-  const permissions = workerPermissions({ db, logFile: null, http: null }, [], remote);
+  const permissions = workerPermissions(
+    { db: parseLocation(db, "/"), logFile: null, http: null },
+    [],
+    remote,
+  );
   const worker = new Worker(new URL("../fixtures/store_permission_probe.ts", import.meta.url), {
     type: "module",
     deno: { permissions },

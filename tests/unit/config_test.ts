@@ -1,18 +1,10 @@
 import assert from "node:assert/strict";
-import {
-  absolute,
-  defaultDbPath,
-  hostPort,
-  type Invocation,
-  isLoopback,
-  parseDuration,
-  parseInvocation,
-  parseListen,
-  parseOrigin,
-  type ServeConfig,
-  StartupError,
-  UsageError,
-} from "../../src/config.ts";
+import { type Invocation, parseInvocation } from "../../src/cli/invocation.ts";
+import { defaultDbPath, type ServeConfig, StartupError } from "../../src/config.ts";
+import { parseDuration } from "../../src/duration.ts";
+import { hostPort, isLoopback, parseListen, parseOrigin } from "../../src/net.ts";
+import { absolute } from "../../src/path.ts";
+import { UsageError } from "../../src/usage_error.ts";
 
 const LINUX = { os: "linux", cwd: "/work" };
 const HOME = { HOME: "/home/op" };
@@ -38,7 +30,7 @@ function usage(args: string[], env: Record<string, string | undefined> = HOME): 
 Deno.test("parseInvocation: no arguments serve with the defaults", () => {
   assert.deepEqual(serve([]), {
     secret: null,
-    db: "/home/op/.local/share/session-buddy/sessions.kv",
+    db: { kind: "file", path: "/home/op/.local/share/session-buddy/sessions.kv" },
     dbIsDefault: true,
     dbPassword: null,
     dbCa: null,
@@ -71,7 +63,7 @@ Deno.test("parseInvocation: flags in both forms, and a flag beats its variable",
     SESSION_BUDDY_LOG_FILE: "/env/log",
   };
   const fromEnv = serve([], env);
-  assert.equal(fromEnv.db, "/env/s.kv");
+  assert.deepEqual(fromEnv.db, { kind: "file", path: "/env/s.kv" });
   assert.equal(fromEnv.dbIsDefault, false);
   assert.equal(fromEnv.logLevel, "error");
   assert.equal(fromEnv.staleAfterMs, 7 * 86_400_000);
@@ -80,7 +72,7 @@ Deno.test("parseInvocation: flags in both forms, and a flag beats its variable",
     ["--db=/flag/s.kv", "--log-level", "DEBUG", "--stale-after=90m", "--log-file", "/flag/log"],
     env,
   );
-  assert.equal(fromFlags.db, "/flag/s.kv");
+  assert.deepEqual(fromFlags.db, { kind: "file", path: "/flag/s.kv" });
   assert.equal(fromFlags.logLevel, "debug");
   assert.equal(fromFlags.staleAfterMs, 90 * 60_000);
   assert.equal(fromFlags.logFile, "/flag/log");
@@ -88,20 +80,28 @@ Deno.test("parseInvocation: flags in both forms, and a flag beats its variable",
 
 Deno.test("parseInvocation: relative store and log paths become absolute against cwd", () => {
   const c = serve(["--db", "data/s.kv", "--log-file", "../logs/sb.log"]);
-  assert.equal(c.db, "/work/data/s.kv");
+  assert.deepEqual(c.db, { kind: "file", path: "/work/data/s.kv" });
   assert.equal(c.logFile, "/logs/sb.log");
 });
 
 Deno.test("parseInvocation: :memory: is kept as is", () => {
   const c = serve(["--db", ":memory:"]);
-  assert.equal(c.db, ":memory:");
+  assert.deepEqual(c.db, { kind: "memory" });
   assert.equal(c.dbIsDefault, false);
 });
 
 Deno.test("parseInvocation: a KV Connect URL, https anywhere and http only on loopback", () => {
   const deploy = "https://api.deno.com/v2/databases/00000000-0000-0000-0000-000000000000/connect";
-  assert.equal(serve([], { ...HOME, SESSION_BUDDY_DB: deploy }).db, deploy, "kept as given");
-  assert.equal(serve(["--db", "http://127.0.0.1:4512/"]).db, "http://127.0.0.1:4512/");
+  assert.deepEqual(serve([], { ...HOME, SESSION_BUDDY_DB: deploy }).db, {
+    kind: "kv-connect",
+    url: deploy,
+    net: "api.deno.com:443",
+  }, "kept as given");
+  assert.deepEqual(serve(["--db", "http://127.0.0.1:4512/"]).db, {
+    kind: "kv-connect",
+    url: "http://127.0.0.1:4512/",
+    net: "127.0.0.1:4512",
+  });
   assert.match(
     usage(["--db", "http://denokv.example.com/"]),
     /plain http:\/\/ is only for a loopback host/,
@@ -128,7 +128,7 @@ Deno.test("parseInvocation: a mistyped or foreign URL is refused, quoted by its 
   assert.match(usage(["--db", " postgres://sb:Secret-9@h/s"]), /white space/);
   assert.doesNotMatch(usage(["--db", " postgres://sb:Secret-9@h/s"]), /Secret-9/);
   // A name with a colon is a file path when it begins with ./
-  assert.equal(serve(["--db", "./a:b.kv"]).db, "/work/a:b.kv");
+  assert.deepEqual(serve(["--db", "./a:b.kv"]).db, { kind: "file", path: "/work/a:b.kv" });
 });
 
 Deno.test("parseInvocation: the secret", () => {
@@ -154,7 +154,10 @@ Deno.test("parseInvocation: usage errors", () => {
 
 Deno.test("parseInvocation: no HOME and no store is a usage error", () => {
   assert.match(usage([], {}), /SESSION_BUDDY_DB/);
-  assert.equal(serve([], { SESSION_BUDDY_DB: "/x/s.kv" }).db, "/x/s.kv");
+  assert.deepEqual(serve([], { SESSION_BUDDY_DB: "/x/s.kv" }).db, {
+    kind: "file",
+    path: "/x/s.kv",
+  });
 });
 
 Deno.test("parseDuration: units s, m, h, d", () => {
@@ -322,7 +325,18 @@ Deno.test("isLoopback and hostPort", () => {
 Deno.test("parseInvocation: a postgres:// store, its password variable and --db-ca", () => {
   const url = "postgres://sb@db.example.com/sessions?sslmode=verify-full";
   const c = serve(["--db", url, "--db-ca", "ca.pem"], { ...HOME, SESSION_BUDDY_DB_PASSWORD: "pw" });
-  assert.equal(c.db, url, "a URL is kept as given");
+  assert.deepEqual(c.db, {
+    kind: "postgres",
+    url: {
+      host: "db.example.com",
+      port: 5432,
+      socket: null,
+      user: "sb",
+      password: null,
+      database: "sessions",
+      sslmode: "verify-full",
+    },
+  }, "a URL is read once, into its parts");
   assert.equal(c.dbPassword, "pw");
   assert.equal(c.dbCa, "/work/ca.pem");
   assert.equal(

@@ -65,7 +65,7 @@ export function describeKvConnect(location: string): string {
  * on. Reasons never quote the token.
  */
 export async function dataHosts(
-  location: string,
+  location: { url: string; net: string },
   token: string | undefined,
   fetcher: typeof fetch = fetch,
 ): Promise<{ ok: true; hosts: string[] } | { ok: false; reason: string }> {
@@ -75,7 +75,9 @@ export async function dataHosts(
       reason: `${TOKEN_VARIABLE} is not set: a KV Connect store needs its access token`,
     };
   }
-  const { url, net } = parseKvConnectUrl(location);
+  // Read once already (src/store/location.ts); the normal form is what fetch's errors quote.
+  const { net } = location;
+  const url = new URL(location.url).href;
   let response: Response;
   try {
     response = await fetcher(url, {

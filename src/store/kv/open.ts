@@ -1,6 +1,6 @@
 /** Opening the Deno KV store and checking that it is one. */
 import { KvSessionStore } from "./kv_store.ts";
-import { isKvConnectUrl } from "./connect.ts";
+import type { KvLocation } from "../location.ts";
 import {
   DeadlineKv,
   DeadlineStore,
@@ -53,38 +53,44 @@ export interface OpenOptions {
 }
 
 /**
- * Opens the Deno KV store at `path` (a file path or `:memory:`), reads its layout version
- * and stamps a new store with it; refuses a store of a newer layout.
+ * Opens the Deno KV store at `location` (a file, `:memory:` or KV Connect), reads its
+ * layout version and stamps a new store with it; refuses a store of a newer layout.
  */
-export async function openKvStore(path: string, options: OpenOptions = {}): Promise<OpenedKvStore> {
-  // A KV Connect URL is opened as it is: there is no file to look at or to create.
-  const file = path !== ":memory:" && !isKvConnectUrl(path);
-  if (options.readOnly && file) {
+export async function openKvStore(
+  location: KvLocation,
+  options: OpenOptions = {},
+): Promise<OpenedKvStore> {
+  const file = location.kind === "file" ? location.path : null;
+  if (options.readOnly && file !== null) {
     // Reading commands never create a store where there was none.
     try {
-      Deno.statSync(path);
+      Deno.statSync(file);
     } catch {
       throw new Error("no store there (nothing has been tracked with this --db yet)");
     }
   }
-  if (!options.readOnly && file) {
+  if (!options.readOnly && file !== null) {
     // A new store is made readable by its owner only; SQLite gives its -wal and -shm
     // files the same mode. An empty file is a valid new SQLite database.
     try {
-      Deno.openSync(path, { createNew: true, write: true, mode: 0o600 }).close();
+      Deno.openSync(file, { createNew: true, write: true, mode: 0o600 }).close();
     } catch (error) {
       if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
     }
   }
-  const kv = file || path === ":memory:" ? await Deno.openKv(path) : await openRemote(path);
+  // A KV Connect URL is opened as it is: there is no file to look at or to create.
+  const local = location.kind !== "kv-connect";
+  const kv = location.kind === "kv-connect"
+    ? await openRemote(location.url)
+    : await Deno.openKv(file ?? ":memory:");
   // Every read and commit of a remote store is held to a deadline.
-  const handle: KvHandle = file || path === ":memory:" ? kv : new DeadlineKv(kv);
+  const handle: KvHandle = local ? kv : new DeadlineKv(kv);
   try {
     await withRetry(async () => {
       const layout = await handle.get<number>(LAYOUT_KEY);
       const older = layout.value === null ||
         (typeof layout.value === "number" && layout.value < LAYOUT_VERSION);
-      if (layout.value === null && options.readOnly && !file && path !== ":memory:") {
+      if (layout.value === null && options.readOnly && !local) {
         // A remote store nothing has written: as a missing file is, for reading commands.
         throw new Error("no session-buddy store there (nothing has been tracked in it yet)");
       }
@@ -98,7 +104,6 @@ export async function openKvStore(path: string, options: OpenOptions = {}): Prom
       }
       return true;
     });
-    const local = file || path === ":memory:";
     const store = local
       ? new KvSessionStore(handle, {}, true)
       : new KvSessionStore(handle, {}, true, REMOTE_GROUPS, REMOTE_CHECKS);

@@ -26,7 +26,7 @@ import { endSession, getSession, heartbeat, importRecord } from "./lifecycle.ts"
 import { PgListing } from "./listing.ts";
 import { ensureSchema } from "./schema.ts";
 import { PgStarts } from "./starts.ts";
-import { parsePostgresUrl } from "./url.ts";
+import { type PostgresTarget, withPassword } from "./url.ts";
 
 export { CALL_DEADLINE_MS } from "./connection.ts";
 export { listQuery, listSql } from "./listing.ts";
@@ -41,14 +41,14 @@ export interface PostgresOptions {
 }
 
 /**
- * Opens the PostgreSQL store at `location`: connects, creates or upgrades the schema
+ * Opens the PostgreSQL store at `url`: connects, creates or upgrades the schema
  * (writable) or checks it (reading), and forgets old change-feed entries.
  */
 export async function openPostgresStore(
-  location: string,
+  url: PostgresTarget,
   options: PostgresOptions = {},
 ): Promise<PgSessionStore> {
-  const target = parsePostgresUrl(location, options.password ?? undefined);
+  const target = withPassword(url, options.password);
   const Pool = await loadPool();
   const pool = new Pool(poolOptions(target, options.ca ?? null));
   // A connection that breaks while idle is dropped by the pool and made anew on demand;

@@ -3,6 +3,7 @@
  * PostgreSQL store reads it (SPEC 8.3). Plain data in and out; the password never leaves
  * here in any text meant for people ({@linkcode describePostgres}).
  */
+import { hostPort } from "../../net.ts";
 
 /** The TLS modes the store speaks. */
 export const SSL_MODES = ["disable", "require", "verify-full"] as const;
@@ -17,7 +18,7 @@ export interface PostgresTarget {
   /** The Unix socket file (`<dir>/.s.PGSQL.<port>`) when `?host=/dir` names a folder. */
   socket: string | null;
   user: string;
-  /** From the URL; `SESSION_BUDDY_DB_PASSWORD` fills it in when the URL has none. */
+  /** From the URL; {@linkcode withPassword} fills it in when the URL has none. */
   password: string | null;
   database: string;
   sslmode: SslMode;
@@ -38,7 +39,7 @@ function isLoopbackHost(host: string): boolean {
  * password). Without `sslmode`, a loopback host or a socket is `disable` and any other
  * host `verify-full`: a fleet's database is reached over TLS unless told otherwise.
  */
-export function parsePostgresUrl(location: string, envPassword?: string): PostgresTarget {
+export function parsePostgresUrl(location: string): PostgresTarget {
   let url: URL;
   try {
     // A socket URL may leave the host empty (postgres://user@/db?host=/run/postgresql),
@@ -97,25 +98,27 @@ export function parsePostgresUrl(location: string, envPassword?: string): Postgr
     port,
     socket: socketDir === null ? null : `${socketDir.replace(/\/+$/, "")}/.s.PGSQL.${port}`,
     user,
-    password: url.password ? decode(url.password, "password") : (envPassword || null),
+    password: url.password ? decode(url.password, "password") : null,
     database,
     sslmode,
   };
 }
 
+/** `SESSION_BUDDY_DB_PASSWORD` in place of the password the URL does not give. */
+export function withPassword(
+  t: PostgresTarget,
+  password: string | null | undefined,
+): PostgresTarget {
+  return t.password === null && password ? { ...t, password } : t;
+}
+
 /** The URL as it may be shown: no password, and the socket or host it reaches. */
-export function describePostgres(location: string): string {
-  try {
-    const t = parsePostgresUrl(location);
-    const where = t.socket ?? `${t.host!.includes(":") ? `[${t.host}]` : t.host}:${t.port}`;
-    return `postgres://${encodeURIComponent(t.user)}@${where}/${encodeURIComponent(t.database)}`;
-  } catch {
-    return "postgres://(a URL that cannot be read)";
-  }
+export function describePostgres(t: PostgresTarget): string {
+  const where = t.socket ?? hostPort(t.host!, t.port);
+  return `postgres://${encodeURIComponent(t.user)}@${where}/${encodeURIComponent(t.database)}`;
 }
 
 /** The address Deno's net permission names for the target: `host:port` or `unix:<socket>`. */
 export function netAddress(t: PostgresTarget): string {
-  if (t.socket) return `unix:${t.socket}`;
-  return `${t.host!.includes(":") ? `[${t.host}]` : t.host}:${t.port}`;
+  return t.socket ? `unix:${t.socket}` : hostPort(t.host!, t.port);
 }

@@ -26,7 +26,7 @@ interface Edge {
 async function edge(
   options: { secret?: boolean; loopback?: boolean; overrides?: Partial<HttpDeps> } = {},
 ): Promise<Edge> {
-  const store = await openStore(":memory:");
+  const store = await openStore({ kind: "memory" });
   const lines: string[] = [];
   const log: Log = {
     debug: (m) => lines.push(`DEBUG ${m}`),

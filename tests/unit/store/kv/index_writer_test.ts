@@ -170,7 +170,7 @@ Deno.test("markers a dead process left are indexed by the next writable open", a
     kv.close();
 
     // A reading command leaves the store as it is, and still lists both.
-    const reader = await openKvStore(path, { readOnly: true });
+    const reader = await openKvStore({ kind: "file", path }, { readOnly: true });
     try {
       assert.deepEqual(
         (await listed(reader.kvStore)).sort(),
@@ -182,7 +182,7 @@ Deno.test("markers a dead process left are indexed by the next writable open", a
     }
 
     // A writable open indexes the old marker; the fresh one may belong to a live writer.
-    const writer = await openKvStore(path);
+    const writer = await openKvStore({ kind: "file", path });
     try {
       assert.deepEqual(
         (await Array.fromAsync(writer.kv.list({ prefix: ["unindexed"] }))).map((e) => e.key),

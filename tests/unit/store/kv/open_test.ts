@@ -10,7 +10,7 @@ async function layoutOf(path: string): Promise<unknown> {
 }
 
 async function openAndClose(path: string, readOnly: boolean): Promise<void> {
-  const opened = await openKvStore(path, { readOnly });
+  const opened = await openKvStore({ kind: "file", path }, { readOnly });
   await opened.store.close();
 }
 
@@ -46,7 +46,7 @@ Deno.test("a store of a newer layout is refused, for reading and for writing", a
     await withStore(path, async (kv) => void await kv.set(LAYOUT_KEY, LAYOUT_VERSION + 1));
     for (const readOnly of [true, false]) {
       await assert.rejects(
-        openKvStore(path, { readOnly }),
+        openKvStore({ kind: "file", path }, { readOnly }),
         new Error(`store layout ${LAYOUT_VERSION + 1} is not one this program knows`),
       );
     }

@@ -5,6 +5,7 @@ import {
   isPostgresUrl,
   netAddress,
   parsePostgresUrl,
+  withPassword,
 } from "../../../../src/store/postgres/url.ts";
 
 Deno.test("postgres:// and postgresql:// URLs, with the defaults of a loopback host", () => {
@@ -55,8 +56,8 @@ Deno.test("a Unix socket through ?host=, and the net grant each target needs", (
 });
 
 Deno.test("the password: from the URL, else from SESSION_BUDDY_DB_PASSWORD; %-escapes decoded", () => {
-  assert.equal(parsePostgresUrl("postgres://u:p%40ss@h/s", "env").password, "p@ss");
-  assert.equal(parsePostgresUrl("postgres://u@h/s", "from-env").password, "from-env");
+  assert.equal(withPassword(parsePostgresUrl("postgres://u:p%40ss@h/s"), "env").password, "p@ss");
+  assert.equal(withPassword(parsePostgresUrl("postgres://u@h/s"), "from-env").password, "from-env");
   assert.equal(parsePostgresUrl("postgres://u@h/s").password, null);
 });
 
@@ -81,12 +82,16 @@ Deno.test("bad URLs are refused naming what is wrong, never quoting the password
 
 Deno.test("describePostgres shows the user, the place and the database, never the password", () => {
   assert.equal(
-    describePostgres("postgres://sb:Secret-pw-123@db.example.com:6432/sessions?sslmode=require"),
+    describePostgres(
+      parsePostgresUrl("postgres://sb:Secret-pw-123@db.example.com:6432/sessions?sslmode=require"),
+    ),
     "postgres://sb@db.example.com:6432/sessions",
   );
   assert.equal(
-    describePostgres("postgres://sb@/s?host=/run/postgresql"),
+    describePostgres(parsePostgresUrl("postgres://sb@/s?host=/run/postgresql")),
     "postgres://sb@/run/postgresql/.s.PGSQL.5432/s",
   );
-  assert.ok(!describePostgres("postgres://sb:Secret-pw-123@h/").includes("Secret"));
+  assert.ok(
+    !describePostgres(parsePostgresUrl("postgres://sb:Secret-pw-123@h/s")).includes("Secret"),
+  );
 });

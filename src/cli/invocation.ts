@@ -1,0 +1,78 @@
+/**
+ * The command line as a whole: which command, with which flags and environment, read into
+ * an {@linkcode Invocation}. Plain data in; `main.ts` hands over argv and the environment.
+ */
+import {
+  defaultDbPath,
+  type Platform,
+  readSecret,
+  type ServeConfig,
+  serveConfig,
+  storeConfig,
+} from "../config.ts";
+import { parseDuration } from "../duration.ts";
+import { UsageError } from "../usage_error.ts";
+import { allowOnly, readFlags } from "./flags.ts";
+import { parseStoreCommand, type StoreCommand } from "./grammar.ts";
+
+/** What the command line asks for. */
+export type Invocation =
+  | { kind: "serve"; config: ServeConfig }
+  | { kind: "help"; defaultDb: string | null }
+  | { kind: "version" }
+  | { kind: "secret" }
+  | { kind: "token"; secret: string; user: string; ttlMs: number }
+  | { kind: "store"; command: StoreCommand; json: boolean; config: ServeConfig };
+
+/**
+ * Reads the invocation from `args` (without the program name) and `env`.
+ * Throws {@linkcode UsageError} for anything an operator must correct.
+ */
+export function parseInvocation(
+  args: string[],
+  env: Record<string, string | undefined>,
+  platform: Platform,
+): Invocation {
+  const { flags, rest, repeated } = readFlags(args);
+  if (rest.includes("--help") || rest.includes("-h") || rest[0] === "help") {
+    return { kind: "help", defaultDb: defaultDbPath(env, platform.os) };
+  }
+  if (rest.includes("--version") || rest.includes("-V")) return { kind: "version" };
+  const command = rest[0] ?? "serve";
+  const now = platform.now ?? new Date();
+  if (command === "secret") {
+    allowOnly("secret", flags, []);
+    if (rest.length > 1) throw new UsageError(`unexpected argument '${rest[1]!.slice(0, 64)}'`);
+    return { kind: "secret" };
+  }
+  if (command === "token") {
+    allowOnly("token", flags, ["--user", "--ttl", "--secret-file"]);
+    if (rest.length > 1) throw new UsageError(`unexpected argument '${rest[1]!.slice(0, 64)}'`);
+    const secret = readSecret(flags, env, platform);
+    if (!secret) {
+      throw new UsageError(
+        "token needs a secret to sign with: SESSION_BUDDY_SECRET, SESSION_BUDDY_SECRET_FILE or --secret-file",
+      );
+    }
+    const user = flags["--user"] ?? "admin-shell";
+    if (user.trim() === "") throw new UsageError("--user needs a value");
+    return { kind: "token", secret, user, ttlMs: parseDuration(flags["--ttl"] ?? "24h", "--ttl") };
+  }
+  if (command === "sessions" || command === "stats") {
+    const { command: store, json } = parseStoreCommand(rest, flags, now, platform.cwd);
+    return { kind: "store", command: store, json, config: storeConfig(flags, env, platform) };
+  }
+  if (command !== "serve") throw new UsageError(`unknown command '${command.slice(0, 64)}'`);
+  if (rest.length > 1) throw new UsageError(`unexpected argument '${rest[1]!.slice(0, 64)}'`);
+  allowOnly("serve", flags, [
+    "--http",
+    "--tls-cert",
+    "--tls-key",
+    "--allowed-origin",
+    "--allowed-host",
+    "--plain-http",
+    "--secret-file",
+    "--require-auth",
+  ]);
+  return { kind: "serve", config: serveConfig(flags, repeated, env, platform) };
+}
