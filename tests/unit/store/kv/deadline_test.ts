@@ -11,7 +11,7 @@ function slowStore() {
   const store = {
     start: never,
     check: never,
-    get: (id: string) => (reads++, Promise.resolve(null)),
+    get: (_id: string) => (reads++, Promise.resolve(null)),
     feedSince: () => Promise.resolve([{ at: 1, sessionId: "s", kind: "start" }]),
     observe: () => {},
     close: () => Promise.resolve(),
