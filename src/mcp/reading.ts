@@ -3,7 +3,8 @@ import {
   decodeCursor,
   encodeCursor,
   type SessionFilter,
-  StatsAccumulator,
+  statsOf,
+  statsWindow,
   viewOf,
 } from "../sessions/query.ts";
 import {
@@ -13,12 +14,10 @@ import {
   parseArgs,
   SessionStatsSchema,
 } from "../sessions/query_args.ts";
-import { parseInstant } from "../sessions/timestamp.ts";
+import { instantMs } from "../sessions/timestamp.ts";
 import { publishedSchema } from "./results.ts";
 import type { RequestContext } from "./rpc.ts";
 import { argOf, authenticate, type ServerDeps, storeReason, type Tool } from "./tool.ts";
-
-const DAY_MS = 24 * 3600 * 1000;
 
 const READ_ONLY = {
   readOnlyHint: true,
@@ -96,8 +95,8 @@ export function readingTools(deps: ServerDeps): Tool[] {
       component_name: a.component_name,
       hostname: a.hostname,
       username: a.username,
-      sinceMs: a.since === undefined ? undefined : parseInstant(a.since)!,
-      untilMs: a.until === undefined ? undefined : parseInstant(a.until)!,
+      sinceMs: instantMs(a.since),
+      untilMs: instantMs(a.until),
     };
     const position = a.cursor ? decodeCursor(a.cursor, filter) : null;
     if (typeof position === "string") return fail(position);
@@ -140,19 +139,15 @@ export function readingTools(deps: ServerDeps): Tool[] {
     const parsed = parseArgs(SessionStatsSchema, args);
     if (!parsed.ok) return fail(parsed.reason);
     const nowMs = deps.now().getTime();
-    const untilMs = parsed.value.until ? parseInstant(parsed.value.until)! : nowMs + 1;
-    const sinceMs = parsed.value.since ? parseInstant(parsed.value.since)! : untilMs - DAY_MS;
-    const stats = new StatsAccumulator(parsed.value.group_by);
+    const { since, until, group_by } = parsed.value;
+    const { sinceMs, untilMs } = statsWindow(instantMs(since), instantMs(until), nowMs);
     try {
-      for await (const r of store.range(sinceMs, untilMs)) {
-        // A cancelled call stops its walk; leaving the loop closes the store's iterator.
-        if (context.signal?.aborted) break;
-        stats.add(viewOf(r, nowMs, deps.staleAfterMs));
-      }
+      const records = store.range(sinceMs, untilMs);
+      const groups = await statsOf(records, group_by, nowMs, deps.staleAfterMs, context.signal);
+      return { status: "ok", groups, error: null };
     } catch (error) {
       return fail(storeReason(error), "error");
     }
-    return { status: "ok", groups: stats.result(), error: null };
   }
 
   async function heartbeat(args: unknown, context: RequestContext) {
