@@ -1,7 +1,6 @@
 /** defineTool: what every tool does around its work, tried on a probe tool. */
 import assert from "node:assert/strict";
 import type { Verifier } from "../../../src/auth/verifier.ts";
-import type { Log } from "../../../src/log.ts";
 import { defineTool, READ_ONLY } from "../../../src/mcp/define_tool.ts";
 import { HeartbeatResultSchema, publishedSchema } from "../../../src/mcp/results.ts";
 import type { RequestContext } from "../../../src/mcp/rpc.ts";
@@ -14,6 +13,7 @@ import { StoreTimeoutError } from "../../../src/store/kv/deadline.ts";
 import { StoreBusyError } from "../../../src/store/kv/retry.ts";
 import { StoreError as PostgresStoreError } from "../../../src/store/postgres/store.ts";
 import type { SessionStore } from "../../../src/store/port.ts";
+import { collectingLog } from "../../helpers/log.ts";
 
 /** What the probe's work does (a string: fail with that reason), and what it was handed. */
 interface Script {
@@ -41,13 +41,7 @@ const probe = (script: Script, cancellable = false) =>
   });
 
 function setup(work: Script["work"] = () => {}, cancellable = false) {
-  const lines: string[] = [];
-  const log: Log = {
-    debug: (m) => lines.push(`DEBUG ${m}`),
-    info: (m) => lines.push(`INFO ${m}`),
-    warning: (m) => lines.push(`WARNING ${m}`),
-    error: (m) => lines.push(`ERROR ${m}`),
-  };
+  const { log, lines } = collectingLog();
   const verify: Verifier = (token) =>
     Promise.resolve(
       token === "good"
