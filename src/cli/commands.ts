@@ -1,7 +1,7 @@
 /** The operator commands that read the store (and `reap`, which closes stale sessions). */
 import type { StoreCommand } from "./grammar.ts";
 import { parseExportedRecord } from "../sessions/exported.ts";
-import { type SessionView, StatsAccumulator, viewOf } from "../sessions/query.ts";
+import { type SessionView, statsOf, statsWindow, viewOf } from "../sessions/query.ts";
 import type { SessionRecord } from "../sessions/session.ts";
 import type { FeedEntry, SessionStore } from "../store/port.ts";
 import { formatDuration, formatLocal, paintStatus, table } from "./format.ts";
@@ -29,8 +29,6 @@ export interface CommandOutcome {
   code: number;
   error?: string;
 }
-
-const DAY_MS = 24 * 3600 * 1000;
 
 function sessionRows(views: SessionView[], colour: boolean): string {
   return table(
@@ -121,13 +119,9 @@ export async function runStoreCommand(
       return { code: 0 };
     }
     case "stats": {
-      const untilMs = command.untilMs ?? nowMs + 1;
-      const sinceMs = command.sinceMs ?? untilMs - DAY_MS;
-      const stats = new StatsAccumulator(command.groupBy);
-      for await (const r of ctx.store.range(sinceMs, untilMs)) {
-        stats.add(viewOf(r, nowMs, ctx.staleAfterMs));
-      }
-      const groups = stats.result();
+      const { sinceMs, untilMs } = statsWindow(command.sinceMs, command.untilMs, nowMs);
+      const records = ctx.store.range(sinceMs, untilMs);
+      const groups = await statsOf(records, command.groupBy, nowMs, ctx.staleAfterMs);
       if (ctx.json) {
         await ctx.write(JSON.stringify({ status: "ok", groups, error: null }));
         return { code: 0 };

@@ -4,32 +4,8 @@
  * instead of converting at start-up; tests/unit/mcp/schemas_test.ts holds the two equal.
  */
 import { z } from "zod";
-import { SessionEndSchema, SessionStartSchema } from "../sessions/events.ts";
-import {
-  GetSessionSchema,
-  HeartbeatSchema,
-  ListSessionsSchema,
-  SessionStatsSchema,
-} from "../sessions/query_args.ts";
-import {
-  EndResultSchema,
-  GetResultSchema,
-  HeartbeatResultSchema,
-  type JsonSchemaObject,
-  ListResultSchema,
-  StartResultSchema,
-  StatsResultSchema,
-} from "./results.ts";
-
-/** Each tool's argument and result schemas. */
-const TOOL_SCHEMAS: Record<string, { input: z.ZodType; output: z.ZodType }> = {
-  track_session_start: { input: SessionStartSchema, output: StartResultSchema },
-  track_session_end: { input: SessionEndSchema, output: EndResultSchema },
-  get_session: { input: GetSessionSchema, output: GetResultSchema },
-  list_sessions: { input: ListSessionsSchema, output: ListResultSchema },
-  session_stats: { input: SessionStatsSchema, output: StatsResultSchema },
-  track_session_heartbeat: { input: HeartbeatSchema, output: HeartbeatResultSchema },
-};
+import type { JsonSchemaObject } from "./results.ts";
+import { TOOLS } from "./server.ts";
 
 /** Converts a zod object schema to the JSON Schema `tools/list` publishes. */
 export function publish(schema: z.ZodType, io: "input" | "output"): JsonSchemaObject {
@@ -43,9 +19,9 @@ export function liveSchemas(): Record<
   { input: JsonSchemaObject; output: JsonSchemaObject }
 > {
   return Object.fromEntries(
-    Object.entries(TOOL_SCHEMAS).map(([tool, s]) => [
-      tool,
-      { input: publish(s.input, "input"), output: publish(s.output, "output") },
+    TOOLS.map((tool) => [
+      tool.name,
+      { input: publish(tool.input, "input"), output: publish(tool.output, "output") },
     ]),
   );
 }

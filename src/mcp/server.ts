@@ -4,9 +4,13 @@
  * asks, and an unknown tool a JSON-RPC error.
  */
 import { type CacheHint, INVALID_PARAMS, JsonRpcError, RpcServer } from "./rpc.ts";
-import { type ServerDeps, toolResult } from "./tool.ts";
-import { trackingTools } from "./tracking.ts";
-import { readingTools } from "./reading.ts";
+import { type ServerDeps, type Tool, toolResult } from "./tool.ts";
+import { getSession } from "./tools/get_session.ts";
+import { listSessions } from "./tools/list_sessions.ts";
+import { sessionStats } from "./tools/session_stats.ts";
+import { trackSessionEnd } from "./tools/track_session_end.ts";
+import { trackSessionHeartbeat } from "./tools/track_session_heartbeat.ts";
+import { trackSessionStart } from "./tools/track_session_start.ts";
 import { viewOf } from "../sessions/query.ts";
 
 export type { ServerDeps } from "./tool.ts";
@@ -26,12 +30,20 @@ function safeDecode(text: string): string | null {
   }
 }
 
+/** Every tool, in the order `tools/list` gives them. */
+export const TOOLS: readonly Tool[] = [
+  trackSessionStart,
+  trackSessionEnd,
+  getSession,
+  listSessions,
+  sessionStats,
+  trackSessionHeartbeat,
+];
+
 /** Builds the MCP server; attach a transport with `server.connect(transport)`. */
 export function createServer(deps: ServerDeps): RpcServer {
-  const tools = new Map(
-    [...trackingTools(deps), ...readingTools(deps)].map((tool) => [tool.definition.name, tool]),
-  );
-  const definitions = [...tools.values()].map((tool) => tool.definition);
+  const tools = new Map(TOOLS.map((tool) => [tool.name, tool]));
+  const definitions = TOOLS.map((tool) => tool.definition);
   const server = new RpcServer(
     { name: "session-buddy", version: deps.version },
     {
@@ -52,18 +64,7 @@ export function createServer(deps: ServerDeps): RpcServer {
     if (!tool) {
       throw new JsonRpcError(INVALID_PARAMS, `Unknown tool: ${String(name).slice(0, 100)}`);
     }
-    const began = performance.now();
-    const result = await tool.run(params.arguments, context);
-    deps.metrics?.toolCall(
-      tool.definition.name,
-      String(result.status),
-      (performance.now() - began) / 1000,
-    );
-    // Every store failure reaches a tool's result through storeReason's two wordings.
-    if (typeof result.error === "string" && /: store (error|is busy): /.test(result.error)) {
-      deps.metrics?.storeError();
-    }
-    return toolResult(result);
+    return toolResult(await tool.call(deps, params.arguments, context));
   });
   server.handle("prompts/list", () => ({ prompts: [] }), { cache: LISTS });
   server.handle("prompts/get", (params) => {

@@ -4,6 +4,8 @@ import type { Log } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { SessionStore } from "../store/port.ts";
 import { isJsonObject } from "../sessions/fields.ts";
+import type { z } from "zod";
+import { StoreError } from "../store/errors.ts";
 import { StoreBusyError } from "../store/kv/retry.ts";
 import { AUTH_PREFIX, type JsonSchemaObject } from "./results.ts";
 import type { RequestContext } from "./rpc.ts";
@@ -23,18 +25,37 @@ export interface ServerDeps {
   metrics?: Metrics;
 }
 
+/** MCP's hints about what a tool does. */
+export interface ToolAnnotations {
+  readOnlyHint: boolean;
+  destructiveHint: boolean;
+  idempotentHint: boolean;
+  openWorldHint: boolean;
+}
+
+/** A tool as `tools/list` publishes it. */
 export interface ToolDefinition {
   name: string;
   title: string;
   description: string;
   inputSchema: JsonSchemaObject;
   outputSchema: JsonSchemaObject;
-  annotations: Record<string, unknown>;
+  annotations: { title: string } & ToolAnnotations;
 }
 
+/** A tool the server can list and call; made by `defineTool` (define_tool.ts). */
 export interface Tool {
-  definition: ToolDefinition;
-  run(args: unknown, context: RequestContext): Promise<Record<string, unknown>>;
+  readonly name: string;
+  /** The zod schemas its arguments are parsed with and its results follow. */
+  readonly input: z.ZodType;
+  readonly output: z.ZodType;
+  readonly definition: ToolDefinition;
+  /** Answers one call with the tool's result, an error result included; never throws. */
+  call(
+    deps: ServerDeps,
+    args: unknown,
+    context: RequestContext,
+  ): Promise<{ status: string; error: string | null }>;
 }
 
 /** One argument of a call whose arguments may not even be an object. */
@@ -42,8 +63,22 @@ export function argOf(args: unknown, name: string): unknown {
   return isJsonObject(args) ? args[name] : undefined;
 }
 
+/** The `session_id` argument as given, when it is a string: what error results echo. */
+export function givenSessionId(args: unknown): string | null {
+  const given = argOf(args, "session_id");
+  return typeof given === "string" ? given : null;
+}
+
+/**
+ * The reason a tool's result gives for a failed store call. Every store error reads
+ * `store error: <message>`, but for a store busy with other writers. The Deno KV adapter's
+ * StoreBusyError, StoreTimeoutError and the PostgreSQL adapter's own StoreError are
+ * recognised as well as the port's StoreError, while the adapters move to the latter.
+ */
 export function storeReason(error: unknown): string {
-  if (error instanceof StoreBusyError) return `store is busy: ${error.message}`;
+  if (error instanceof StoreBusyError || (error instanceof StoreError && error.kind === "busy")) {
+    return `store is busy: ${error.message}`;
+  }
   return `store error: ${error instanceof Error ? error.message : String(error)}`;
 }
 

@@ -159,6 +159,27 @@ export function nearestRank(sorted: number[], p: number): number {
   return sorted[rank - 1]!;
 }
 
+const DAY_MS = 24 * 3600 * 1000;
+
+/**
+ * The start-time window statistics count over, as `session_stats` and `session-buddy stats`
+ * both take it: `until` (exclusive) defaults to just after now, `since` (inclusive) to 24
+ * hours before `until`.
+ *
+ * @example
+ * ```ts
+ * statsWindow(undefined, undefined, 1_000_000_000); // { sinceMs: 913600001, untilMs: 1000000001 }
+ * ```
+ */
+export function statsWindow(
+  sinceMs: number | undefined,
+  untilMs: number | undefined,
+  nowMs: number,
+): { sinceMs: number; untilMs: number } {
+  const until = untilMs ?? nowMs + 1;
+  return { sinceMs: sinceMs ?? until - DAY_MS, untilMs: until };
+}
+
 /** Accumulates viewed sessions into groups. */
 export class StatsAccumulator {
   readonly #groups = new Map<string, { counts: StatsGroup; durations: number[] }>();
@@ -202,4 +223,23 @@ export class StatsAccumulator {
         };
       });
   }
+}
+
+/**
+ * Groups the sessions of `records` as `session_stats` reports them, viewed at `nowMs`. An
+ * aborted `signal` stops the walk early (leaving the loop closes the store's iterator).
+ */
+export async function statsOf(
+  records: AsyncIterable<SessionRecord>,
+  groupBy: GroupBy,
+  nowMs: number,
+  staleAfterMs: number,
+  signal?: AbortSignal,
+): Promise<StatsGroup[]> {
+  const stats = new StatsAccumulator(groupBy);
+  for await (const r of records) {
+    if (signal?.aborted) break;
+    stats.add(viewOf(r, nowMs, staleAfterMs));
+  }
+  return stats.result();
 }

@@ -65,6 +65,11 @@ export function parseInstant(text: string): number | null {
   return instant < MIN_INSTANT || instant > MAX_INSTANT ? null : instant;
 }
 
+/** An optional instant that an argument schema has already accepted, in milliseconds. */
+export function instantMs(text: string | undefined): number | undefined {
+  return text === undefined ? undefined : parseInstant(text) ?? undefined;
+}
+
 /** Formats epoch milliseconds as `YYYYMMDD-HHMMSS` in UTC, the time part of a session id. */
 export function compactUtc(ms: number): string {
   const [date = "", time = ""] = new Date(ms).toISOString().split("T");

@@ -10,6 +10,8 @@ import {
   type SessionFilter,
   type SessionView,
   StatsAccumulator,
+  statsOf,
+  statsWindow,
   viewOf,
 } from "../../../src/sessions/query.ts";
 import type { SessionRecord } from "../../../src/sessions/session.ts";
@@ -260,4 +262,41 @@ Deno.test("filterKey: equal filters agree, different ones differ", () => {
     filterKey({ status: "all", untilMs: 0 }),
   ]);
   assert.equal(keys.size, 7);
+});
+
+Deno.test("statsWindow: until defaults to just after now, since to 24 hours before until", () => {
+  const now = STARTED_MS;
+  assert.deepEqual(statsWindow(undefined, undefined, now), {
+    sinceMs: now + 1 - 24 * HOUR,
+    untilMs: now + 1,
+  });
+  assert.deepEqual(statsWindow(undefined, now - HOUR, now), {
+    sinceMs: now - 25 * HOUR,
+    untilMs: now - HOUR,
+  });
+  assert.deepEqual(statsWindow(now - 2 * HOUR, undefined, now), {
+    sinceMs: now - 2 * HOUR,
+    untilMs: now + 1,
+  });
+  assert.deepEqual(statsWindow(0, 5, now), { sinceMs: 0, untilMs: 5 });
+});
+
+Deno.test("statsOf: groups the records it walks, and stops once the signal aborts", async () => {
+  const records = (async function* () {
+    yield record({ component_name: "alpha" });
+    yield record({ component_name: "beta" });
+  })();
+  const groups = await statsOf(records, "component", STARTED_MS, HOUR);
+  assert.deepEqual(groups.map((g) => [g.key, g.active]), [["alpha", 1], ["beta", 1]]);
+  const aborted = AbortSignal.abort();
+  const none = await statsOf(
+    (async function* () {
+      yield record({});
+    })(),
+    "component",
+    STARTED_MS,
+    HOUR,
+    aborted,
+  );
+  assert.deepEqual(none, []);
 });
