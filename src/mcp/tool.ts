@@ -6,7 +6,6 @@ import type { SessionStore } from "../store/port.ts";
 import { isJsonObject } from "../sessions/fields.ts";
 import type { z } from "zod";
 import { StoreError } from "../store/errors.ts";
-import { StoreBusyError } from "../store/kv/retry.ts";
 import { AUTH_PREFIX, type JsonSchemaObject } from "./results.ts";
 import type { RequestContext } from "./rpc.ts";
 
@@ -70,13 +69,12 @@ export function givenSessionId(args: unknown): string | null {
 }
 
 /**
- * The reason a tool's result gives for a failed store call. Every store error reads
- * `store error: <message>`, but for a store busy with other writers. The Deno KV adapter's
- * StoreBusyError, StoreTimeoutError and the PostgreSQL adapter's own StoreError are
- * recognised as well as the port's StoreError, while the adapters move to the latter.
+ * The reason a tool's result gives for a failed store call, the one place a
+ * {@linkcode StoreError} becomes text: every store error reads `store error: <message>`,
+ * but for a store busy with other writers.
  */
 export function storeReason(error: unknown): string {
-  if (error instanceof StoreBusyError || (error instanceof StoreError && error.kind === "busy")) {
+  if (error instanceof StoreError && error.kind === "busy") {
     return `store is busy: ${error.message}`;
   }
   return `store error: ${error instanceof Error ? error.message : String(error)}`;

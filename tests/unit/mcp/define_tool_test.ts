@@ -11,7 +11,7 @@ import { GetSessionSchema } from "../../../src/sessions/query_args.ts";
 import { StoreError, type StoreErrorKind } from "../../../src/store/errors.ts";
 import { StoreTimeoutError } from "../../../src/store/kv/deadline.ts";
 import { StoreBusyError } from "../../../src/store/kv/retry.ts";
-import { StoreError as PostgresStoreError } from "../../../src/store/postgres/store.ts";
+import { storeErrorOf } from "../../../src/store/postgres/connection.ts";
 import type { SessionStore } from "../../../src/store/port.ts";
 import { collectingLog } from "../../helpers/log.ts";
 
@@ -164,7 +164,7 @@ Deno.test("defineTool: a store failure of each kind reads as its store text, log
       "store error: the store did not answer a start within 4.5 s",
     ],
     [
-      new PostgresStoreError("connection refused", "ECONNREFUSED"),
+      storeErrorOf(Object.assign(new Error("connection refused"), { code: "ECONNREFUSED" })),
       "store error: connection refused",
     ],
   ];
