@@ -31,6 +31,9 @@ export interface ListPage {
   next: CursorPosition | null;
 }
 
+/** The arguments of {@linkcode SessionStore.list}, for the adapters that answer it. */
+export type ListArgs = Parameters<SessionStore["list"]>;
+
 /** One start or end as the change feed has it, at the writer's clock. */
 export interface FeedEntry {
   at: number;

@@ -4,19 +4,8 @@
  * heartbeat, import, a record), `listing.ts` (pages, ranges, the feed), `index_writer.ts`
  * (the index keys that follow a start).
  */
-import type { SessionEndEvent, SessionStartEvent } from "../../sessions/events.ts";
-import { type CursorPosition, isPositionOf, type SessionFilter } from "../../sessions/query.ts";
-import type { EndSource, SessionRecord } from "../../sessions/session.ts";
-import type {
-  EndOutcome,
-  FeedEntry,
-  HeartbeatOutcome,
-  ImportOutcome,
-  ListPage,
-  SessionStore,
-  StartOutcome,
-  StoreObserver,
-} from "../port.ts";
+import { ComposedStore, type StoreParts } from "../composed_store.ts";
+import type { SessionStore, StoreObserver } from "../port.ts";
 import { type KvContext, timedCommit } from "./context.ts";
 import type { KvHandle } from "./deadline.ts";
 import { INDEX_BATCH, IndexWriter, ORPHAN_AFTER_MS } from "./index_writer.ts";
@@ -35,13 +24,11 @@ export { groupSize } from "../group_commit.ts";
  * here also places the sessions still marked `unindexed`. Call `close` before closing the
  * KV handle, so that what waits is written.
  */
-export class KvSessionStore implements SessionStore {
+export class KvSessionStore extends ComposedStore implements SessionStore {
   readonly #kv: KvHandle;
   readonly #ownsKv: boolean;
-  readonly #ctx: KvContext;
   readonly #indexer: IndexWriter;
-  readonly #starts: KvStarts;
-  readonly #listing: KvListing;
+  protected readonly parts: StoreParts;
   #observer: StoreObserver | null = null;
 
   /**
@@ -56,27 +43,33 @@ export class KvSessionStore implements SessionStore {
     groupsAtOnce = 1,
     checksPerCommit = 100,
   ) {
+    super();
     this.#kv = kv;
     this.#ownsKv = ownsKv;
-    this.#ctx = {
+    const ctx: KvContext = {
       kv,
       retry: { ...retry, onRetry: () => this.#observer?.retry() },
       commit: (op) => timedCommit(op, this.#observer),
     };
     this.#indexer = new IndexWriter(
       kv,
-      this.#ctx.retry,
-      this.#ctx.commit,
+      ctx.retry,
+      ctx.commit,
       Math.min(INDEX_BATCH, checksPerCommit),
     );
-    this.#starts = new KvStarts(
-      this.#ctx,
-      this.#indexer,
-      (id) => this.get(id),
-      groupsAtOnce,
-      checksPerCommit,
-    );
-    this.#listing = new KvListing(this.#ctx);
+    const get = (sessionId: string) => getSession(ctx, sessionId);
+    const starts = new KvStarts(ctx, this.#indexer, get, groupsAtOnce, checksPerCommit);
+    this.parts = {
+      starts,
+      changes: {
+        end: (event, source, now) => endSession(ctx, event, source, now),
+        heartbeat: (sessionId, now) => heartbeat(ctx, sessionId, now),
+        // The counter this process remembers for the record's base is behind after it.
+        importRecord: (record) => importRecord(ctx, record, (base) => starts.forget(base)),
+        get,
+      },
+      readers: new KvListing(ctx),
+    };
   }
 
   /** Tells `observer` of every commit and retry from now on. */
@@ -99,6 +92,11 @@ export class KvSessionStore implements SessionStore {
     return await this.#indexer.sweep(nowMs, olderThanMs);
   }
 
+  /** A small read that succeeds when the store answers (for `/healthz`). */
+  async check(): Promise<void> {
+    await this.#kv.get(["meta", "layout"]);
+  }
+
   /**
    * Writes what waits for its index keys; the store takes no more starts after this. The
    * KV handle is closed too when the store owns it.
@@ -106,70 +104,5 @@ export class KvSessionStore implements SessionStore {
   async close(): Promise<void> {
     await this.#indexer.close();
     if (this.#ownsKv) this.#kv.close();
-  }
-
-  /**
-   * Records a started session under the first free id of its base, exactly once per
-   * event id. Returns only after the commit. Starts that arrive while a commit is under
-   * way are committed together in one atomic operation (group commit).
-   */
-  start(event: SessionStartEvent, trackedBy: string | null, now: Date): Promise<StartOutcome> {
-    return this.#starts.start(event, trackedBy, now);
-  }
-
-  /** Ends a session; an end already made by its client stays as it was. */
-  end(
-    event: SessionEndEvent,
-    source: EndSource = "client",
-    now: Date = new Date(),
-  ): Promise<EndOutcome> {
-    return endSession(this.#ctx, event, source, now);
-  }
-
-  /** A small read that succeeds when the store answers (for `/healthz`). */
-  async check(): Promise<void> {
-    await this.#kv.get(["meta", "layout"]);
-  }
-
-  /**
-   * Writes an exported record with its index keys, unless its session id or event id is
-   * stored; the id counter of its base moves up to it.
-   */
-  importRecord(record: SessionRecord): Promise<ImportOutcome> {
-    return importRecord(this.#ctx, record, (base) => this.#starts.forget(base));
-  }
-
-  /** The record of a session, or `null` when there is none. */
-  get(sessionId: string): Promise<SessionRecord | null> {
-    return getSession(this.#ctx, sessionId);
-  }
-
-  /**
-   * Refreshes a session's last-seen time. Returns `ended` for a session its client ended;
-   * a session the reaper closed becomes active again.
-   */
-  heartbeat(sessionId: string, now: Date): Promise<HeartbeatOutcome> {
-    return heartbeat(this.#ctx, sessionId, now);
-  }
-
-  /** Whether a cursor position is a session that this listing could have returned. */
-  async isListPosition(position: CursorPosition, filter: SessionFilter): Promise<boolean> {
-    return isPositionOf(await this.get(position.id), position, filter);
-  }
-
-  list(...args: Parameters<SessionStore["list"]>): Promise<ListPage> {
-    return this.#listing.list(...args);
-  }
-
-  range(sinceMs: number, untilMs: number): AsyncGenerator<SessionRecord> {
-    return this.#listing.range(sinceMs, untilMs);
-  }
-
-  active(): AsyncGenerator<SessionRecord> {
-    return this.#listing.active();
-  }
-
-  feedSince(sinceMs: number): Promise<FeedEntry[]> {
-    return this.#listing.feedSince(sinceMs);
   }
 }

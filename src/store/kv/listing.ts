@@ -3,13 +3,12 @@ import {
   type CursorPosition,
   emptyRange,
   matches,
-  type SessionFilter,
   type SessionView,
   viewOf,
   walkLimit,
 } from "../../sessions/query.ts";
 import type { SessionRecord } from "../../sessions/session.ts";
-import type { FeedEntry, ListPage } from "../port.ts";
+import type { FeedEntry, ListArgs, ListPage } from "../port.ts";
 import type { KvContext } from "./context.ts";
 import { listPrefix, sessionKey, type Unindexed } from "./keys.ts";
 import { comparePositions, mergePositions, positionsOf } from "./merge.ts";
@@ -47,14 +46,9 @@ export class KvListing {
    * page size (and `scanLimit` index entries when filters combine), not the store size.
    */
   async list(
-    filter: SessionFilter,
-    limit: number,
-    after: CursorPosition | null,
-    nowMs: number,
-    staleAfterMs: number,
-    scanLimit = walkLimit(limit),
-    signal?: AbortSignal,
+    ...[filter, limit, after, nowMs, staleAfterMs, scan, signal]: ListArgs
   ): Promise<ListPage> {
+    const scanLimit = scan ?? walkLimit(limit);
     if (emptyRange(filter)) return { sessions: [], next: null };
     const prefix = listPrefix(filter);
     const lower = filter.sinceMs !== undefined ? [...prefix, filter.sinceMs] : undefined;

@@ -10,7 +10,7 @@ import {
   walkLimit,
 } from "../../sessions/query.ts";
 import type { SessionRecord } from "../../sessions/session.ts";
-import type { FeedEntry, ListPage } from "../port.ts";
+import type { FeedEntry, ListArgs, ListPage } from "../port.ts";
 import { deadline, type PgContext } from "./connection.ts";
 import { columnText } from "./text.ts";
 
@@ -31,14 +31,9 @@ export class PgListing {
   }
 
   async list(
-    filter: SessionFilter,
-    limit: number,
-    after: CursorPosition | null,
-    nowMs: number,
-    staleAfterMs: number,
-    scanLimit = walkLimit(limit),
-    signal?: AbortSignal,
+    ...[filter, limit, after, nowMs, staleAfterMs, scan, signal]: ListArgs
   ): Promise<ListPage> {
+    const scanLimit = scan ?? walkLimit(limit);
     if (emptyRange(filter)) return { sessions: [], next: null };
     const sql = listSql(filter, after, nowMs - staleAfterMs, limit, scanLimit);
     const rows = await deadline(async () => {

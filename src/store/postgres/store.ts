@@ -5,21 +5,9 @@
  * (ends and heartbeats checked on the row's version, imports, a record), `listing.ts`
  * (keyset pages on an index per filter), `connection.ts` (pool, errors, deadline, retries).
  */
-import type { SessionEndEvent, SessionStartEvent } from "../../sessions/events.ts";
-import { type CursorPosition, isPositionOf, type SessionFilter } from "../../sessions/query.ts";
-import type { EndSource, SessionRecord } from "../../sessions/session.ts";
 import { StoreError } from "../errors.ts";
-import {
-  type EndOutcome,
-  FEED_TTL_MS,
-  type FeedEntry,
-  type HeartbeatOutcome,
-  type ImportOutcome,
-  type ListPage,
-  type SessionStore,
-  type StartOutcome,
-  type StoreObserver,
-} from "../port.ts";
+import { ComposedStore, type StoreParts } from "../composed_store.ts";
+import { FEED_TTL_MS, type SessionStore, type StoreObserver } from "../port.ts";
 import { deadline, endPool, PgContext, poolOptions, storeErrorOf } from "./connection.ts";
 import { loadPool, type Pool } from "./driver.ts";
 import { endSession, getSession, heartbeat, importRecord } from "./lifecycle.ts";
@@ -79,63 +67,29 @@ export async function openPostgresStore(
 }
 
 /** The session store over a pool of PostgreSQL connections. */
-export class PgSessionStore implements SessionStore {
+export class PgSessionStore extends ComposedStore implements SessionStore {
   readonly #ctx: PgContext;
   readonly #starts: PgStarts;
-  readonly #listing: PgListing;
+  protected readonly parts: StoreParts;
 
   constructor(pool: Pool) {
-    this.#ctx = new PgContext(pool);
-    this.#starts = new PgStarts(this.#ctx);
-    this.#listing = new PgListing(this.#ctx);
+    super();
+    const ctx = this.#ctx = new PgContext(pool);
+    this.#starts = new PgStarts(ctx);
+    this.parts = {
+      starts: this.#starts,
+      changes: {
+        end: (event, source, now) => endSession(ctx, event, source, now),
+        heartbeat: (sessionId, now) => heartbeat(ctx, sessionId, now),
+        importRecord: (record) => importRecord(ctx, record),
+        get: (sessionId) => getSession(ctx, sessionId),
+      },
+      readers: new PgListing(ctx),
+    };
   }
 
   observe(observer: StoreObserver): void {
     this.#ctx.observer = observer;
-  }
-
-  start(event: SessionStartEvent, trackedBy: string | null, now: Date): Promise<StartOutcome> {
-    return this.#starts.start(event, trackedBy, now);
-  }
-
-  end(
-    event: SessionEndEvent,
-    source: EndSource = "client",
-    now: Date = new Date(),
-  ): Promise<EndOutcome> {
-    return endSession(this.#ctx, event, source, now);
-  }
-
-  heartbeat(sessionId: string, now: Date): Promise<HeartbeatOutcome> {
-    return heartbeat(this.#ctx, sessionId, now);
-  }
-
-  get(sessionId: string): Promise<SessionRecord | null> {
-    return getSession(this.#ctx, sessionId);
-  }
-
-  async isListPosition(position: CursorPosition, filter: SessionFilter): Promise<boolean> {
-    return isPositionOf(await this.get(position.id), position, filter);
-  }
-
-  list(...args: Parameters<SessionStore["list"]>): Promise<ListPage> {
-    return this.#listing.list(...args);
-  }
-
-  range(sinceMs: number, untilMs: number): AsyncIterable<SessionRecord> {
-    return this.#listing.range(sinceMs, untilMs);
-  }
-
-  active(): AsyncIterable<SessionRecord> {
-    return this.#listing.active();
-  }
-
-  feedSince(sinceMs: number): Promise<FeedEntry[]> {
-    return this.#listing.feedSince(sinceMs);
-  }
-
-  importRecord(record: SessionRecord): Promise<ImportOutcome> {
-    return importRecord(this.#ctx, record);
   }
 
   async check(): Promise<void> {
