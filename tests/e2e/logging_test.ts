@@ -89,12 +89,16 @@ storeTest("validation failures log a WARNING line with the reason", async (kind)
     assert.equal(end.status, "error");
     const startWarn = /(WARNING|ERROR) - .*Invalid UUID v4 format: abc/;
     const endWarn = /(WARNING|ERROR) - .*Invalid ISO 8601 timestamp: nope-ts/;
+    // The file and the stderr pipe are two ways out: each is waited for on its own.
     assert.ok(
       await poll(async () => {
         const text = await readText(log);
         return startWarn.test(text) && endWarn.test(text);
       }),
       `log file:\n${await readText(log)}`,
+    );
+    await poll(() =>
+      Promise.resolve(startWarn.test(server.stderr()) && endWarn.test(server.stderr()))
     );
     assert.match(server.stderr(), startWarn);
     assert.match(server.stderr(), endWarn);

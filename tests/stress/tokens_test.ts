@@ -338,7 +338,7 @@ Deno.test("bearer token attacks over HTTP get 401 and store nothing; a valid bea
           `${what}: WWW-Authenticate`,
         );
         const answer = JSON.parse(text);
-        assert.equal("id" in answer, false, `${what}: a 401 names no request id`);
+        assert.equal(answer.id, null, `${what}: a 401 names no request id (id: null)`);
         assert.ok(String(answer.error?.message).startsWith(AUTH), `${what}: ${text}`);
         unauthorized++;
       }
