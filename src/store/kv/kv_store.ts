@@ -206,7 +206,11 @@ export class KvSessionStore implements SessionStore {
    * event id. Returns only after the commit. Starts that arrive while a commit is under
    * way are committed together in one atomic operation (group commit).
    */
-  async start(event: SessionStartEvent, trackedBy: string | null, now: Date): Promise<StartOutcome> {
+  async start(
+    event: SessionStartEvent,
+    trackedBy: string | null,
+    now: Date,
+  ): Promise<StartOutcome> {
     return await new Promise<StartOutcome>((resolve, reject) => {
       this.#queue.push({ event, trackedBy, now, resolve, reject });
       this.#pump();
