@@ -7,7 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { benchSummary, runBench } from "./helpers/bench.ts";
-import { ownClusterMissing, pg, skipWithoutPg } from "./helpers/postgres.ts";
+import { pg, skipWithoutPg } from "./helpers/postgres.ts";
+import { ownClusterMissing } from "./helpers/pg_own_cluster.ts";
 
 const SERVERS = ["ours", "FLOOR-PG"];
 const FIGURES = [

@@ -12,7 +12,9 @@
  * written; the cluster is this test's alone, so they collide with nothing.
  */
 import assert from "node:assert/strict";
-import { type OwnCluster, ownPgTest, pg, query, skipWithoutPg } from "../helpers/postgres.ts";
+import { pg, skipWithoutPg } from "../helpers/postgres.ts";
+import { query } from "../helpers/pg_database.ts";
+import { type OwnCluster, ownPgTest } from "../helpers/pg_own_cluster.ts";
 import { fenced, readPage, section } from "../helpers/readme_store.ts";
 import {
   DENO_DIR,

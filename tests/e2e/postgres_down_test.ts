@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { connectHttp, startHttpServer } from "../helpers/http.ts";
-import { ownPgTest } from "../helpers/postgres.ts";
+import { ownPgTest } from "../helpers/pg_own_cluster.ts";
 import {
   endArgs,
   programCommand,

@@ -18,7 +18,8 @@ import assert from "node:assert/strict";
 import { type CursorPosition, type SessionFilter, walkLimit } from "../../src/sessions/query.ts";
 import { listSql, openPostgresStore } from "../../src/store/postgres/store.ts";
 import { parsePostgresUrl } from "../../src/store/postgres/url.ts";
-import { pg, type PgDatabase, skipWithoutPg } from "../helpers/postgres.ts";
+import { pg, skipWithoutPg } from "../helpers/postgres.ts";
+import type { PgDatabase } from "../helpers/pg_database.ts";
 
 const ROWS = 50_000;
 const PAGE = 50;

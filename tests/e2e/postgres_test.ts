@@ -7,7 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { freePort, tarpit } from "../helpers/http.ts";
-import { type PgCluster, type PgDatabase, pgTest, withClient } from "../helpers/postgres.ts";
+import { pgTest } from "../helpers/postgres.ts";
+import { type PgCluster, type PgDatabase, withClient } from "../helpers/pg_database.ts";
 import {
   initializeRequest,
   runProgram,

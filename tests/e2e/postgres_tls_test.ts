@@ -7,13 +7,9 @@
  * every refusal is one line, exit 1, without the password.
  */
 import assert from "node:assert/strict";
-import {
-  type OwnCluster,
-  ownClusterMissing,
-  pg,
-  type PgDatabase,
-  startOwnCluster,
-} from "../helpers/postgres.ts";
+import { pg } from "../helpers/postgres.ts";
+import type { PgDatabase } from "../helpers/pg_database.ts";
+import { type OwnCluster, ownClusterMissing, startOwnCluster } from "../helpers/pg_own_cluster.ts";
 import {
   initializeRequest,
   runProgram,

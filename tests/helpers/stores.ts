@@ -26,7 +26,8 @@
  * `["session", id]`); every table of the schema `session_buddy` is the store's content.
  */
 import { kvConnectMissing, sharedShim } from "./kv_connect.ts";
-import { pg, type PgDatabase, pgMissing } from "./postgres.ts";
+import { pg, pgMissing } from "./postgres.ts";
+import type { PgDatabase } from "./pg_database.ts";
 import { readRecord as kvReadRecord, tempDir, withStore } from "./server.ts";
 
 /** The names of the store kinds. */

@@ -5,7 +5,7 @@
  * process stopped with SIGSTOP, its connections left open, as behind a network partition).
  * What each run asserts is in ./faults.ts.
  */
-import { type OwnCluster, ownPgTest } from "../helpers/postgres.ts";
+import { type OwnCluster, ownPgTest } from "../helpers/pg_own_cluster.ts";
 import { pgRecords } from "../helpers/stores.ts";
 import { type Fault, faultRun, type Scenario } from "./faults.ts";
 import { size } from "./raw.ts";
