@@ -175,3 +175,53 @@ Deno.test("conformance 0.2.0-alpha.12 at 2025-11-25: initialize, ping, tools/lis
     }
   });
 });
+
+Deno.test("conformance 0.2.0-alpha.12 at 2026-07-28: the protocol layer with the suite's diagnostic tools passes server-stateless whole", async () => {
+  // The baseline's four checks, run against the same rpc.ts, revisions.ts and HTTP edge
+  // serving the diagnostic tools they need (tests/fixtures/conformance/diagnostic_server.ts).
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-q",
+      "-A",
+      ...DEV_FLAGS,
+      `${ROOT}tests/fixtures/conformance/diagnostic_server.ts`,
+    ],
+    env: runtimeEnv(),
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    let said = "";
+    while (!/listening (\d+)/.test(said)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the diagnostic server ended: ${said}`);
+      said += value;
+    }
+    const port = /listening (\d+)/.exec(said)![1];
+    const { code, checks } = await runScenario(
+      `http://127.0.0.1:${port}/mcp`,
+      "server-stateless",
+      "2026-07-28",
+    );
+    // The subscription checks do not apply to a server that declares no list changes.
+    const failed = checks.filter((c) => c.status === "FAILURE" || c.status === "WARNING");
+    assert.deepEqual(failed, [], brief(checks));
+    for (
+      const id of [
+        "server-rejects-undeclared-capability",
+        "missing-capability-http-400",
+        "http-server-no-independent-requests-on-stream",
+        "server-no-log-without-loglevel",
+      ]
+    ) {
+      assert.equal(checks.find((c) => c.id === `sep-2575-${id}`)?.status, "SUCCESS", id);
+    }
+    assert.equal(code, 0);
+  } finally {
+    await reader.cancel();
+    child.kill();
+    await child.status;
+  }
+});
