@@ -443,7 +443,7 @@ export class Bench<F extends string> {
 
   log(message: string): void {
     const s = ((performance.now() - this.began) / 1000).toFixed(1);
-    console.error(`[${this.name} ${s}s] ${message}`);
+    console.error(`[bench ${this.name} ${s}s] ${message}`);
   }
   set(server: string, figure: F, value: number | null): void {
     this.figures[server]![figure] = value === null ? null : round(value);
