@@ -546,9 +546,9 @@ export class Bench<F extends string> {
       quick: this.quick,
       ...fields,
       seconds: round((performance.now() - this.began) / 1000, 1),
-      figures: this.figures,
-      targets,
-      ...("pass" in fields ? {} : { pass: this.passed }),
+      // A benchmark with no servers or targets (framing.ts) carries its own figures.
+      ...(this.servers.length > 0 ? { figures: this.figures } : {}),
+      ...(this.targets.length > 0 ? { targets, pass: this.passed } : {}),
     }));
   }
 }
