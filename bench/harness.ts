@@ -416,31 +416,60 @@ export interface Target {
 export class Bench<F extends string> {
   readonly began = performance.now();
   readonly quick: boolean;
-  readonly flags: Record<string, boolean> = {};
+  /** Every option's value: its default, or what the command line gave. */
+  readonly opts: Record<string, boolean | number | string>;
   readonly figures: Record<string, Record<F, number | null>>;
   readonly targets: (Target & { row: string; detail?: string })[] = [];
 
-  /** `flags`: each boolean flag besides --quick, and what it does (for the usage line). */
+  /**
+   * `options`: each option besides --quick with its default. A boolean one is a switch; a
+   * number or a string one takes a value (`--sessions 1000` or `--sessions=1000`), and a
+   * number must be a positive integer (`1_000_000` allowed).
+   */
   constructor(
     readonly name: string,
     readonly servers: readonly string[],
     readonly figureNames: readonly F[],
-    flags: Record<string, string> = {},
+    options: Record<string, boolean | number | string> = {},
     args = Deno.args,
   ) {
-    const known = ["--quick", ...Object.keys(flags)];
-    for (const arg of args) {
-      if (!known.includes(arg)) {
-        console.error(`unknown argument '${arg}' (use ${known.join(", ")})`);
-        Deno.exit(2);
+    this.opts = { "--quick": false, ...options };
+    const usage = Object.entries(this.opts).map(([k, v]) =>
+      typeof v === "boolean" ? k : `${k} ${typeof v === "number" ? "N" : v}`
+    );
+    const fail = (message: string): never => {
+      console.error(`${message} (use ${usage.join(", ")})`);
+      Deno.exit(2);
+    };
+    for (let i = 0; i < args.length; i++) {
+      const [flag, inline] = args[i]!.split(/=(.*)/s) as [string, string | undefined];
+      if (!(flag in this.opts)) fail(`unknown argument '${args[i]}'`);
+      const def = this.opts[flag];
+      if (typeof def === "boolean") {
+        this.opts[flag] = true;
+        continue;
       }
-      this.flags[arg] = true;
+      const v = inline ?? args[++i];
+      const n = Number(v?.replaceAll("_", ""));
+      if (typeof def === "number" && !(Number.isInteger(n) && n >= 1)) {
+        fail(`${flag} needs a positive integer, got '${v}'`);
+      }
+      this.opts[flag] = typeof def === "number" ? n : v ?? fail(`${flag} needs a value`);
     }
-    this.quick = this.flags["--quick"] ?? false;
+    this.quick = this.flag("--quick");
     const none = () => Object.fromEntries(figureNames.map((f) => [f, null])) as Record<F, null>;
     this.figures = Object.fromEntries(servers.map((s) => [s, none()]));
   }
 
+  flag(name: string): boolean {
+    return this.opts[name] === true;
+  }
+  num(name: string): number {
+    return Number(this.opts[name]);
+  }
+  str(name: string): string {
+    return String(this.opts[name]);
+  }
   log(message: string): void {
     const s = ((performance.now() - this.began) / 1000).toFixed(1);
     console.error(`[bench ${this.name} ${s}s] ${message}`);

@@ -61,7 +61,7 @@ const FIGURES = [
   "idle_fds_added",
 ] as const;
 const SERVERS = ["ours", "FLOOR-HTTP", "FLOOR-HTTP-KV"];
-const b = new Bench("http", SERVERS, FIGURES, { "--keep": "keep the temp folder with the stores" });
+const b = new Bench("http", SERVERS, FIGURES, { "--keep": false });
 const LOAD_BEFORE = loadAverage();
 const S = b.quick
   ? {
@@ -198,7 +198,7 @@ async function countPhase(phase: string, inst: Instance, exit: number | null = n
 
 const tmp = await Deno.makeTempDir({ prefix: "session-buddy-bench-http-" });
 const storeOf = (name: string) => `${tmp}/${name}`;
-const keep = b.flags["--keep"] ?? false;
+const keep = b.flag("--keep");
 
 try {
   b.log(`temp folder ${tmp}; ${b.quick ? "QUICK" : "full"} sizes`);

@@ -63,8 +63,8 @@ const FIGURES = [
   "multi4_lost",
 ] as const;
 const b = new Bench("perf", ["ours", "FLOOR", "FLOOR-KV", "peer", "peer-10k"], FIGURES, {
-  "--with-list": "also run bench/list_scale.ts",
-  "--keep": "keep the temp folder with the stores",
+  "--with-list": false,
+  "--keep": false,
 });
 
 const S = b.quick
@@ -323,7 +323,7 @@ async function seedPeer(path: string, n: number): Promise<void> {
 
 const tmp = await Deno.makeTempDir({ prefix: "session-buddy-bench-" });
 const storeOf = (name: string) => `${tmp}/${name}`;
-const keep = b.flags["--keep"] ?? false;
+const keep = b.flag("--keep");
 
 try {
   b.log(`temp folder ${tmp}; ${b.quick ? "QUICK" : "full"} sizes; peer ${PEER_SPEC}`);
@@ -590,7 +590,7 @@ if (peerLost.length > 0) {
   );
 }
 const lines = b.targetLines();
-if (!b.flags["--with-list"]) {
+if (!b.flag("--with-list")) {
   lines.splice(
     -1,
     0,
@@ -600,7 +600,7 @@ if (!b.flags["--with-list"]) {
 console.log([...out, "", ...lines].join("\n"));
 
 let list: { code: number } | null = null;
-if (b.flags["--with-list"]) {
+if (b.flag("--with-list")) {
   console.log("\nbench/list_scale.ts:");
   const status = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-q", "-P=bench", ...DEV_FLAGS, "--config", CONFIG, `${ROOT}bench/list_scale.ts`],

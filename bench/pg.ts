@@ -76,8 +76,8 @@ const FIGURES = [
   "http_c64_lost",
 ] as const;
 const b = new Bench("pg", ["ours", "FLOOR-PG"], FIGURES, {
-  "--keep": "keep the databases",
-  "--fsync-off": "use the tests' cluster (fsync=off)",
+  "--keep": false,
+  "--fsync-off": false,
 });
 const S = b.quick
   ? {
@@ -118,7 +118,7 @@ const fail = (message: string): never => {
 };
 const missing = pgMissing();
 if (missing) fail(`${missing}; nothing measured`);
-const durable = !b.flags["--fsync-off"] && !Deno.env.get("SESSION_BUDDY_TEST_PG_URL");
+const durable = !b.flag("--fsync-off") && !Deno.env.get("SESSION_BUDDY_TEST_PG_URL");
 const own = durable
   ? await startOwnCluster({
     settings: () => ({ fsync: "on", synchronous_commit: "on", full_page_writes: "on" }),
@@ -521,7 +521,7 @@ try {
   await Promise.all(
     [...live].map((x) => (x instanceof RpcClient ? x.close() : x.stop()).catch(() => {})),
   );
-  if (!b.flags["--keep"]) await Promise.all(databases.map((d) => d.drop().catch(() => {})));
+  if (!b.flag("--keep")) await Promise.all(databases.map((d) => d.drop().catch(() => {})));
   await own?.close().catch(() => {});
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
   Deno.exit(1);
@@ -641,7 +641,7 @@ out.push(
 );
 console.log(out.join("\n"));
 
-if (b.flags["--keep"]) {
+if (b.flag("--keep")) {
   console.error("databases kept (until the cluster stops, when this run started it):");
   for (const db of databases) console.error(`  ${db.url}`);
 } else await Promise.all(databases.map((d) => d.drop().catch(() => {})));
