@@ -9,7 +9,11 @@
  *     b.target("p50 <= 1.3x FLOOR", "start_p50_ms", ours, floor, "<= 1.3");
  *     b.print(lines); b.summary({ ...its own keys });                    // at the end
  */
-import { spawnPiped } from "../tests/helpers/server.ts";
+// tests/helpers/server.ts asks `deno info` for the module cache when it loads: only where
+// children may be run (bench/list_scale.ts runs none, and may run without --allow-run).
+const helpers = (await Deno.permissions.query({ name: "run" })).state === "granted"
+  ? await import("../tests/helpers/server.ts")
+  : null;
 
 export type Message = Record<string, unknown>;
 export interface Command {
@@ -137,7 +141,7 @@ export class Child {
 
   /** `readStdout`: false when a subclass reads it. */
   constructor(readonly label: string, cmd: Command, readStdout = true) {
-    this.child = spawnPiped(cmd, cmd.env);
+    this.child = helpers!.spawnPiped(cmd, cmd.env);
     this.pid = this.child.pid;
     this.child.status.then((s) => this.exit = s);
     this.done = Promise.all([
