@@ -52,6 +52,17 @@ export function table(header: string[], rows: string[][]): string[] {
   return [line(header), ...rows.map(line)];
 }
 
+/** `deno run` of bench/`file` with the runtime flags of `deno task start` (a baseline). */
+export function benchProgram(file: string, args: string[], env: Record<string, string>): Command {
+  const { CONFIG, DEV_FLAGS, ROOT, RUNTIME_FLAGS } = helpers!;
+  const path = `${ROOT}bench/${file}`;
+  return {
+    command: Deno.execPath(),
+    args: ["run", ...RUNTIME_FLAGS, ...DEV_FLAGS, "--config", CONFIG, path, ...args],
+    env,
+  };
+}
+
 /** A file of /proc as text (Deno lets only --allow-all read /proc; `cat` needs just run). */
 export function proc(path: string): string {
   const out = new Deno.Command("cat", { args: [path], stderr: "null" }).outputSync();
@@ -465,6 +476,13 @@ export class Bench<F extends string> {
     this.figures = Object.fromEntries(servers.map((s) => [s, none()]));
   }
 
+  /** The sizes of this run: each given as `[full, quick]`. */
+  sizes<K extends string>(s: Record<K, [number, number]>): Record<K, number> {
+    const pick = ([full, quick]: [number, number]) => this.quick ? quick : full;
+    return Object.fromEntries(
+      Object.entries<[number, number]>(s).map(([k, v]) => [k, pick(v)]),
+    ) as Record<K, number>;
+  }
   flag(name: string): boolean {
     return this.opts[name] === true;
   }

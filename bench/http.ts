@@ -18,17 +18,11 @@
  * Always exits 0 once the run completes (targets are reported, not enforced); the last
  * line of stdout is one JSON object with every figure.
  */
-import {
-  CONFIG,
-  DEV_FLAGS,
-  programCommand,
-  ROOT,
-  RUNTIME_FLAGS,
-  startArgs,
-} from "../tests/helpers/server.ts";
+import { programCommand, startArgs } from "../tests/helpers/server.ts";
 import { freePort } from "../tests/helpers/http.ts";
 import {
   Bench,
+  benchProgram,
   burst,
   type Command,
   drive,
@@ -63,29 +57,21 @@ const FIGURES = [
 const SERVERS = ["ours", "FLOOR-HTTP", "FLOOR-HTTP-KV"];
 const b = new Bench("http", SERVERS, FIGURES, { "--keep": false });
 const LOAD_BEFORE = loadAverage();
-const S = b.quick
-  ? {
-    coldRuns: 2,
-    seqRounds: 2,
-    seqCalls: 10,
-    clients: 64,
-    loadRounds: 1,
-    loadMs: 300,
-    idleRounds: 1,
-    idleConns: 50,
-    idleWarmup: 64,
-  }
-  : {
-    coldRuns: 10,
-    seqRounds: 4,
-    seqCalls: 250,
-    clients: 64,
-    loadRounds: 3,
-    loadMs: 3000,
-    idleRounds: 3,
-    idleConns: 1000,
-    idleWarmup: 3000,
-  };
+const S = b.sizes({
+  /** Cold starts per server (after one uncounted round). */
+  coldRuns: [10, 2],
+  seqRounds: [4, 2],
+  seqCalls: [250, 10],
+  /** Concurrent phase: clients, rounds, and how long each round lasts per server. */
+  clients: [64, 64],
+  loadRounds: [3, 1],
+  loadMs: [3000, 300],
+  /** Idle-connection phase: rounds (a fresh server each), connections held open. */
+  idleRounds: [3, 1],
+  idleConns: [1000, 50],
+  /** Calls (and as many health checks) before the first RSS reading, over 16 connections. */
+  idleWarmup: [3000, 64],
+});
 
 // ---------------------------------------------------------------------------------------
 // The servers
@@ -102,12 +88,8 @@ interface Kind {
 }
 
 const dirOf = (path: string) => path.slice(0, path.lastIndexOf("/"));
-const floor = (file: string, port: number, store: string): Command => ({
-  command: Deno.execPath(),
-  args: ["run", ...RUNTIME_FLAGS, ...DEV_FLAGS, "--config", CONFIG, `${ROOT}bench/${file}`]
-    .concat([String(port), store]),
-  env: { HOME: dirOf(store) },
-});
+const floor = (file: string, port: number, store: string) =>
+  benchProgram(file, [String(port), store], { HOME: dirOf(store) });
 const KINDS: Kind[] = [{
   label: "ours",
   command: (port, store) => ({

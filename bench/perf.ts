@@ -32,6 +32,7 @@ import {
 } from "../tests/helpers/server.ts";
 import {
   Bench,
+  benchProgram,
   type Command,
   drive,
   emptySample,
@@ -67,43 +68,27 @@ const b = new Bench("perf", ["ours", "FLOOR", "FLOOR-KV", "peer", "peer-10k"], F
   "--keep": false,
 });
 
-const S = b.quick
-  ? {
-    coldRuns: 2,
-    seqRounds: 2,
-    seqCalls: 10,
-    seqCallsPeer10k: 5,
-    pipeRounds: 1,
-    pipeCalls: 64,
-    pipeCallsPeer: 32,
-    depth: 16,
-    rssWarmup: 100,
-    rssFirst: 50,
-    rssSecond: 200,
-    rssChunk: 100,
-    peerSeed: 100,
-    multiProcs: 4,
-    multiCalls: 40,
-    multiRounds: 1,
-  }
-  : {
-    coldRuns: 20,
-    seqRounds: 4,
-    seqCalls: 250,
-    seqCallsPeer10k: 50,
-    pipeRounds: 3,
-    pipeCalls: 2000,
-    pipeCallsPeer: 160,
-    depth: 16,
-    rssWarmup: 30_000,
-    rssFirst: 1_000,
-    rssSecond: 100_000,
-    rssChunk: 11_000,
-    peerSeed: 10_000,
-    multiProcs: 4,
-    multiCalls: 2_500,
-    multiRounds: 2,
-  };
+const S = b.sizes({
+  coldRuns: [20, 2],
+  seqRounds: [4, 2],
+  seqCalls: [250, 10],
+  seqCallsPeer10k: [50, 5],
+  pipeRounds: [3, 1],
+  pipeCalls: [2000, 64],
+  pipeCallsPeer: [160, 32],
+  depth: [16, 16],
+  /** Calls that store nothing, made first so that V8's heap reaches its working size. */
+  rssWarmup: [30_000, 100],
+  /** Sessions tracked before the first and the second RSS reading. */
+  rssFirst: [1_000, 50],
+  rssSecond: [100_000, 200],
+  rssChunk: [11_000, 100],
+  /** Entities in the peer's store before `peer-10k` runs. */
+  peerSeed: [10_000, 100],
+  multiProcs: [4, 4],
+  multiCalls: [2_500, 40],
+  multiRounds: [2, 1],
+});
 
 // ---------------------------------------------------------------------------------------
 // The servers
@@ -141,11 +126,8 @@ async function countKv(store: string, starts: Deno.KvKey, ends: Deno.KvKey) {
 }
 
 const dirOf = (path: string) => path.slice(0, path.lastIndexOf("/"));
-const denoRun = (file: string, store: string): Command => ({
-  command: Deno.execPath(),
-  args: ["run", ...RUNTIME_FLAGS, ...DEV_FLAGS, "--config", CONFIG, `${ROOT}bench/${file}`, store],
-  env: { HOME: dirOf(store) },
-});
+const denoRun = (file: string, store: string) =>
+  benchProgram(file, [store], { HOME: dirOf(store) });
 const REPLAYED = startArgs();
 
 const OURS: Kind = {

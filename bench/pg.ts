@@ -32,18 +32,12 @@
  * there is no PostgreSQL here or a server does not start. The last line of stdout is one
  * JSON object with every figure.
  */
-import {
-  CONFIG,
-  DEV_FLAGS,
-  programCommand,
-  ROOT,
-  RUNTIME_FLAGS,
-  startArgs,
-} from "../tests/helpers/server.ts";
+import { programCommand, startArgs } from "../tests/helpers/server.ts";
 import { freePort } from "../tests/helpers/http.ts";
 import { pg, type PgDatabase, pgMissing, startOwnCluster } from "../tests/helpers/postgres.ts";
 import {
   Bench,
+  benchProgram,
   burst,
   type Command,
   drive,
@@ -79,35 +73,22 @@ const b = new Bench("pg", ["ours", "FLOOR-PG"], FIGURES, {
   "--keep": false,
   "--fsync-off": false,
 });
-const S = b.quick
-  ? {
-    seqRounds: 2,
-    seqCalls: 10,
-    pipeRounds: 1,
-    pipeCalls: 64,
-    depth: 16,
-    multiProcs: 4,
-    multiCalls: 40,
-    multiRounds: 1,
-    collectors: 2,
-    clients: 64,
-    httpRounds: 1,
-    httpMs: 300,
-  }
-  : {
-    seqRounds: 8,
-    seqCalls: 250,
-    pipeRounds: 4,
-    pipeCalls: 2000,
-    depth: 16,
-    multiProcs: 4,
-    multiCalls: 2000,
-    multiRounds: 4,
-    collectors: 2,
-    clients: 64,
-    httpRounds: 4,
-    httpMs: 3000,
-  };
+const S = b.sizes({
+  seqRounds: [8, 2],
+  seqCalls: [250, 10],
+  pipeRounds: [4, 1],
+  pipeCalls: [2000, 64],
+  depth: [16, 16],
+  /** Several processes on one database: processes, starts per process per round, rounds. */
+  multiProcs: [4, 4],
+  multiCalls: [2000, 40],
+  multiRounds: [4, 1],
+  /** HTTP phase: collectors, clients, rounds, and how long each round lasts. */
+  collectors: [2, 2],
+  clients: [64, 64],
+  httpRounds: [4, 1],
+  httpMs: [3000, 300],
+});
 
 // ---------------------------------------------------------------------------------------
 // The cluster
@@ -252,19 +233,7 @@ const OURS: Kind = {
 };
 const FLOOR_PG: Kind = {
   label: "FLOOR-PG",
-  command: (url) => ({
-    command: Deno.execPath(),
-    args: [
-      "run",
-      ...RUNTIME_FLAGS,
-      ...DEV_FLAGS,
-      "--config",
-      CONFIG,
-      `${ROOT}bench/floor_pg.ts`,
-      url,
-    ],
-    env: { HOME: tmp },
-  }),
+  command: (url) => benchProgram("floor_pg.ts", [url], { HOME: tmp }),
   tool: "pg_insert",
   table: "bench_floor.records",
   idColumn: "id",
