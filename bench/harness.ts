@@ -4,10 +4,12 @@
  * baseline with targets, one table printer, settle helpers, the processes and clients the
  * phases drive, and the final one-line JSON object.
  *
- *     const b = new Bench("perf", ["ours", "FLOOR"], ["start_p50_ms", ...], { "--keep": "..." });
- *     await b.phase({ name, measures, rounds, subjects, run, done });   // per phase
+ *     const b = new Bench("perf", ["ours", "FLOOR"], ["start_p50_ms", ...], { "--keep": false });
+ *     const S = b.sizes({ seqCalls: [250, 10], ... });            // [full, --quick]
+ *     await b.phase({ name, measures, rounds, setup, label, run, done, teardown });
  *     b.target("p50 <= 1.3x FLOOR", "start_p50_ms", ours, floor, "<= 1.3");
- *     b.print(lines); b.summary({ ...its own keys });                    // at the end
+ *     console.log([...b.figureTable(), ...b.targetLines()].join("\n"));
+ *     b.summary({ ...its own keys });                              // the last line
  */
 // tests/helpers/server.ts asks `deno info` for the module cache when it loads: only where
 // children may be run (bench/list_scale.ts runs none, and may run without --allow-run).
