@@ -27,42 +27,50 @@ import { acceptAll } from "../src/auth/verifier.ts";
 import { createServer } from "../src/mcp/server.ts";
 import { Metrics } from "../src/metrics.ts";
 import { openStore } from "../src/store/open.ts";
-import { DEV_FLAGS } from "../tests/helpers/dev_flags.ts";
 import {
   CONFIG,
+  DEV_FLAGS,
   initializeRequest,
   programCommand,
+  ROOT,
   RUNTIME_FLAGS,
   startArgs,
 } from "../tests/helpers/server.ts";
 import type { Log } from "../src/log.ts";
-import { type Command, median, type Message, percentile, RpcClient } from "./clients.ts";
+import {
+  Bench,
+  type Command,
+  drive,
+  emptySample,
+  median,
+  percentile,
+  RpcClient,
+  type Sample,
+  settle,
+  structured,
+  table,
+} from "./harness.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
-const quick = Deno.args.includes("--quick");
+const b = new Bench("framing", [], []);
 const log: Log = { debug() {}, info() {}, warning() {}, error() {} };
-
 const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
-
-/** What HTTP mode loads, per framing, timed in a fresh process. */
-const IMPORTS: Record<string, string> = {
-  ours: `await import("${ROOT}src/http/serve.ts");`,
-  sdk: `await import("@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js");`,
-};
+const r3 = (x: number) => Number(x.toFixed(3));
+const r1 = (x: number) => Number(x.toFixed(1));
 
 /** Imports `code` in a fresh process after `prelude` (not timed); its time and the RSS after it. */
 async function importCost(code: string, prelude = ""): Promise<{ ms: number; rssMb: number }> {
   const script = `${prelude} const t = performance.now(); ${code} ` +
     `console.log(JSON.stringify({ ms: performance.now() - t, rss: Deno.memoryUsage().rss }));`;
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "-q", ...DEV_FLAGS, "--config", `${ROOT}deno.json`, script],
-    stdout: "piped",
-    stderr: "piped",
+    args: ["eval", "-q", ...DEV_FLAGS, "--config", CONFIG, script],
   }).output();
   if (out.code !== 0) throw new Error(new TextDecoder().decode(out.stderr));
   const r = JSON.parse(new TextDecoder().decode(out.stdout));
   return { ms: r.ms, rssMb: r.rss / 1048576 };
 }
+
+// ---------------------------------------------------------------------------------------
+// HTTP: one RpcServer behind our edge and behind the SDK's transport, in this process
 
 const store = await openStore({ kind: "memory" });
 const deps = {
@@ -75,7 +83,6 @@ const deps = {
   version: "bench",
 };
 const rpc = createServer(deps);
-
 const ours = createHandler({
   ...deps,
   rpc,
@@ -84,12 +91,10 @@ const ours = createHandler({
   startSeconds: 0,
   rssBytes: () => 0,
 });
-
 // @ts-types="npm:/@modelcontextprotocol/sdk@1.32.2/server/webStandardStreamableHttp"
 const { WebStandardStreamableHTTPServerTransport } = await import(
   "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"
 );
-
 /** The SDK's transport, stateless (one per request), handing each message to the same RpcServer. */
 async function sdkHandle(request: Request): Promise<Response> {
   const transport = new WebStandardStreamableHTTPServerTransport({
@@ -105,92 +110,96 @@ async function sdkHandle(request: Request): Promise<Response> {
   return await transport.handleRequest(request);
 }
 
-const servers = [
-  Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, ours.handle),
-  Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, sdkHandle),
-];
-const names = ["ours", "sdk"] as const;
-const clients = servers.map(() => Deno.createHttpClient({}));
-const headers = {
-  "content-type": "application/json",
-  accept: "application/json, text/event-stream",
-  "mcp-protocol-version": "2025-06-18",
-};
-
-async function roundTrip(i: number, body: unknown): Promise<number> {
+const serve = (name: "ours" | "sdk", handler: (r: Request) => Promise<Response> | Response) => ({
+  name,
+  server: Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handler),
+  client: Deno.createHttpClient({}),
+  ping: [] as number[],
+});
+const framings = [serve("ours", ours.handle), serve("sdk", sdkHandle)];
+type Framing = (typeof framings)[number];
+let id = 0;
+async function roundTrip(f: Framing, method: string, params?: unknown): Promise<number> {
   const began = performance.now();
-  const res = await fetch(`http://127.0.0.1:${servers[i]!.addr.port}/mcp`, {
+  const res = await fetch(`http://127.0.0.1:${f.server.addr.port}/mcp`, {
     method: "POST",
-    headers,
-    body: JSON.stringify(body),
-    client: clients[i],
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": "2025-06-18",
+    },
+    body: JSON.stringify({ jsonrpc: "2.0", id: ++id, method, params }),
+    client: f.client,
   });
   const answer = await res.json();
-  if (res.status !== 200 || answer.error) throw new Error(`${names[i]}: ${JSON.stringify(answer)}`);
+  if (res.status !== 200 || answer.error) throw new Error(`${f.name}: ${JSON.stringify(answer)}`);
   return performance.now() - began;
 }
-
-const rounds = quick ? 4 : 40;
-const perRound = quick ? 25 : 100;
-const times: Record<string, { start: number[]; ping: number[] }> = {
-  ours: { start: [], ping: [] },
-  sdk: { start: [], ping: [] },
-};
-let id = 0;
-for (let round = 0; round < rounds; round++) {
-  for (const i of round % 2 === 0 ? [0, 1] : [1, 0]) {
-    for (let n = 0; n < perRound; n++) {
-      const start = {
-        jsonrpc: "2.0",
-        id: ++id,
-        method: "tools/call",
-        params: { name: "track_session_start", arguments: startArgs() },
-      };
-      const t = await roundTrip(i, start);
-      if (round > 0) times[names[i]!]!.start.push(t);
-      const p = await roundTrip(i, { jsonrpc: "2.0", id: ++id, method: "ping" });
-      if (round > 0) times[names[i]!]!.ping.push(p);
-    }
-  }
-}
-for (const c of clients) c.close();
-for (const s of servers) await s.shutdown();
-await store.close();
-
-const samples = quick ? 3 : 7;
-const imports: Record<string, { ms: number; rssMb: number }> = {};
-for (const name of names) {
-  const runs = [];
-  for (let n = 0; n < samples; n++) runs.push(await importCost(IMPORTS[name]!));
-  imports[name] = { ms: median(runs.map((r) => r.ms)), rssMb: median(runs.map((r) => r.rssMb)) };
-}
-
-const row = (name: string) => ({
-  import_ms: Number(imports[name]!.ms.toFixed(1)),
-  rss_after_import_mb: Number(imports[name]!.rssMb.toFixed(1)),
-  start_p50_ms: Number(percentile(sorted(times[name]!.start), 0.5).toFixed(3)),
-  start_p99_ms: Number(percentile(sorted(times[name]!.start), 0.99).toFixed(3)),
-  ping_p50_ms: Number(percentile(sorted(times[name]!.ping), 0.5).toFixed(3)),
+const http = new Map<string, Sample>();
+await b.phase({
+  name: "HTTP framing",
+  measures: "track_session_start and ping round trips on one keep-alive connection",
+  rounds: b.quick ? 3 : 39,
+  warmupRounds: 1,
+  alternate: true,
+  settle: false,
+  setup: () => framings,
+  label: (f) => f.name,
+  run: (f) =>
+    drive(b.quick ? 25 : 100, 1, async () => {
+      const ms = await roundTrip(f, "tools/call", {
+        name: "track_session_start",
+        arguments: startArgs(),
+      });
+      f.ping.push(await roundTrip(f, "ping"));
+      return ms;
+    }),
+  done: (label, s) => http.set(label, s),
+  async teardown() {
+    for (const f of framings) f.client.close(), await f.server.shutdown();
+    await store.close();
+  },
 });
-const result = { ours: row("ours"), sdk: row("sdk") };
-console.log("figure               ours     SDK transport   ours/SDK");
-for (const key of Object.keys(result.ours) as (keyof typeof result.ours)[]) {
-  const a = result.ours[key];
-  const b = result.sdk[key];
-  console.log(
-    `${key.padEnd(20)} ${String(a).padStart(7)}  ${String(b).padStart(14)}   ${
-      (a / b).toFixed(2)
-    }x`,
-  );
-}
+const row = async (f: Framing, code: string) => {
+  const runs = [];
+  for (let n = 0; n < (b.quick ? 3 : 7); n++) runs.push(await importCost(code));
+  const start = sorted(http.get(f.name)!.latencies);
+  // The first round's pings are the warm-up's, as its starts are.
+  const ping = sorted(f.ping.slice(f.ping.length - start.length));
+  return {
+    import_ms: r1(median(runs.map((r) => r.ms))),
+    rss_after_import_mb: r1(median(runs.map((r) => r.rssMb))),
+    start_p50_ms: r3(percentile(start, 0.5)),
+    start_p99_ms: r3(percentile(start, 0.99)),
+    ping_p50_ms: r3(percentile(ping, 0.5)),
+  };
+};
+const result = {
+  ours: await row(framings[0]!, `await import("${ROOT}src/http/serve.ts");`),
+  sdk: await row(
+    framings[1]!,
+    `await import("@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js");`,
+  ),
+};
+const keysOf = <T extends object>(o: T) => Object.keys(o) as (keyof T)[];
+console.log(
+  table(
+    ["figure", "ours", "SDK transport", "ours/SDK"],
+    keysOf(result.ours).map((k) => [
+      k,
+      String(result.ours[k]),
+      String(result.sdk[k]),
+      `${(result.ours[k] / result.sdk[k]).toFixed(2)}x`,
+    ]),
+  ).join("\n"),
+);
 
 // ---------------------------------------------------------------------------------------
 // stdio: our layer (the real program) beside the SDK v2, each on a fresh Deno KV file store.
 
 /** The SDK v2 issue's thresholds on SDK/ours. */
 const THRESHOLDS = { cold_start_max: 1.25, start_p50_max: 1.1, pipelined_min: 0.9 };
-
-const S = quick
+const S = b.quick
   ? { cold: 3, warm: 50, seqCalls: 200, seqBatch: 50, pipeCalls: 800, pipeBatch: 400, imports: 3 }
   : {
     cold: 11,
@@ -202,11 +211,8 @@ const S = quick
     imports: 7,
   };
 const DEPTH = 16;
-
-const FIXTURE = `${ROOT}bench/fixtures/sdk_v2_stdio_server.ts`;
 const LAYERS = ["ours", "sdk_v2"] as const;
 type Layer = typeof LAYERS[number];
-
 const tmp = await Deno.makeTempDir({ prefix: "session-buddy-framing-" });
 let stores = 0;
 
@@ -216,165 +222,150 @@ function stdioCommand(layer: Layer): Command {
   Deno.mkdirSync(dir);
   const env = { HOME: dir, SESSION_BUDDY_DB: `${dir}/s.kv` };
   if (layer === "ours") return { ...programCommand(), env };
+  const fixture = `${ROOT}bench/fixtures/sdk_v2_stdio_server.ts`;
   return {
     command: Deno.execPath(),
-    args: ["run", ...RUNTIME_FLAGS, ...DEV_FLAGS, "--config", CONFIG, FIXTURE],
+    args: ["run", ...RUNTIME_FLAGS, ...DEV_FLAGS, "--config", CONFIG, fixture],
     env,
   };
 }
-
-/** Both layers, in the order of round `r`: each goes first every other round. */
-const turns = (r: number): Layer[] => r % 2 === 0 ? ["ours", "sdk_v2"] : ["sdk_v2", "ours"];
-
-function structured(reply: Message): Record<string, unknown> | null {
-  const result = reply.result as { structuredContent?: Record<string, unknown> } | undefined;
-  return result?.structuredContent ?? null;
-}
-
-/** Asks for a start; throws unless it was tracked. */
-async function trackStart(client: RpcClient, layer: Layer): Promise<void> {
+/** One start, timed; throws unless it was tracked. */
+async function trackStart(client: RpcClient): Promise<number> {
+  const t0 = performance.now();
   const reply = await client.callTool("track_session_start", startArgs());
   if (structured(reply)?.status !== "tracked") {
     throw new Error(
-      `${layer}: start not tracked: ${JSON.stringify(reply).slice(0, 300)}\n${client.stderrTail}`,
+      `${client.label}: start not tracked: ${
+        JSON.stringify(reply).slice(0, 300)
+      }\n${client.stderrTail}`,
     );
   }
+  return performance.now() - t0;
 }
-
-async function initialize(client: RpcClient, layer: Layer): Promise<void> {
+async function initialize(client: RpcClient): Promise<void> {
   const init = await client.request("initialize", initializeRequest("session-buddy-bench").params);
   if (!init.result) {
-    throw new Error(`${layer}: initialize failed: ${JSON.stringify(init).slice(0, 300)}
-${client.stderrTail}`);
+    throw new Error(
+      `${client.label}: initialize failed: ${
+        JSON.stringify(init).slice(0, 300)
+      }\n${client.stderrTail}`,
+    );
   }
   client.notify("notifications/initialized");
 }
 
-/** Flushes dirty pages and pauses, so that one server's writeback does not land on the other. */
-async function settle(ms = 50): Promise<void> {
-  await new Deno.Command("sync").output().catch(() => {});
-  await new Promise((r) => setTimeout(r, ms));
-}
-
-function progress(message: string): void {
-  console.error(`[framing ${(performance.now() / 1000).toFixed(1)}s] ${message}`);
-}
-
-interface StdioFigures {
-  cold_init: number[];
-  cold_start: number[];
-  cold_rss: number[];
-  seq: number[];
-  seqMs: number;
-  pipeCalls: number;
-  pipeMs: number;
-  pipeLatencies: number[];
-  import: number[];
-  rss: number;
-  hwm: number;
-}
-const fig: Record<Layer, StdioFigures> = Object.fromEntries(LAYERS.map((layer) => [layer, {
-  cold_init: [],
-  cold_start: [],
-  cold_rss: [],
-  seq: [],
-  seqMs: 0,
-  pipeCalls: 0,
-  pipeMs: 0,
-  pipeLatencies: [],
-  import: [],
+const fig = Object.fromEntries(LAYERS.map((l) => [l, {
+  cold_init: [] as number[],
+  cold_start: [] as number[],
+  cold_rss: [] as number[],
+  seq: emptySample(),
+  pipe: emptySample(),
+  import: [] as number[],
   rss: 0,
   hwm: 0,
-}])) as unknown as Record<Layer, StdioFigures>;
-
+}])) as Record<
+  Layer,
+  {
+    cold_init: number[];
+    cold_start: number[];
+    cold_rss: number[];
+    seq: Sample;
+    pipe: Sample;
+    import: number[];
+    rss: number;
+    hwm: number;
+  }
+>;
+const stdio = {
+  alternate: true,
+  settle: () => settle(50),
+};
 try {
-  // ---- (a) Cold start: spawn until initialize is answered, then until the first start is.
-  // Round 0 fills the transpile cache and is not counted.
-  for (let r = 0; r <= S.cold; r++) {
-    for (const layer of turns(r)) {
-      await settle();
-      const command = stdioCommand(layer);
+  await b.phase({
+    ...stdio,
+    label: (l) => l.layer,
+    name: "stdio cold start",
+    measures: "spawn until initialize is answered, then until the first start is",
+    rounds: S.cold,
+    warmupRounds: 1,
+    setup: () => LAYERS.map((layer) => ({ layer })),
+    async run({ layer }, r) {
       const began = performance.now();
-      const client = new RpcClient(command);
+      const client = new RpcClient(stdioCommand(layer), layer);
       try {
-        await initialize(client, layer);
+        await initialize(client);
         const initMs = performance.now() - began;
-        await trackStart(client, layer);
-        const startMs = performance.now() - began;
+        await trackStart(client);
         if (r > 0) {
           fig[layer].cold_init.push(initMs);
-          fig[layer].cold_start.push(startMs);
+          fig[layer].cold_start.push(performance.now() - began);
           fig[layer].cold_rss.push(client.memory().rss);
         }
       } finally {
         await client.close();
       }
-    }
-  }
-  progress("stdio cold start done");
+      return emptySample();
+    },
+  });
 
-  // ---- (b) Sequential starts and (c) pipelined starts, on one long-lived server each.
-  const live = Object.fromEntries(
-    LAYERS.map((layer) => [layer, new RpcClient(stdioCommand(layer))]),
-  ) as Record<Layer, RpcClient>;
+  const live = LAYERS.map((layer) => ({
+    layer,
+    client: new RpcClient(stdioCommand(layer), layer),
+  }));
+  const pipelined = (client: RpcClient, n: number) => drive(n, DEPTH, () => trackStart(client));
   try {
-    for (const layer of LAYERS) {
-      const client = live[layer];
-      await initialize(client, layer);
+    for (const { client } of live) {
+      await initialize(client);
       // Both answer by the contract: an unknown tool is a JSON-RPC -32602, a malformed call
       // gets the tool's own error result.
       const unknown = await client.callTool("no_such_tool", {});
       const malformed = await client.callTool("track_session_start", startArgs({ pid: "x" }));
       if ((unknown.error as { code?: number } | undefined)?.code !== -32602) {
-        throw new Error(`${layer}: unknown tool answered ${JSON.stringify(unknown)}`);
+        throw new Error(`${client.label}: unknown tool answered ${JSON.stringify(unknown)}`);
       }
       if (structured(malformed)?.status !== "error") {
-        throw new Error(`${layer}: malformed call answered ${JSON.stringify(malformed)}`);
+        throw new Error(`${client.label}: malformed call answered ${JSON.stringify(malformed)}`);
       }
-      for (let n = 0; n < S.warm; n++) await trackStart(client, layer);
-      await pipelined(client, layer, S.warm);
+      for (let n = 0; n < S.warm; n++) await trackStart(client);
+      await pipelined(client, S.warm);
     }
-    for (let r = 0; r < S.seqCalls / S.seqBatch; r++) {
-      for (const layer of turns(r)) {
-        await settle();
-        const client = live[layer];
-        const began = performance.now();
-        for (let n = 0; n < S.seqBatch; n++) {
-          const t0 = performance.now();
-          await trackStart(client, layer);
-          fig[layer].seq.push(performance.now() - t0);
-        }
-        fig[layer].seqMs += performance.now() - began;
-      }
-    }
-    progress("stdio sequential done");
-    for (let r = 0; r < S.pipeCalls / S.pipeBatch; r++) {
-      for (const layer of turns(r)) {
-        await settle();
-        const run = await pipelined(live[layer], layer, S.pipeBatch);
-        fig[layer].pipeCalls += S.pipeBatch;
-        fig[layer].pipeMs += run.wallMs;
-        fig[layer].pipeLatencies.push(...run.latencies);
-      }
-    }
-    progress("stdio pipelined done");
-    for (const layer of LAYERS) {
-      const memory = await live[layer].restingRss();
+    await b.phase({
+      ...stdio,
+      label: (l) => l.layer,
+      name: "stdio sequential",
+      measures: "track_session_start one at a time on one connection",
+      rounds: S.seqCalls / S.seqBatch,
+      setup: () => live,
+      run: ({ client }) => drive(S.seqBatch, 1, () => trackStart(client)),
+      done: (layer, s) => void (fig[layer as Layer].seq = s),
+    });
+    await b.phase({
+      ...stdio,
+      label: (l) => l.layer,
+      name: "stdio pipelined",
+      measures: `calls/s with ${DEPTH} in flight`,
+      rounds: S.pipeCalls / S.pipeBatch,
+      setup: () => live,
+      run: ({ client }) => pipelined(client, S.pipeBatch),
+      done: (layer, s) => void (fig[layer as Layer].pipe = s),
+    });
+    for (const { layer, client } of live) {
+      const memory = await client.restingRss();
       fig[layer].rss = memory.rss;
       fig[layer].hwm = memory.hwm;
     }
   } finally {
-    await Promise.all(LAYERS.map((layer) => live[layer].close()));
+    await Promise.all(live.map(({ client }) => client.close()));
   }
 
-  // ---- What each protocol layer costs to import, zod (which the product loads anyway) first.
+  // What each protocol layer costs to import, zod (which the product loads anyway) first.
   const LAYER_IMPORTS: Record<Layer, string> = {
     ours: `await import("${ROOT}src/mcp/rpc.ts"); await import("${ROOT}src/mcp/stdio.ts");`,
     sdk_v2:
       `await import("@modelcontextprotocol/server"); await import("@modelcontextprotocol/server/stdio");`,
   };
   for (let r = 0; r < S.imports; r++) {
-    for (const layer of turns(r)) {
+    for (const layer of r % 2 ? [...LAYERS].reverse() : LAYERS) {
       fig[layer].import.push((await importCost(LAYER_IMPORTS[layer], `await import("zod");`)).ms);
     }
   }
@@ -382,53 +373,32 @@ try {
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
 }
 
-/** `n` starts with {@linkcode DEPTH} in flight on one connection. */
-async function pipelined(
-  client: RpcClient,
-  layer: Layer,
-  n: number,
-): Promise<{ wallMs: number; latencies: number[] }> {
-  let issued = 0;
-  const latencies: number[] = [];
-  const lane = async () => {
-    while (issued < n) {
-      issued++;
-      const t0 = performance.now();
-      await trackStart(client, layer);
-      latencies.push(performance.now() - t0);
-    }
-  };
-  const began = performance.now();
-  await Promise.all(Array.from({ length: DEPTH }, lane));
-  return { wallMs: performance.now() - began, latencies };
-}
-
-const r3 = (x: number) => Number(x.toFixed(3));
-const r1 = (x: number) => Number(x.toFixed(1));
 const stdioRow = (layer: Layer) => {
   const f = fig[layer];
+  const seq = sorted(f.seq.latencies);
+  const pipe = sorted(f.pipe.latencies);
   return {
     cold_init_ms: r1(median(f.cold_init)),
     cold_start_ms: r1(median(f.cold_start)),
-    start_p50_ms: r3(percentile(sorted(f.seq), 0.5)),
-    start_p99_ms: r3(percentile(sorted(f.seq), 0.99)),
-    start_calls_s: Math.round((f.seq.length / f.seqMs) * 1000),
-    pipelined_calls_s: Math.round((f.pipeCalls / f.pipeMs) * 1000),
-    pipelined_p50_ms: r3(percentile(sorted(f.pipeLatencies), 0.5)),
-    pipelined_p99_ms: r3(percentile(sorted(f.pipeLatencies), 0.99)),
+    start_p50_ms: r3(percentile(seq, 0.5)),
+    start_p99_ms: r3(percentile(seq, 0.99)),
+    start_calls_s: Math.round((f.seq.calls / f.seq.ms) * 1000),
+    pipelined_calls_s: Math.round((f.pipe.calls / f.pipe.ms) * 1000),
+    pipelined_p50_ms: r3(percentile(pipe, 0.5)),
+    pipelined_p99_ms: r3(percentile(pipe, 0.99)),
     layer_import_ms: r1(median(f.import)),
     rss_cold_mb: r1(median(f.cold_rss)),
     rss_mb: r1(f.rss),
     rss_peak_mb: r1(f.hwm),
   };
 };
-const stdio = { ours: stdioRow("ours"), sdk_v2: stdioRow("sdk_v2") };
-const ratio = (key: keyof typeof stdio.ours) => stdio.sdk_v2[key] / stdio.ours[key];
+const layers = { ours: stdioRow("ours"), sdk_v2: stdioRow("sdk_v2") };
+const ratio = (key: keyof typeof layers.ours) => r3(layers.sdk_v2[key] / layers.ours[key]);
 const ratios = {
-  cold_init: r3(ratio("cold_init_ms")),
-  cold_start: r3(ratio("cold_start_ms")),
-  start_p50: r3(ratio("start_p50_ms")),
-  pipelined: r3(ratio("pipelined_calls_s")),
+  cold_init: ratio("cold_init_ms"),
+  cold_start: ratio("cold_start_ms"),
+  start_p50: ratio("start_p50_ms"),
+  pipelined: ratio("pipelined_calls_s"),
 };
 // Cold start is held to the threshold both ways it is measured (to initialize, to the first start).
 const coldRatio = Math.max(ratios.cold_init, ratios.cold_start);
@@ -463,26 +433,22 @@ const checks = [
 ];
 const failed = checks.filter((c) => !c.ok);
 const decision = failed.length === 0 ? "adopt" : "keep our layer";
-
-console.log("");
-console.log(
+console.log([
+  "",
   `stdio (${S.cold} cold starts, ${S.seqCalls} sequential and ${S.pipeCalls} pipelined starts ` +
-    `at depth ${DEPTH} each, taking turns)`,
-);
-console.log("figure                 ours    SDK v2   SDK/ours  target");
-for (const key of Object.keys(stdio.ours) as (keyof typeof stdio.ours)[]) {
-  const a = stdio.ours[key];
-  const b = stdio.sdk_v2[key];
-  const target = key === "cold_init_ms"
-    ? "(cold start: the larger ratio of the two)"
-    : checks.find((c) => c.figure === key)?.target ?? "";
-  console.log(
-    `${key.padEnd(20)} ${String(a).padStart(7)}  ${String(b).padStart(8)}   ${
-      (b / a).toFixed(3).padStart(7)
-    }x  ${target}`.trimEnd(),
-  );
-}
-console.log(
+  `at depth ${DEPTH} each, taking turns)`,
+  ...table(
+    ["figure", "ours", "SDK v2", "SDK/ours", "target"],
+    keysOf(layers.ours).map((k) => [
+      k,
+      String(layers.ours[k]),
+      String(layers.sdk_v2[k]),
+      `${(layers.sdk_v2[k] / layers.ours[k]).toFixed(3)}x`,
+      k === "cold_init_ms"
+        ? "(cold start: the larger ratio of the two)"
+        : checks.find((c) => c.figure === k)?.target ?? "",
+    ]),
+  ),
   `ratios SDK/ours: cold start ${ratios.cold_init.toFixed(3)}x to initialize, ${
     ratios.cold_start.toFixed(3)
   }x to the first start (<= ${THRESHOLDS.cold_start_max}); start p50 ${
@@ -490,22 +456,12 @@ console.log(
   }x (<= ${THRESHOLDS.start_p50_max}); pipelined calls/s ${
     ratios.pipelined.toFixed(3)
   }x (>= ${THRESHOLDS.pipelined_min})`,
-);
-console.log(
   failed.length === 0
     ? "SDK v2 decision: adopt"
     : `SDK v2 decision: keep our layer (${failed.map((c) => c.text).join("; ")})`,
-);
-console.log(JSON.stringify({
-  bench: "framing",
-  quick,
+].join("\n"));
+b.summary({
   deno: Deno.version.deno,
   ...result,
-  stdio: {
-    ...stdio,
-    ratios,
-    thresholds: THRESHOLDS,
-    decision,
-    failed: failed.map((c) => c.text),
-  },
-}));
+  stdio: { ...layers, ratios, thresholds: THRESHOLDS, decision, failed: failed.map((c) => c.text) },
+});

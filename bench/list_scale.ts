@@ -54,6 +54,7 @@ import {
   sessionKey,
 } from "../src/store/kv/keys.ts";
 import { openKvStore } from "../src/store/kv/open.ts";
+import { Bench, median, table } from "./harness.ts";
 
 const DAY_MS = 24 * 3600 * 1000;
 const YEAR_MS = 365 * DAY_MS;
@@ -77,76 +78,31 @@ const MAX_MUTATIONS = 990;
 const MAX_KEY_BYTES = 76_000;
 const MAX_TOTAL_BYTES = 760_000;
 
-// ---------------------------------------------------------------------------------------
-// Arguments
-
-interface Options {
-  /** Which stores to measure: Deno KV, PostgreSQL, or both. */
-  store: "kv" | "postgres" | "all";
-  sessions: number;
-  small: number;
-  reps: number;
-  warmup: number;
-  keep: boolean;
-  seed: number;
+const b = new Bench("list_scale", [], [], {
+  "--sessions": 1_000_000,
+  "--small": 1000,
+  "--reps": 200,
+  "--warmup": 20,
+  "--seed": 42,
+  "--store": "all",
+  "--keep": false,
+});
+/** Which stores to measure (Deno KV, PostgreSQL, or both), and the sizes. */
+const store = b.str("--store");
+if (!["kv", "postgres", "all"].includes(store)) {
+  console.error(`--store takes kv, postgres or all, got '${store}'`);
+  Deno.exit(2);
 }
-
-function parseOptions(args: string[]): Options {
-  const o: Options = {
-    store: "all",
-    sessions: 1_000_000,
-    small: 1000,
-    reps: 200,
-    warmup: 20,
-    keep: false,
-    seed: 42,
-  };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const [flag, inline] = arg.includes("=") ? arg.split("=", 2) as [string, string] : [arg];
-    const value = () => {
-      const v = inline ?? args[++i];
-      const n = Number(v?.replaceAll("_", ""));
-      if (v === undefined || !Number.isInteger(n) || n < 1) {
-        throw new Error(`${flag} needs a positive integer, got '${v}'`);
-      }
-      return n;
-    };
-    switch (flag) {
-      case "--sessions":
-        o.sessions = value();
-        break;
-      case "--small":
-        o.small = value();
-        break;
-      case "--reps":
-        o.reps = value();
-        break;
-      case "--warmup":
-        o.warmup = value();
-        break;
-      case "--seed":
-        o.seed = value();
-        break;
-      case "--keep":
-        o.keep = true;
-        break;
-      case "--store": {
-        const v = inline ?? args[++i];
-        if (v !== "kv" && v !== "postgres" && v !== "all") {
-          throw new Error(`--store takes kv, postgres or all, got '${v}'`);
-        }
-        o.store = v;
-        break;
-      }
-      default:
-        throw new Error(
-          `unknown argument '${arg}' (use --sessions N --small N --reps N --warmup N --seed N --store kv|postgres|all --keep)`,
-        );
-    }
-  }
-  return o;
-}
+const o = {
+  store,
+  sessions: b.num("--sessions"),
+  small: b.num("--small"),
+  reps: b.num("--reps"),
+  warmup: b.num("--warmup"),
+  seed: b.num("--seed"),
+  keep: b.flag("--keep"),
+};
+type Options = typeof o;
 
 // ---------------------------------------------------------------------------------------
 // Workload
@@ -543,12 +499,6 @@ function operations(nowMs: number): Operation[] {
   ];
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 interface Timed {
   op: string;
   small_us: number;
@@ -672,33 +622,25 @@ async function measureSides(
 
 // ---------------------------------------------------------------------------------------
 
-function pad(text: string | number, width: number, left = false): string {
-  const s = String(text);
-  return left ? s.padEnd(width) : s.padStart(width);
-}
+const pad = (text: string | number, width: number, left = false) =>
+  left ? String(text).padEnd(width) : String(text).padStart(width);
 
 /** The table of ratios and the stats line of one store kind. */
 function report(title: string, m: Measured, o: Options): void {
-  const w = [26, 12, 12, 9, 8, 6];
-  const line = (cells: (string | number)[]) =>
-    cells.map((c, i) => pad(c, w[i]!, i === 0)).join(" ");
   console.log(
     `\n${title}: ${o.small} vs ${o.sessions} sessions, page ${PAGE}, median of ${o.reps} (interleaved)\n`,
   );
-  console.log(line(["operation", "small µs", "large µs", "ratio", "target", "result"]));
-  console.log(line(w.map((n) => "-".repeat(n))));
-  for (const r of m.results) {
-    console.log(
-      line([
-        r.op,
-        r.small_us,
-        r.large_us,
-        r.ratio.toFixed(2),
-        `≤ ${TARGET_RATIO}`,
-        r.pass ? "PASS" : "FAIL",
-      ]),
-    );
-  }
+  const rows = m.results.map((r) => [
+    r.op,
+    String(r.small_us),
+    String(r.large_us),
+    r.ratio.toFixed(2),
+    `≤ ${TARGET_RATIO}`,
+    r.pass ? "PASS" : "FAIL",
+  ]);
+  console.log(
+    table(["operation", "small µs", "large µs", "ratio", "target", "result"], rows).join("\n"),
+  );
   const short = m.results.filter((r) => r.op !== "get_session" && r.small_rows < PAGE);
   if (short.length > 0) {
     console.log(
@@ -938,7 +880,6 @@ async function runPostgres(o: Options, nowMs: number) {
 }
 
 async function main(): Promise<void> {
-  const o = parseOptions(Deno.args);
   const nowMs = Date.now();
   const dir = await Deno.makeTempDir({ prefix: "session-buddy-bench-" });
   console.error(`bench: stores in ${dir}`);
@@ -967,8 +908,7 @@ async function main(): Promise<void> {
       );
     }
     console.log(`overall: ${allPass ? "PASS" : "FAIL"}\n`);
-    console.log(JSON.stringify({
-      bench: "list_scale",
+    b.summary({
       page: PAGE,
       reps: o.reps,
       sessions: { small: o.small, large: o.sessions },
@@ -988,7 +928,7 @@ async function main(): Promise<void> {
       stats: kv?.measured.stats ?? null,
       postgres,
       pass: allPass,
-    }));
+    });
   } finally {
     if (o.keep) console.error(`bench: kept stores in ${dir}`);
     else await Deno.remove(dir, { recursive: true });

@@ -12,6 +12,9 @@
  * object.
  */
 import { pg } from "../tests/helpers/postgres.ts";
+import { Bench, median } from "./harness.ts";
+
+const b = new Bench("pg_drivers", [], []);
 
 const cluster = await pg();
 if (!cluster) {
@@ -22,7 +25,6 @@ const db = await cluster.createDatabase();
 await db.query("CREATE TABLE bench (id text PRIMARY KEY, v text NOT NULL)");
 await db.query(`GRANT ALL ON bench TO "${db.user}"`);
 
-const quick = Deno.args.includes("--quick");
 const WORKER = new URL("./pg_driver_worker.ts", import.meta.url);
 const options = {
   host: cluster.host,
@@ -61,14 +63,13 @@ async function run(job: Record<string, unknown>): Promise<Record<string, unknown
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const result: Record<string, Record<string, unknown>> = {};
 for (const driver of ["pg", "postgres"]) {
   const imports: number[] = [];
-  for (let i = 0; i < (quick ? 3 : 9); i++) {
+  for (let i = 0; i < (b.quick ? 3 : 9); i++) {
     imports.push((await run({ driver, options, what: "import" })).importMs as number);
   }
-  const timing = await run({ driver, options, what: "round trips", n: quick ? 50 : 500 });
+  const timing = await run({ driver, options, what: "round trips", n: b.quick ? 50 : 500 });
   const wrongPassword = await run({
     driver,
     options: { ...options, password: "not-the-password" },
@@ -98,4 +99,4 @@ for (const [driver, r] of Object.entries(result)) {
   console.log(`${driver}:`);
   for (const [k, v] of Object.entries(r)) console.log(`  ${k.padEnd(16)} ${JSON.stringify(v)}`);
 }
-console.log(JSON.stringify({ bench: "pg_drivers", quick, deno: Deno.version.deno, ...result }));
+b.summary({ deno: Deno.version.deno, ...result });

@@ -6,6 +6,7 @@
  *     SESSION_BUDDY_FUZZ_SEED=123 deno task stress   # replay a fuzz run
  */
 import { DEV_FLAGS } from "../tests/helpers/dev_flags.ts";
+import { table } from "./harness.ts";
 
 const figures = await Deno.makeTempFile({ prefix: "session-buddy-stress-", suffix: ".jsonl" });
 const root = new URL("../", import.meta.url);
@@ -32,15 +33,10 @@ await Deno.remove(figures).catch(() => {});
 
 const cell = (v: unknown) => (typeof v === "object" && v !== null ? JSON.stringify(v) : String(v));
 console.log("\nsession-buddy stress figures");
-const lines: [string, string, string][] = [];
-for (const row of rows) {
-  const { name, ...rest } = row;
-  for (const [k, v] of Object.entries(rest)) lines.push([String(name), k, cell(v)]);
-}
-const w0 = Math.max(4, ...lines.map((l) => l[0].length));
-const w1 = Math.max(6, ...lines.map((l) => l[1].length));
-console.log(`${"part".padEnd(w0)}  ${"figure".padEnd(w1)}  value`);
-for (const [a, b, c] of lines) console.log(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`);
+const lines = rows.flatMap(({ name, ...rest }) =>
+  Object.entries(rest).map(([k, v]) => [String(name), k, cell(v)])
+);
+console.log(table(["part", "figure", "value"], lines).join("\n"));
 const summary = {
   stress: "full",
   passed: run.success,

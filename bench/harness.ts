@@ -1,0 +1,607 @@
+/**
+ * The one harness every benchmark is declared on (as `deno bench`'s groups with a baseline):
+ * options, phases run interleaved over servers, figures per server, ratios against a named
+ * baseline with targets, one table printer, settle helpers, the processes and clients the
+ * phases drive, and the final one-line JSON object.
+ *
+ *     const b = new Bench("perf", ["ours", "FLOOR"], ["start_p50_ms", ...], { "--keep": false });
+ *     const S = b.sizes({ seqCalls: [250, 10], ... });            // [full, --quick]
+ *     await b.phase({ name, measures, rounds, setup, label, run, done, teardown });
+ *     b.target("p50 <= 1.3x FLOOR", "start_p50_ms", ours, floor, "<= 1.3");
+ *     console.log([...b.figureTable(), ...b.targetLines()].join("\n"));
+ *     b.summary({ ...its own keys });                              // the last line
+ */
+// tests/helpers/server.ts asks `deno info` for the module cache when it loads: only where
+// children may be run (bench/list_scale.ts runs none, and may run without --allow-run).
+const helpers = (await Deno.permissions.query({ name: "run" })).state === "granted"
+  ? await import("../tests/helpers/server.ts")
+  : null;
+
+export type Message = Record<string, unknown>;
+export interface Command {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Numbers
+
+/** The `p` quantile (0-1) of sorted values: the first value at or above that share. */
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+}
+export const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 0.5);
+export const round = (x: number, digits = 2) =>
+  Number.isFinite(x) ? Number(x.toFixed(digits)) : null;
+export const fmt = (v: number | null | undefined) =>
+  v === null || v === undefined
+    ? "-"
+    : Math.abs(v) >= 100
+    ? v.toFixed(0)
+    : Math.abs(v) >= 10
+    ? v.toFixed(1)
+    : v.toFixed(2);
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Aligned columns: the first left-aligned, the others right-aligned. */
+export function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ")
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+/** `deno run` of bench/`file` with the runtime flags of `deno task start` (a baseline). */
+export function benchProgram(file: string, args: string[], env: Record<string, string>): Command {
+  const { CONFIG, DEV_FLAGS, ROOT, RUNTIME_FLAGS } = helpers!;
+  const path = `${ROOT}bench/${file}`;
+  return {
+    command: Deno.execPath(),
+    args: ["run", ...RUNTIME_FLAGS, ...DEV_FLAGS, "--config", CONFIG, path, ...args],
+    env,
+  };
+}
+
+/** A file of /proc as text (Deno lets only --allow-all read /proc; `cat` needs just run). */
+export function proc(path: string): string {
+  const out = new Deno.Command("cat", { args: [path], stderr: "null" }).outputSync();
+  return new TextDecoder().decode(out.stdout);
+}
+export const loadAverage = () => proc("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+
+/**
+ * Flushes dirty pages (or what `flush` flushes: a CHECKPOINT) and pauses, before each
+ * measured block: one server's writeback must not land on the next one's calls.
+ */
+export async function settle(ms = 150, flush?: () => Promise<unknown>): Promise<void> {
+  await (flush ? flush() : new Deno.Command("sync").output()).catch(() => {});
+  await sleep(ms);
+}
+
+// ---------------------------------------------------------------------------------------
+// Drivers: a sample is latencies (ms), calls and wall time of one measured block
+
+export interface Sample {
+  latencies: number[];
+  calls: number;
+  ms: number;
+}
+export const emptySample = (): Sample => ({ latencies: [], calls: 0, ms: 0 });
+function add(to: Sample, s: Sample): void {
+  to.latencies.push(...s.latencies);
+  to.calls += s.calls;
+  to.ms += s.ms;
+}
+
+/**
+ * `n` calls of `one` with `depth` in flight. `one` returns its latency (recorded), null (a
+ * call not timed) or false (nothing left: this lane stops).
+ */
+export async function drive(
+  n: number,
+  depth: number,
+  one: () => Promise<number | null | false>,
+): Promise<Sample> {
+  const latencies: number[] = [];
+  let issued = 0;
+  const lane = async () => {
+    while (issued < n) {
+      issued++;
+      const ms = await one();
+      if (ms === false) return;
+      if (ms !== null) latencies.push(ms);
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: depth }, lane));
+  return { latencies, calls: latencies.length, ms: performance.now() - t0 };
+}
+
+/** Every client calls `one` back to back for `ms`. */
+export async function burst<C>(
+  clients: C[],
+  ms: number,
+  one: (c: C) => Promise<number>,
+): Promise<Sample> {
+  const latencies: number[] = [];
+  const t0 = performance.now();
+  await Promise.all(clients.map(async (c) => {
+    while (performance.now() < t0 + ms) latencies.push(await one(c));
+  }));
+  return { latencies, calls: latencies.length, ms: performance.now() - t0 };
+}
+
+/** Runs `fn` on `n` items, at most `width` at a time. */
+export async function inBatches(n: number, width: number, fn: (i: number) => Promise<unknown>) {
+  for (let i = 0; i < n; i += width) {
+    await Promise.all(Array.from({ length: Math.min(width, n - i) }, (_, j) => fn(i + j)));
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Processes
+
+/** A server process: its output drained (the tail kept for errors), its memory, its stop. */
+export class Child {
+  readonly child: Deno.ChildProcess;
+  readonly pid: number;
+  exit: Deno.CommandStatus | null = null;
+  protected errTail = "";
+  protected done: Promise<unknown>;
+
+  /** `readStdout`: false when a subclass reads it. */
+  constructor(readonly label: string, cmd: Command, readStdout = true) {
+    this.child = helpers!.spawnPiped(cmd, cmd.env);
+    this.pid = this.child.pid;
+    this.child.status.then((s) => this.exit = s);
+    this.done = Promise.all([
+      readStdout ? this.tail(this.child.stdout) : null,
+      this.tail(this.child.stderr),
+    ]);
+  }
+  protected async tail(stream: ReadableStream<Uint8Array>): Promise<void> {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      this.errTail = (this.errTail + chunk).slice(-4000);
+    }
+  }
+  get stderrTail(): string {
+    return this.errTail;
+  }
+
+  /** VmRSS and VmHWM of the process, in MiB. */
+  memory(): { rss: number; hwm: number } {
+    const status = proc(`/proc/${this.pid}/status`);
+    const kb = (field: string) =>
+      Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
+    return { rss: kb("VmRSS") / 1024, hwm: kb("VmHWM") / 1024 };
+  }
+  /** RSS at rest: after 500 ms, the median of five readings 100 ms apart (and VmHWM). */
+  async restingRss(): Promise<{ rss: number; hwm: number }> {
+    await sleep(500);
+    const readings: number[] = [];
+    let hwm = 0;
+    for (let i = 0; i < 5; i++) {
+      if (i > 0) await sleep(100);
+      const m = this.memory();
+      readings.push(m.rss);
+      hwm = m.hwm;
+    }
+    return { rss: median(readings), hwm };
+  }
+  /** Open file descriptors (each connection holds one). */
+  fds(): number {
+    const out = new Deno.Command("ls", { args: [`/proc/${this.pid}/fd`] }).outputSync().stdout;
+    return new TextDecoder().decode(out).split("\n").filter((l) => l.trim() !== "").length;
+  }
+
+  /** Waits `firstMs` (after closing stdin, or a SIGTERM), then SIGTERM/SIGKILL; the exit code. */
+  async stop(sigterm = true, firstMs = 15_000): Promise<number> {
+    const waited = async (ms: number) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([this.child.status, new Promise((r) => timer = setTimeout(r, ms))]);
+      clearTimeout(timer);
+    };
+    const signals = ["SIGTERM", "SIGKILL"] as const;
+    if (!sigterm) await waited(firstMs);
+    for (const [i, signal] of signals.entries()) {
+      if (this.exit) break;
+      try {
+        this.child.kill(signal);
+      } catch { /* gone */ }
+      await waited(sigterm && i === 0 ? firstMs : 2000);
+    }
+    const { code } = await this.child.status;
+    await this.done.catch(() => {});
+    return code;
+  }
+}
+
+const encoder = new TextEncoder();
+const CLIENT_INFO = { name: "session-buddy-bench", version: "1.0.0" };
+const INIT = { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: CLIENT_INFO };
+
+/** A server process spoken to over its stdin/stdout (newline-delimited JSON-RPC). */
+export class RpcClient extends Child {
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #pending = new Map<number, (message: Message) => void>();
+  #nextId = 1;
+
+  constructor(cmd: Command, label = "server") {
+    super(label, cmd, false);
+    this.#writer = this.child.stdin.getWriter();
+    this.done = Promise.all([this.done, this.#readOut()]);
+  }
+  async #readOut(): Promise<void> {
+    let rest = "";
+    for await (const chunk of this.child.stdout.pipeThrough(new TextDecoderStream())) {
+      const parts = (rest + chunk).split("\n");
+      rest = parts.pop()!;
+      for (const line of parts) {
+        if (line.trim() === "") continue;
+        const msg = JSON.parse(line) as Message;
+        // Notifications and server requests are ignored.
+        if (typeof msg.id === "number" && ("result" in msg || "error" in msg)) {
+          this.#pending.get(msg.id)?.(msg);
+          this.#pending.delete(msg.id);
+        }
+      }
+    }
+    const error = { error: { code: -1, message: `server exited: ${this.errTail.slice(-500)}` } };
+    for (const resolve of this.#pending.values()) resolve(error);
+    this.#pending.clear();
+  }
+  #send(message: Message): void {
+    const line = JSON.stringify({ jsonrpc: "2.0", ...message }) + "\n";
+    this.#writer.write(encoder.encode(line)).catch(() => {});
+  }
+  request(method: string, params?: unknown): Promise<Message> {
+    const id = this.#nextId++;
+    const promise = new Promise<Message>((resolve) => this.#pending.set(id, resolve));
+    this.#send({ id, method, ...(params ? { params } : {}) });
+    return promise;
+  }
+  notify(method: string): void {
+    this.#send({ method });
+  }
+  callTool(name: string, args: Record<string, unknown>): Promise<Message> {
+    return this.request("tools/call", { name, arguments: args });
+  }
+  /** initialize, notifications/initialized, tools/list: what every MCP client does first. */
+  async handshake(): Promise<void> {
+    for (const method of ["initialize", "tools/list"]) {
+      const reply = await this.request(method, method === "initialize" ? INIT : {});
+      if (!reply.result) {
+        throw new Error(
+          `${this.label} did not start: ${method} failed: ${
+            JSON.stringify(reply).slice(0, 500)
+          }\n` +
+            this.errTail,
+        );
+      }
+      if (method === "initialize") this.notify("notifications/initialized");
+    }
+  }
+  /** Closes stdin (how an MCP client stops a stdio server), then signals after 5 s. */
+  close(): Promise<number> {
+    return this.#writer.close().catch(() => {}).then(() => this.stop(false, 5000));
+  }
+}
+
+/** A server process listening on `origin` (its stdin closed). */
+export class HttpChild extends Child {
+  constructor(label: string, cmd: Command, readonly origin: string) {
+    super(label, cmd);
+    this.child.stdin.close().catch(() => {});
+  }
+  /** Polls GET /healthz every `everyMs` until a 200; the time since `since`. */
+  async healthy(since = performance.now(), everyMs = 1, timeoutMs = 30_000): Promise<number> {
+    const conn = new HttpConn(this.origin);
+    try {
+      while (true) {
+        try {
+          if (await conn.health() === 200) return performance.now() - since;
+        } catch { /* not listening yet */ }
+        if (this.exit) {
+          throw new Error(`${this.label} exited (${this.exit.code}):\n${this.errTail}`);
+        }
+        if (performance.now() - since > timeoutMs) {
+          throw new Error(`${this.label} not healthy after ${timeoutMs} ms:\n${this.errTail}`);
+        }
+        await sleep(everyMs);
+      }
+    } finally {
+      conn.close();
+    }
+  }
+}
+
+const HEADERS = {
+  "content-type": "application/json",
+  // What the SDK's client sends; the SDK's server transport insists on both.
+  accept: "application/json, text/event-stream",
+  "mcp-protocol-version": "2025-06-18",
+};
+
+/** A client holding one keep-alive connection to an HTTP server (one request at a time). */
+export class HttpConn {
+  readonly #http = Deno.createHttpClient({
+    http2: false,
+    poolMaxIdlePerHost: 1,
+    poolIdleTimeout: 600_000,
+  });
+  #nextId = 1;
+  constructor(readonly origin: string) {}
+
+  body(method: string, params?: unknown): string {
+    return JSON.stringify({ jsonrpc: "2.0", id: this.#nextId++, method, params });
+  }
+  /** POSTs a message to /mcp; the parsed answer of a 200, else null. */
+  async post(body: string): Promise<{ status: number; message: Message | null }> {
+    const res = await fetch(`${this.origin}/mcp`, {
+      method: "POST",
+      headers: HEADERS,
+      body,
+      client: this.#http,
+    });
+    const text = await res.text();
+    let message: Message | null = null;
+    try {
+      if (res.status === 200) message = JSON.parse(text) as Message;
+    } catch { /* counted as a failure by the caller */ }
+    return { status: res.status, message };
+  }
+  /** One tools/call: its answer (null when it failed) and its latency. */
+  async call(name: string, args: unknown): Promise<{ reply: Message | null; ms: number }> {
+    const body = this.body("tools/call", { name, arguments: args });
+    const t0 = performance.now();
+    let reply: Message | null = null;
+    try {
+      reply = (await this.post(body)).message;
+    } catch { /* a failed call */ }
+    return { reply, ms: performance.now() - t0 };
+  }
+  /** What an MCP client does first (the servers are stateless: once per client is enough). */
+  async initialize(): Promise<void> {
+    const init = await this.post(this.body("initialize", INIT));
+    if (!init.message?.result) throw new Error(`initialize failed: HTTP ${init.status}`);
+    const note = await this.post(
+      JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }),
+    );
+    if (note.status !== 202) throw new Error(`notifications/initialized: HTTP ${note.status}`);
+  }
+  async health(): Promise<number> {
+    const res = await fetch(`${this.origin}/healthz`, { client: this.#http });
+    await res.text();
+    return res.status;
+  }
+  close(): void {
+    this.#http.close();
+  }
+}
+
+/** The structured result of a successful tools/call, else null. */
+export function structured(reply: Message | null): Record<string, unknown> | null {
+  const result = reply?.result as Record<string, unknown> | undefined;
+  if (!result || result.isError) return null;
+  return (result.structuredContent as Record<string, unknown> | undefined) ?? {};
+}
+/** The id a reply acknowledges as stored (`status: "tracked"`), else null. */
+export function tracked(reply: Message | null): string | null {
+  const s = structured(reply);
+  return s?.status === "tracked" && typeof s.session_id === "string" ? s.session_id : null;
+}
+
+// ---------------------------------------------------------------------------------------
+// Phases, figures, targets
+
+/** A phase: its subjects (set up once), measured round by round, each subject in turn. */
+export interface Phase<S> {
+  name: string;
+  /** What it measures, for the log and the reader. */
+  measures: string;
+  /** Rounds measured; `warmupRounds` more come first and are not counted. */
+  rounds: number;
+  warmupRounds?: number;
+  /** Reverses the order of the subjects on odd rounds. */
+  alternate?: boolean;
+  /** Before each measured block (default: `settle()`); `false` for none. */
+  settle?: (() => Promise<void>) | false;
+  setup(): Promise<S[]> | S[];
+  /** The server (column) a subject's samples count for. */
+  label(s: S): string;
+  /** One measured block of one subject. */
+  run(s: S, round: number): Promise<Sample>;
+  /** Sets the figures from every label's samples summed over the rounds. */
+  done?(label: string, total: Sample): void;
+  teardown?(subjects: S[]): Promise<void> | void;
+}
+
+export interface Target {
+  target: string;
+  figure: string;
+  ours: number | null;
+  baseline: number | null;
+  ratio: number | null;
+  limit: string;
+  pass: boolean;
+}
+
+/** One benchmark run: its options, its figures per server, its targets. */
+export class Bench<F extends string> {
+  readonly began = performance.now();
+  readonly quick: boolean;
+  /** Every option's value: its default, or what the command line gave. */
+  readonly opts: Record<string, boolean | number | string>;
+  readonly figures: Record<string, Record<F, number | null>>;
+  readonly targets: (Target & { row: string; detail?: string })[] = [];
+
+  /**
+   * `options`: each option besides --quick with its default. A boolean one is a switch; a
+   * number or a string one takes a value (`--sessions 1000` or `--sessions=1000`), and a
+   * number must be a positive integer (`1_000_000` allowed).
+   */
+  constructor(
+    readonly name: string,
+    readonly servers: readonly string[],
+    readonly figureNames: readonly F[],
+    options: Record<string, boolean | number | string> = {},
+    args = Deno.args,
+  ) {
+    this.opts = { "--quick": false, ...options };
+    const usage = Object.entries(this.opts).map(([k, v]) =>
+      typeof v === "boolean" ? k : `${k} ${typeof v === "number" ? "N" : v}`
+    );
+    const fail = (message: string): never => {
+      console.error(`${message} (use ${usage.join(", ")})`);
+      Deno.exit(2);
+    };
+    for (let i = 0; i < args.length; i++) {
+      const [flag, inline] = args[i]!.split(/=(.*)/s) as [string, string | undefined];
+      if (!(flag in this.opts)) fail(`unknown argument '${args[i]}'`);
+      const def = this.opts[flag];
+      if (typeof def === "boolean") {
+        this.opts[flag] = true;
+        continue;
+      }
+      const v = inline ?? args[++i];
+      const n = Number(v?.replaceAll("_", ""));
+      if (typeof def === "number" && !(Number.isInteger(n) && n >= 1)) {
+        fail(`${flag} needs a positive integer, got '${v}'`);
+      }
+      this.opts[flag] = typeof def === "number" ? n : v ?? fail(`${flag} needs a value`);
+    }
+    this.quick = this.flag("--quick");
+    const none = () => Object.fromEntries(figureNames.map((f) => [f, null])) as Record<F, null>;
+    this.figures = Object.fromEntries(servers.map((s) => [s, none()]));
+  }
+
+  /** The sizes of this run: each given as `[full, quick]`. */
+  sizes<K extends string>(s: Record<K, [number, number]>): Record<K, number> {
+    const pick = ([full, quick]: [number, number]) => this.quick ? quick : full;
+    return Object.fromEntries(
+      Object.entries<[number, number]>(s).map(([k, v]) => [k, pick(v)]),
+    ) as Record<K, number>;
+  }
+  flag(name: string): boolean {
+    return this.opts[name] === true;
+  }
+  num(name: string): number {
+    return Number(this.opts[name]);
+  }
+  str(name: string): string {
+    return String(this.opts[name]);
+  }
+  log(message: string): void {
+    const s = ((performance.now() - this.began) / 1000).toFixed(1);
+    console.error(`[bench ${this.name} ${s}s] ${message}`);
+  }
+  set(server: string, figure: F, value: number | null): void {
+    this.figures[server]![figure] = value === null ? null : round(value);
+  }
+  get(server: string, figure: F): number {
+    return this.figures[server]![figure]!;
+  }
+  /** `<prefix>_p50_ms`, `<prefix>_p99_ms` and `<prefix>_calls_s` of a sample. */
+  latency(server: string, prefix: string, s: Sample, figures = ["p50_ms", "p99_ms", "calls_s"]) {
+    const sorted = [...s.latencies].sort((a, b) => a - b);
+    const value: Record<string, number> = {
+      p50_ms: percentile(sorted, 0.5),
+      p99_ms: percentile(sorted, 0.99),
+      calls_s: (s.calls / s.ms) * 1000,
+    };
+    for (const f of figures) this.set(server, `${prefix}_${f}` as F, value[f]!);
+  }
+
+  /** Runs a phase: setup, rounds of every subject in turn (settled), figures, teardown. */
+  async phase<S>(p: Phase<S>): Promise<S[]> {
+    const subjects = await p.setup();
+    const totals = new Map<string, Sample>();
+    const warm = p.warmupRounds ?? 0;
+    for (let r = 0; r < warm + p.rounds; r++) {
+      const order = p.alternate && r % 2 ? [...subjects].reverse() : subjects;
+      for (const s of order) {
+        if (p.settle !== false) await (p.settle ?? settle)();
+        const sample = await p.run(s, r);
+        if (r < warm) continue;
+        const total = totals.get(p.label(s)) ?? emptySample();
+        add(total, sample);
+        totals.set(p.label(s), total);
+      }
+    }
+    for (const [label, total] of totals) p.done?.(label, total);
+    await p.teardown?.(subjects);
+    this.log(`${p.name} done (${p.measures})`);
+    return subjects;
+  }
+
+  /**
+   * A target: `ours / baseline` against the limit that `limit` begins with (`<= 1.3`,
+   * `>= 2, 0 failed`); `extra` must hold too. `row` is the figure row it is printed on.
+   */
+  target(
+    name: string,
+    figure: string,
+    ours: number | null,
+    baseline: number | null,
+    limit: string,
+    o: { extra?: boolean; pass?: boolean; row?: string; detail?: string } = {},
+  ): void {
+    const [, op, bound] = /^([<>]=) ([\d.]+)/.exec(limit) ?? [];
+    const r = ours !== null && baseline !== null && baseline > 0 ? ours / baseline : NaN;
+    const within = op === "<=" ? r <= Number(bound) : r >= Number(bound);
+    this.targets.push({
+      target: name,
+      figure,
+      ours,
+      baseline,
+      ratio: op ? round(r, 3) : null,
+      limit,
+      pass: o.pass ?? (Number.isFinite(r) && within && (o.extra ?? true)),
+      row: o.row ?? figure.split(" ")[0]!,
+      detail: o.detail,
+    });
+  }
+  get passed(): boolean {
+    return this.targets.every((t) => t.pass);
+  }
+
+  /** The table of figures, one column per server, the targets of each row beside it. */
+  figureTable(): string[] {
+    const rows = this.figureNames.map((f) => [
+      f,
+      ...this.servers.map((s) => fmt(this.figures[s]![f])),
+      this.targets.filter((t) => t.row === f).map((t) =>
+        `${t.pass ? "PASS" : "FAIL"} ${t.ratio === null ? "" : `${t.ratio}x `}(${t.limit})`
+      ).join("; "),
+    ]);
+    return table(["figure", ...this.servers, "target"], rows);
+  }
+  /** The targets, one line each, and the overall verdict. */
+  targetLines(): string[] {
+    const n = this.targets.filter((t) => t.pass).length;
+    return [
+      "targets (ratios inside this run):",
+      ...this.targets.map((t) =>
+        `  ${t.pass ? "PASS" : "FAIL"}  ${t.target}: ` +
+        (t.detail ?? `${fmt(t.ours)} vs ${fmt(t.baseline)} = ${t.ratio ?? "-"}x (${t.limit})`)
+      ),
+      `overall: ${this.passed ? "PASS" : "FAIL"} (${n}/${this.targets.length} targets)`,
+    ];
+  }
+  /** The last line of stdout: `{"bench":<name>,"quick":..., ...fields, "pass":...}`. */
+  summary(fields: Record<string, unknown>): void {
+    const targets = this.targets.map(({ row: _, detail: __, ...t }) => t);
+    console.log(JSON.stringify({
+      bench: this.name,
+      quick: this.quick,
+      ...fields,
+      seconds: round((performance.now() - this.began) / 1000, 1),
+      // A benchmark with no servers or targets (framing.ts) carries its own figures.
+      ...(this.servers.length > 0 ? { figures: this.figures } : {}),
+      ...(this.targets.length > 0 ? { targets, pass: this.passed } : {}),
+    }));
+  }
+}
