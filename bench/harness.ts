@@ -405,7 +405,7 @@ export interface Phase<S> {
   /** Rounds measured; `warmupRounds` more come first and are not counted. */
   rounds: number;
   warmupRounds?: number;
-  /** Reverses the order of the subjects on odd rounds. */
+  /** Reverses the order of the subjects on odd measured rounds. */
   alternate?: boolean;
   /** Before each measured block (default: `settle()`); `false` for none. */
   settle?: (() => Promise<void>) | false;
@@ -521,7 +521,7 @@ export class Bench<F extends string> {
     const totals = new Map<string, Sample>();
     const warm = p.warmupRounds ?? 0;
     for (let r = 0; r < warm + p.rounds; r++) {
-      const order = p.alternate && r % 2 ? [...subjects].reverse() : subjects;
+      const order = p.alternate && r >= warm && (r - warm) % 2 ? [...subjects].reverse() : subjects;
       for (const s of order) {
         if (p.settle !== false) await (p.settle ?? settle)();
         const sample = await p.run(s, r);

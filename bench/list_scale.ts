@@ -1,37 +1,23 @@
 /**
- * Scale benchmark for the reading tools (issue 3, item 5; PostgreSQL: issue 12, item 2).
- *
- * Fills a small store (default 1,000 sessions) and a large one (default 1,000,000) with the
- * exact key layout `KvSessionStore` writes, then times one `list_sessions` page of 50
- * (unfiltered and with each filter) and `get_session` on both through the same
- * `KvSessionStore` code the tools call, interleaving small and large runs so machine noise
- * falls on both alike. Prints the ratio large/small per operation (target: at most 2) and
- * checks that `session_stats` over the last day reads only that day's sessions.
- *
- * Then the same on PostgreSQL (bench/list_scale_pg.ts): two fresh databases of the cluster
- * tests/helpers/postgres.ts finds or starts, filled in SQL with the same workload and
- * ANALYZEd, the same operations through the real store (`openPostgresStore`, in this
- * process), and `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)` of the statements each listing runs
- * (`listSql`, so the very ones the store sends) in both databases: an index gives the order,
- * a Limit stops it, and the buffers touched do not grow with the table. Without PostgreSQL
- * that half says it skipped.
+ * Scale benchmark for the reading tools (issue 3, item 5; PostgreSQL: issue 12, item 2):
+ * one `list_sessions` page of 50 (unfiltered and with each filter) and `get_session`,
+ * timed through the real store on a small store (default 1,000 sessions) and a large one
+ * (default 1,000,000) holding the same workload, small and large interleaved. Target: the
+ * ratio large/small at most 2 per operation, and `session_stats` over the last day reading
+ * only that day's sessions. Deno KV stores are filled with the exact key layout
+ * `KvSessionStore` writes; PostgreSQL databases (bench/list_scale_pg.ts) are filled in SQL,
+ * ANALYZEd, and each listing's statements (`listSql`) EXPLAINed in both: an index under a
+ * Limit, with buffers that do not grow with the table. Without PostgreSQL that half skips.
  *
  *     deno run -P=bench bench/list_scale.ts [--sessions N] [--small N] [--reps N]
  *       [--warmup N] [--seed N] [--store kv|postgres|all] [--keep]
  *
- * The KV stores go to a temporary directory that is removed at the end unless `--keep` is
- * given (which keeps the PostgreSQL databases too); 1,000,000 sessions take about 2 GB and
- * fill in about 1.5 minutes on 2 cores on Deno KV, about 1.2 GB and under a minute on
- * PostgreSQL.
- *
- * The store holds the same workload at both sizes: components, hosts and users are drawn
- * with a Zipf-like skew (s = 1.2) and 30% of the sessions started in the last 7 days
- * (the rest over the year before), so every measured query fills a page of 50 on the
- * 1,000-session store too and the ratio compares like with like. About half the sessions
- * ended (client end); the others are alive (a heartbeat in the last minutes).
- *
- * Timings are only compared as ratios inside one run. Always exits 0; the last line
- * of stdout is one JSON object with every figure (the PostgreSQL half under `postgres`).
+ * The workload: components, hosts and users drawn with a Zipf-like skew (s = 1.2), 30% of
+ * the sessions started in the last 7 days (the rest over the year before), so every query
+ * fills a page of 50 on the small store too; about half ended, the others alive. 1,000,000
+ * sessions take about 2 GB and 1.5 minutes to fill on Deno KV (1.2 GB, under a minute on
+ * PostgreSQL); `--keep` keeps the stores and databases. Always exits 0; the last line of
+ * stdout is one JSON object with every figure (the PostgreSQL half under `postgres`).
  */
 import type { SessionStartEvent } from "../src/sessions/events.ts";
 import {
@@ -57,26 +43,28 @@ import { openKvStore } from "../src/store/kv/open.ts";
 import { Bench, median, table } from "./harness.ts";
 
 const DAY_MS = 24 * 3600 * 1000;
-const YEAR_MS = 365 * DAY_MS;
 const WEEK_MS = 7 * DAY_MS;
+const YEAR_MS = 365 * DAY_MS;
 /** The server's default `--stale-after` (12h). */
 const STALE_AFTER_MS = 12 * 3600 * 1000;
 const PAGE = 50;
 const TARGET_RATIO = 2;
 
-const COMPONENTS = 200;
-const HOSTS = 2000;
-const USERS = 5000;
-const ZIPF_S = 1.2;
-/** Share of sessions started in the last 7 days; the rest spread over the year before. */
-const RECENT_SHARE = 0.3;
-const ENDED_SHARE = 0.5;
-
-// Deno KV limits per atomic: 1000 mutations, 80 KiB of keys, 800 KiB of keys and values.
-// Flush below them, with the sizes estimated on the generous side.
-const MAX_MUTATIONS = 990;
-const MAX_KEY_BYTES = 76_000;
-const MAX_TOTAL_BYTES = 760_000;
+/** The one workload both halves fill: `recentShare` started in the last 7 days. */
+export const WORKLOAD = {
+  components: 200,
+  hosts: 2000,
+  users: 5000,
+  zipfS: 1.2,
+  recentShare: 0.3,
+  endedShare: 0.5,
+};
+export type Workload = typeof WORKLOAD;
+const componentName = (i: number) => `svc-${String(i + 1).padStart(3, "0")}`;
+const hostName = (i: number) => `host-${String(i + 1).padStart(4, "0")}.dc${i % 4}.example.net`;
+const userName = (i: number) => `user${String(i + 1).padStart(4, "0")}`;
+/** The filter values measured: the most used of each (rank 1 of the skew). */
+const TOP = { component: componentName(0), host: hostName(0), user: userName(0) };
 
 const b = new Bench("list_scale", [], [], {
   "--sessions": 1_000_000,
@@ -87,14 +75,8 @@ const b = new Bench("list_scale", [], [], {
   "--store": "all",
   "--keep": false,
 });
-/** Which stores to measure (Deno KV, PostgreSQL, or both), and the sizes. */
-const store = b.str("--store");
-if (!["kv", "postgres", "all"].includes(store)) {
-  console.error(`--store takes kv, postgres or all, got '${store}'`);
-  Deno.exit(2);
-}
 const o = {
-  store,
+  store: b.str("--store"),
   sessions: b.num("--sessions"),
   small: b.num("--small"),
   reps: b.num("--reps"),
@@ -102,10 +84,17 @@ const o = {
   seed: b.num("--seed"),
   keep: b.flag("--keep"),
 };
-type Options = typeof o;
+if (!["kv", "postgres", "all"].includes(o.store)) {
+  console.error(`--store takes kv, postgres or all, got '${o.store}'`);
+  Deno.exit(2);
+}
+type Which = "small" | "large";
+/** "Now" for every fill and measurement; each side's size and seed. */
+const nowMs = Date.now();
+const SIDES = [["small", o.small, o.seed], ["large", o.sessions, o.seed + 1]] as const;
 
 // ---------------------------------------------------------------------------------------
-// Workload
+// Workload on Deno KV
 
 /** Deterministic PRNG (mulberry32), so two runs build the same stores. */
 function rng(seed: number): () => number {
@@ -137,15 +126,8 @@ function zipf(n: number, s: number): (u: number) => number {
   };
 }
 
-const componentName = (i: number) => `svc-${String(i + 1).padStart(3, "0")}`;
-const hostName = (i: number) => `host-${String(i + 1).padStart(4, "0")}.dc${i % 4}.example.net`;
-const userName = (i: number) => `user${String(i + 1).padStart(4, "0")}`;
-
-/** The filter values measured: the most used of each (rank 1 of the skew). */
-const TOP = { component: componentName(0), host: hostName(0), user: userName(0) };
-
-/** What the fill learnt about a store, for checks and for `get_session` ids. */
-interface Filled {
+/** What a fill made, for checks and for `get_session` ids (commits: statements on PG). */
+export interface Filled {
   sessions: number;
   ms: number;
   commits: number;
@@ -165,10 +147,8 @@ function keyBytes(key: Deno.KvKey): number {
 
 /** Deno KV key order for keys of one family (parts of the same types at each position). */
 function compareKeys(a: Deno.KvKey, b: Deno.KvKey): number {
-  const len = Math.min(a.length, b.length);
-  for (let i = 0; i < len; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const [x, y] = [a[i]!, b[i]!];
     if (x === y) continue;
     if (typeof x === "number" && typeof y === "number") return x - y;
     return String(x) < String(y) ? -1 : 1;
@@ -179,7 +159,7 @@ function compareKeys(a: Deno.KvKey, b: Deno.KvKey): number {
 interface Mutation {
   key: Deno.KvKey;
   value: unknown;
-  /** Estimated bytes of key plus value. */
+  /** Estimated bytes of key plus value, and of the key. */
   bytes: number;
   keyBytes: number;
   expireIn?: number;
@@ -190,50 +170,38 @@ const FAMILIES = ["session", "event", "id_seq", "index", "feed"] as const;
 type Family = typeof FAMILIES[number];
 
 /**
- * Commits mutations in atomics as large as Deno KV allows, one commit in flight while the
- * next is built.
+ * Commits mutations in atomics as large as Deno KV allows (1000 mutations, 80 KiB of keys,
+ * 800 KiB in all: flushed below them), one commit in flight while the next is built.
  */
 class BatchWriter {
   #op: Deno.AtomicOperation;
-  #mutations = 0;
-  #keys = 0;
-  #total = 0;
+  #n = { mutations: 0, keys: 0, total: 0 };
   #inFlight: Promise<Deno.KvCommitResult | Deno.KvCommitError> | null = null;
   commits = 0;
-
   constructor(readonly kv: Deno.Kv) {
     this.#op = kv.atomic();
   }
-
   async add(m: Mutation): Promise<void> {
-    if (
-      this.#mutations + 1 > MAX_MUTATIONS || this.#keys + m.keyBytes > MAX_KEY_BYTES ||
-      this.#total + m.bytes > MAX_TOTAL_BYTES
-    ) {
+    const n = this.#n;
+    if (n.mutations >= 990 || n.keys + m.keyBytes > 76_000 || n.total + m.bytes > 760_000) {
       await this.flush();
     }
-    if (m.expireIn === undefined) this.#op.set(m.key, m.value);
-    else this.#op.set(m.key, m.value, { expireIn: m.expireIn });
-    this.#mutations++;
-    this.#keys += m.keyBytes;
-    this.#total += m.bytes;
+    this.#op.set(m.key, m.value, m.expireIn === undefined ? undefined : { expireIn: m.expireIn });
+    n.mutations++, n.keys += m.keyBytes, n.total += m.bytes;
   }
-
   async flush(): Promise<void> {
-    if (this.#mutations === 0) return;
+    if (this.#n.mutations === 0) return;
     const commit = this.#op.commit();
     await this.settle();
     this.#inFlight = commit;
     this.commits++;
     this.#op = this.kv.atomic();
-    this.#mutations = this.#keys = this.#total = 0;
+    this.#n = { mutations: 0, keys: 0, total: 0 };
   }
-
   async settle(): Promise<void> {
-    if (!this.#inFlight) return;
     const res = await this.#inFlight;
     this.#inFlight = null;
-    if (!res.ok) throw new Error("a fill commit failed its checks");
+    if (res && !res.ok) throw new Error("a fill commit failed its checks");
   }
 }
 
@@ -252,32 +220,23 @@ function sequentialUuid(counter: number, rand: () => number): string {
 
 /**
  * Writes `n` sessions into `kv` exactly as `KvSessionStore.start` (then `end` for ended
- * ones, `heartbeat` for live ones) would leave them.
- *
- * For speed the keys of a chunk of sessions are written family by family, each sorted in
- * key order, ~990 mutations per atomic: SQLite inserts in key order cost a tenth of random
- * ones. The end state is the same keys and values the store writes. Event ids are valid
- * UUID v4 whose leading digits count up (so `["event", id]` inserts in order too); only
- * `track_session_start` reads them, never the reading tools.
+ * ones, `heartbeat` for live ones) would leave them. For speed a chunk's keys are written
+ * family by family, each sorted in key order (SQLite inserts in key order cost a tenth of
+ * random ones); event ids count up for the same reason (only `track_session_start` reads
+ * them).
  */
-async function fill(
-  kv: Deno.Kv,
-  n: number,
-  nowMs: number,
-  seed: number,
-  label: string,
-): Promise<Filled> {
+async function fill(kv: Deno.Kv, n: number, nowMs: number, seed: number, label: string) {
   const t0 = performance.now();
+  const w = WORKLOAD;
   const rand = rng(seed);
-  const pickComponent = zipf(COMPONENTS, ZIPF_S);
-  const pickHost = zipf(HOSTS, ZIPF_S);
-  const pickUser = zipf(USERS, ZIPF_S);
+  const pickComponent = zipf(w.components, w.zipfS);
+  const pickHost = zipf(w.hosts, w.zipfS);
+  const pickUser = zipf(w.users, w.zipfS);
 
-  // Start times, oldest first: RECENT_SHARE in the last week, the rest in the year before.
-  // The newest is a second before "now", so the last day is full.
+  // Start times, oldest first; the newest a second before "now", so the last day is full.
   const times = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    times[i] = rand() < RECENT_SHARE
+    times[i] = rand() < w.recentShare
       ? nowMs - 1000 - Math.floor(rand() * (WEEK_MS - 1000))
       : nowMs - WEEK_MS - Math.floor(rand() * (YEAR_MS - WEEK_MS));
   }
@@ -296,37 +255,19 @@ async function fill(
   const SAMPLE = 2000;
   const realNow = Date.now();
   const writer = new BatchWriter(kv);
-
   // Ids: `{component}-{YYYYMMDD}-{HHMMSS}`, then `-2`, `-3`... within one second.
   let second = -1;
   const seqOfBase = new Map<string, number>();
-  const report = (done: number) => {
-    const secs = (performance.now() - t0) / 1000;
-    console.error(
-      `  ${label}: ${done}/${n} sessions (${secs.toFixed(0)} s, ${
-        Math.round(done / secs)
-      }/s, ${writer.commits} commits)`,
-    );
-  };
 
   for (let chunkStart = 0; chunkStart < n; chunkStart += CHUNK) {
     const chunkEnd = Math.min(n, chunkStart + CHUNK);
-    const families: Record<Family, Mutation[]> = {
-      session: [],
-      event: [],
-      id_seq: [],
-      index: [],
-      feed: [],
-    };
-    const push = (
-      family: Family,
-      key: Deno.KvKey,
-      value: unknown,
-      valueBytes: number,
-      expireIn?: number,
-    ) => {
+    const families = Object.fromEntries(FAMILIES.map((f) => [f, []])) as unknown as Record<
+      Family,
+      Mutation[]
+    >;
+    const push = (f: Family, key: Deno.KvKey, value: unknown, size: number, expireIn?: number) => {
       const kb = keyBytes(key);
-      families[family].push({ key, value, keyBytes: kb, bytes: kb + valueBytes + 16, expireIn });
+      families[f].push({ key, value, keyBytes: kb, bytes: kb + size + 16, expireIn });
     };
 
     for (let i = chunkStart; i < chunkEnd; i++) {
@@ -361,10 +302,7 @@ async function fill(
       };
 
       const s = Math.floor(at / 1000);
-      if (s !== second) {
-        second = s;
-        seqOfBase.clear();
-      }
+      if (s !== second) second = s, seqOfBase.clear();
       const base = baseSessionId(event);
       const seq = (seqOfBase.get(base) ?? 0) + 1;
       seqOfBase.set(base, seq);
@@ -376,10 +314,9 @@ async function fill(
         new Date(at + 3),
       );
 
-      // Lifecycle after the start: about half end (client), the rest stay alive.
+      // About half end (client; durations log-normal around 20 minutes), the rest stay alive.
       let endAt: number | null = null;
-      if (rand() < ENDED_SHARE) {
-        // Log-normal around 20 minutes.
+      if (rand() < w.endedShare) {
         const z = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
         const duration = Math.max(1000, Math.round(1_200_000 * Math.exp(1.2 * z)));
         if (at + duration < nowMs - 1000) endAt = at + duration;
@@ -396,44 +333,38 @@ async function fill(
         record = touchRecord(record, new Date(nowMs - Math.floor(rand() * 300_000))).record;
       }
 
+      const id = record.session_id;
       const bytes = encodeRecord(record);
-      push("session", sessionKey(record.session_id), bytes, bytes.length);
-      push(
-        "event",
-        eventKey(event.event_id),
-        { session_id: record.session_id },
-        record.session_id.length + 30,
-      );
+      push("session", sessionKey(id), bytes, bytes.length);
+      push("event", eventKey(event.event_id), { session_id: id }, id.length + 30);
       push("id_seq", idSeqKey(base), seq, 12);
       for (const key of indexKeys(record)) push("index", key, null, 4);
       // Change-feed entries still within their time to live.
-      const startFeedTtl = at + 3 + FEED_TTL_MS - realNow;
-      if (startFeedTtl > 60_000) {
-        push("feed", feedKey(at + 3, record.session_id, "start"), null, 4, startFeedTtl);
-      }
-      if (endAt !== null) {
-        const endFeedTtl = endAt + 5 + FEED_TTL_MS - realNow;
-        if (endFeedTtl > 60_000) {
-          push("feed", feedKey(endAt + 5, record.session_id, "end"), null, 4, endFeedTtl);
-        }
+      for (const [ms, what] of [[at + 3, "start"], [endAt && endAt + 5, "end"]] as const) {
+        const ttl = ms ? ms + FEED_TTL_MS - realNow : 0;
+        if (ms && ttl > 60_000) push("feed", feedKey(ms, id, what), null, 4, ttl);
       }
 
       // A uniform sample of ids for get_session (reservoir).
-      if (out.sampleIds.length < SAMPLE) out.sampleIds.push(record.session_id);
+      if (out.sampleIds.length < SAMPLE) out.sampleIds.push(id);
       else {
         const j = Math.floor(rand() * (i + 1));
-        if (j < SAMPLE) out.sampleIds[j] = record.session_id;
+        if (j < SAMPLE) out.sampleIds[j] = id;
       }
     }
 
     // Stable sorts: a base's later `id_seq` value stays after its earlier ones.
     for (const family of FAMILIES) {
-      const list = families[family];
-      list.sort((a, b) => compareKeys(a.key, b.key));
-      for (const m of list) await writer.add(m);
-      families[family] = [];
+      for (const m of families[family].sort((a, b) => compareKeys(a.key, b.key))) {
+        await writer.add(m);
+      }
     }
-    report(chunkEnd);
+    const secs = (performance.now() - t0) / 1000;
+    console.error(
+      `  ${label}: ${chunkEnd}/${n} sessions (${secs.toFixed(0)} s, ${
+        Math.round(chunkEnd / secs)
+      }/s, ${writer.commits} commits)`,
+    );
   }
   await writer.flush();
   await writer.settle();
@@ -443,53 +374,41 @@ async function fill(
 }
 
 // ---------------------------------------------------------------------------------------
-// Measurement
+// Measurement: one phase per operation, small and large taking turns
 
 interface Side {
+  which: Which;
   store: SessionStore;
   filled: Filled;
   pick: () => number;
 }
 
-interface Operation {
-  name: string;
-  /** The listing's filter (none for get_session), for the EXPLAIN of its statements. */
-  filter: SessionFilter | null;
-  /** Runs the operation once; returns how many sessions it produced. */
-  run: (side: Side) => Promise<number>;
-}
-
-function listOp(name: string, filter: (nowMs: number) => SessionFilter, nowMs: number): Operation {
-  const f = filter(nowMs);
-  return {
-    name,
-    filter: f,
-    run: async (side) => {
-      const page = await side.store.list(f, PAGE, null, Date.now(), STALE_AFTER_MS);
-      return page.sessions.length;
-    },
-  };
-}
-
 /** The operations timed on every store: a page of each listing, and `get_session`. */
-function operations(nowMs: number): Operation[] {
+function operations() {
+  const list = (name: string, filter: SessionFilter) => ({
+    name,
+    filter: filter as SessionFilter | null,
+    run: async (side: Side) =>
+      (await side.store.list(filter, PAGE, null, Date.now(), STALE_AFTER_MS)).sessions.length,
+  });
+  const since = nowMs - WEEK_MS;
   return [
-    listOp("list unfiltered", () => ({ status: "all" }), nowMs),
-    listOp("list component", () => ({ status: "all", component_name: TOP.component }), nowMs),
-    listOp("list hostname", () => ({ status: "all", hostname: TOP.host }), nowMs),
-    listOp("list username", () => ({ status: "all", username: TOP.user }), nowMs),
-    listOp("list status=active", () => ({ status: "active" }), nowMs),
-    listOp("list status=ended", () => ({ status: "ended" }), nowMs),
-    listOp("list since 7d", (now) => ({ status: "all", sinceMs: now - WEEK_MS }), nowMs),
-    listOp(
-      "list component+since 7d",
-      (now) => ({ status: "all", component_name: TOP.component, sinceMs: now - WEEK_MS }),
-      nowMs,
-    ),
+    list("list unfiltered", { status: "all" }),
+    list("list component", { status: "all", component_name: TOP.component }),
+    list("list hostname", { status: "all", hostname: TOP.host }),
+    list("list username", { status: "all", username: TOP.user }),
+    list("list status=active", { status: "active" }),
+    list("list status=ended", { status: "ended" }),
+    list("list since 7d", { status: "all", sinceMs: since }),
+    list("list component+since 7d", {
+      status: "all",
+      component_name: TOP.component,
+      sinceMs: since,
+    }),
     {
       name: "get_session",
       filter: null,
-      run: async (s) => {
+      run: async (s: Side) => {
         const record = await s.store.get(s.filled.sampleIds[s.pick()]!);
         if (!record) throw new Error("get_session: a filled id was not found");
         viewOf(record, Date.now(), STALE_AFTER_MS);
@@ -498,46 +417,35 @@ function operations(nowMs: number): Operation[] {
     },
   ];
 }
+type Operation = ReturnType<typeof operations>[number];
 
-interface Timed {
-  op: string;
-  small_us: number;
-  large_us: number;
-  ratio: number;
-  small_rows: number;
-  large_rows: number;
-  pass: boolean;
-}
-
-/** Times one operation on both stores, alternating which goes first. */
-async function measure(op: Operation, small: Side, large: Side, o: Options): Promise<Timed> {
-  const times = { small: [] as number[], large: [] as number[] };
+/** Times one operation on both stores (median µs), alternating which goes first. */
+async function measure(op: Operation, sides: Side[]) {
+  const us = { small: 0, large: 0 };
   const rows = { small: 0, large: 0 };
-  const once = async (which: "small" | "large", record: boolean) => {
-    const side = which === "small" ? small : large;
-    const t = performance.now();
-    const n = await op.run(side);
-    const us = (performance.now() - t) * 1000;
-    if (record) {
-      times[which].push(us);
-      rows[which] = n;
-    }
-  };
-  for (let i = 0; i < o.warmup; i++) {
-    await once("small", false);
-    await once("large", false);
-  }
-  for (let i = 0; i < o.reps; i++) {
-    const order: ("small" | "large")[] = i % 2 ? ["large", "small"] : ["small", "large"];
-    for (const which of order) await once(which, true);
-  }
-  const s = median(times.small);
-  const l = median(times.large);
-  const ratio = l / s;
+  await b.phase({
+    name: op.name,
+    measures: "median µs of one call on each store",
+    rounds: o.reps,
+    warmupRounds: o.warmup,
+    alternate: true,
+    settle: false,
+    setup: () => sides,
+    label: (s) => s.which,
+    async run(s) {
+      const t = performance.now();
+      rows[s.which] = await op.run(s);
+      const ms = performance.now() - t;
+      return { latencies: [ms * 1000], calls: 1, ms };
+    },
+    done: (which, s) => us[which as Which] = median(s.latencies),
+  });
+  const ratio = us.large / us.small;
+  console.error(`  ${op.name}: ${Math.round(us.small)} µs vs ${Math.round(us.large)} µs`);
   return {
     op: op.name,
-    small_us: Math.round(s),
-    large_us: Math.round(l),
+    small_us: Math.round(us.small),
+    large_us: Math.round(us.large),
     ratio: Math.round(ratio * 100) / 100,
     small_rows: rows.small,
     large_rows: rows.large,
@@ -545,37 +453,23 @@ async function measure(op: Operation, small: Side, large: Side, o: Options): Pro
   };
 }
 
-interface StatsRun {
-  records: number;
-  ms: number;
-}
-
-/** `session_stats` over the last day exactly as the tool runs it. */
-async function statsLastDay(store: SessionStore, nowMs: number): Promise<StatsRun> {
-  const t = performance.now();
-  const stats = new StatsAccumulator("component");
-  let records = 0;
-  for await (const r of store.range(nowMs - DAY_MS, nowMs + 1)) {
-    stats.add(viewOf(r, Date.now(), STALE_AFTER_MS));
-    records++;
+/** `session_stats` over the last day exactly as the tool runs it, five times. */
+async function statsLastDay(side: Side, nowMs: number) {
+  const runs: { records: number; ms: number }[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    const stats = new StatsAccumulator("component");
+    let records = 0;
+    for await (const r of side.store.range(nowMs - DAY_MS, nowMs + 1)) {
+      stats.add(viewOf(r, Date.now(), STALE_AFTER_MS));
+      records++;
+    }
+    stats.result();
+    runs.push({ records, ms: performance.now() - t });
   }
-  stats.result();
-  return { records, ms: performance.now() - t };
-}
-
-/** What one store kind measured: every operation's ratio, and the stats check. */
-interface Measured {
-  results: Timed[];
-  stats: {
-    small: ReturnType<typeof statsOf>;
-    large: ReturnType<typeof statsOf>;
-    pass: boolean;
-  };
-}
-
-function statsOf(runs: StatsRun[], f: Filled) {
   const ms = median(runs.map((r) => r.ms));
-  const records = runs[0]!.records;
+  const { records } = runs[0]!;
+  const f = side.filled;
   return {
     records,
     started_last_day: f.startedLastDay,
@@ -586,47 +480,64 @@ function statsOf(runs: StatsRun[], f: Filled) {
   };
 }
 
-/** Times every operation on both sides, then `session_stats` over the last day on both. */
-async function measureSides(
+/**
+ * One store kind: both sides filled and opened by `open`, every operation timed on both,
+ * then `session_stats` over the last day on both (reads exactly the sessions of that day).
+ */
+async function half<T extends { store: SessionStore; filled: Filled }>(
   label: string,
-  ops: Operation[],
-  small: Side,
-  large: Side,
-  o: Options,
-  nowMs: number,
-): Promise<Measured> {
-  console.error(
-    `bench: measuring ${label} (${o.warmup} warm-up + ${o.reps} runs per store and op)`,
-  );
-  const results: Timed[] = [];
-  for (const op of ops) {
-    const r = await measure(op, small, large, o);
-    console.error(`  ${op.name}: ${r.small_us} µs vs ${r.large_us} µs (x${r.ratio})`);
-    results.push(r);
+  pickSeed: number,
+  open: (which: Which, n: number, seed: number) => Promise<T>,
+  opened: T[],
+  detail: (f: T) => string,
+) {
+  for (const [which, n, seed] of SIDES) {
+    console.error(`bench: filling a ${label} store with ${n} sessions (${which})`);
+    const t = await open(which, n, seed);
+    opened.push(t);
+    console.error(`bench: ${which} filled in ${(t.filled.ms / 1000).toFixed(1)} s (${detail(t)})`);
   }
-  // session_stats over the last day: reads exactly the sessions started that day.
-  const runs = { small: [] as StatsRun[], large: [] as StatsRun[] };
-  for (let i = 0; i < 5; i++) {
-    runs.small.push(await statsLastDay(small.store, nowMs));
-    runs.large.push(await statsLastDay(large.store, nowMs));
-  }
-  const stats = {
-    small: statsOf(runs.small, small.filled),
-    large: statsOf(runs.large, large.filled),
-  };
+  const pickRand = rng(pickSeed);
+  const sides = opened.map((t, i): Side => ({
+    which: SIDES[i]![0],
+    store: t.store,
+    filled: t.filled,
+    pick: () => Math.floor(pickRand() * t.filled.sampleIds.length),
+  }));
+  console.error(`bench: measuring ${label} (${o.warmup} warm-up + ${o.reps} runs per op)`);
+  const ops = operations();
+  const results = [];
+  for (const op of ops) results.push(await measure(op, sides));
+  const [small, large] = [
+    await statsLastDay(sides[0]!, nowMs),
+    await statsLastDay(sides[1]!, nowMs),
+  ];
+  const stats = { small, large, pass: large.only_that_day && small.only_that_day };
+  const [s, l] = [opened[0]!, opened[1]!];
+  const fill = <E>(extra: E) => ({
+    small_ms: Math.round(s.filled.ms),
+    large_ms: Math.round(l.filled.ms),
+    ...extra,
+    large_ended: l.filled.ended,
+    large_last_week: l.filled.startedLastWeek,
+    large_top: l.filled.top,
+    small_top: s.filled.top,
+  });
   return {
+    ops,
+    sides: opened,
     results,
-    stats: { ...stats, pass: stats.large.only_that_day && stats.small.only_that_day },
+    stats,
+    fill,
+    pass: results.every((r) => r.pass) && stats.pass,
   };
 }
 
 // ---------------------------------------------------------------------------------------
-
-const pad = (text: string | number, width: number, left = false) =>
-  left ? String(text).padEnd(width) : String(text).padStart(width);
+// Report
 
 /** The table of ratios and the stats line of one store kind. */
-function report(title: string, m: Measured, o: Options): void {
+function report(title: string, m: Awaited<ReturnType<typeof half>>): void {
   console.log(
     `\n${title}: ${o.small} vs ${o.sessions} sessions, page ${PAGE}, median of ${o.reps} (interleaved)\n`,
   );
@@ -659,175 +570,84 @@ function report(title: string, m: Measured, o: Options): void {
 }
 
 /** The Deno KV half: fills two stores with the exact key layout, then measures both. */
-async function runKv(o: Options, nowMs: number, dir: string) {
-  const paths = { small: `${dir}/small.kv`, large: `${dir}/large.kv` };
-  const filled: Record<"small" | "large", Filled> = {} as Record<"small" | "large", Filled>;
-  for (
-    const [which, n, seed] of [["small", o.small, o.seed], [
-      "large",
-      o.sessions,
-      o.seed + 1,
-    ]] as const
-  ) {
-    const opened = await openKvStore({ kind: "file", path: paths[which] });
-    console.error(`bench: filling ${which} store with ${n} sessions`);
-    filled[which] = await fill(opened.kv, n, nowMs, seed, which);
-    await opened.store.close();
-    const f = filled[which];
-    console.error(
-      `bench: ${which} filled in ${(f.ms / 1000).toFixed(1)} s (${f.commits} commits, ${
-        Math.round(n / (f.ms / 1000))
-      } sessions/s)`,
-    );
-  }
-
-  // Reopen both, as a server would, for the measurements.
-  const smallStore = await openKvStore({ kind: "file", path: paths.small }, { readOnly: true });
-  const largeStore = await openKvStore({ kind: "file", path: paths.large }, { readOnly: true });
-  const pickRand = rng(o.seed + 2);
-  const side = (store: SessionStore, f: Filled): Side => ({
-    store,
-    filled: f,
-    pick: () => Math.floor(pickRand() * f.sampleIds.length),
-  });
+async function runKv(dir: string) {
+  const opened: Awaited<ReturnType<typeof openKvStore>>[] = [];
+  const kinds: { store: SessionStore; filled: Filled }[] = [];
   try {
-    const measured = await measureSides(
+    const m = await half(
       "Deno KV",
-      operations(nowMs),
-      side(smallStore.store, filled.small),
-      side(largeStore.store, filled.large),
-      o,
-      nowMs,
+      o.seed + 2,
+      async (which, n, seed) => {
+        const path = `${dir}/${which}.kv`;
+        const filling = await openKvStore({ kind: "file", path });
+        const filled = await fill(filling.kv, n, nowMs, seed, which);
+        await filling.store.close();
+        // Reopened for reading, as a server would.
+        opened.push(await openKvStore({ kind: "file", path }, { readOnly: true }));
+        return { store: opened.at(-1)!.store, filled };
+      },
+      kinds,
+      (t) =>
+        `${t.filled.commits} commits, ${
+          Math.round(t.filled.sessions / (t.filled.ms / 1000))
+        } sessions/s`,
     );
-    return { filled, measured };
+    report("list/get scale on Deno KV", m);
+    return m;
   } finally {
-    await smallStore.store.close();
-    await largeStore.store.close();
+    for (const s of opened) await s.store.close();
   }
 }
 
-/** The listing with two filters of their own: its page walks at most the scan limit. */
-const COMBINED: { name: string; filter: SessionFilter } = {
-  name: "list component+hostname",
-  filter: { status: "all", component_name: TOP.component, hostname: TOP.host },
-};
-
-/**
- * The PostgreSQL half: two databases filled in SQL with the same workload, the same
- * operations through the real store, and EXPLAIN (ANALYZE, BUFFERS) of each listing's
- * statements in both.
- */
-async function runPostgres(o: Options, nowMs: number) {
+/** The PostgreSQL half, and EXPLAIN (ANALYZE, BUFFERS) of each listing's statements. */
+async function runPostgres() {
   const pgs = await import("./list_scale_pg.ts");
-  const missing = pgs.postgresMissing();
+  const missing = pgs.pgMissing();
   if (missing) {
     console.log(`\nPostgreSQL: skipped: ${missing}`);
     return { skipped: missing };
   }
-  const workload = {
-    components: COMPONENTS,
-    hosts: HOSTS,
-    users: USERS,
-    zipfS: ZIPF_S,
-    recentShare: RECENT_SHARE,
-    endedShare: ENDED_SHARE,
-  };
-  const sides: Record<"small" | "large", Awaited<ReturnType<typeof pgs.postgresSide>>> =
-    {} as never;
+  const sides: Awaited<ReturnType<typeof pgs.postgresSide>>[] = [];
   try {
-    for (
-      const [which, n, seed] of [["small", o.small, o.seed], [
-        "large",
-        o.sessions,
-        o.seed + 1,
-      ]] as const
-    ) {
-      console.error(`bench: filling a PostgreSQL database with ${n} sessions (${which})`);
-      sides[which] = await pgs.postgresSide(n, nowMs, seed, workload, which);
-      const f = sides[which].filled;
-      console.error(
-        `bench: ${which} filled in ${
-          (f.ms / 1000).toFixed(1)
-        } s (${f.tableMb} MB table, ${f.indexMb} MB indexes)`,
-      );
-    }
-    const cluster = await pgs.clusterFacts(sides.large);
-    const pickRand = rng(o.seed + 3);
-    const side = (s: typeof sides.small): Side => ({
-      store: s.store,
-      filled: s.filled,
-      pick: () => Math.floor(pickRand() * s.filled.sampleIds.length),
-    });
-    const ops = operations(nowMs);
-    const measured = await measureSides(
+    const m = await half(
       "PostgreSQL",
-      ops,
-      side(sides.small),
-      side(sides.large),
-      o,
-      nowMs,
+      o.seed + 3,
+      (which, n, seed) => pgs.postgresSide(n, nowMs, seed, WORKLOAD, which),
+      sides,
+      (s) => `${s.filled.tableMb} MB table, ${s.filled.indexMb} MB indexes`,
     );
-
-    // The plans of the very statements the store runs, in both databases.
+    const [small, large] = [sides[0]!, sides[1]!];
+    const cluster = await pgs.clusterFacts(large);
+    // The plans of the very statements the store runs, in both databases, and of a listing
+    // with two filters of their own (its page walks at most the scan limit).
     const scanLimit = Math.max(1000, PAGE * 20); // the store's default walk for a page
-    const explained: {
-      op: string;
-      small: Awaited<ReturnType<typeof pgs.explainListing>>;
-      large: Awaited<ReturnType<typeof pgs.explainListing>>;
-      /** On the large store: an index under a Limit, no scan of the table. */
-      plan_ok: boolean;
-      /** What else the large store's plans show: another index walked, a sort. */
-      notes: string[];
-      /** Whether it counts for the verdict (the extra two-filter listing does not). */
-      counted: boolean;
-    }[] = [];
-    for (
-      const op of [...ops, { name: COMBINED.name, filter: COMBINED.filter, extra: true }]
-    ) {
-      const of = (s: typeof sides.small) =>
+    const combined = {
+      name: "list component+hostname",
+      filter: { status: "all", component_name: TOP.component, hostname: TOP.host } as SessionFilter,
+    };
+    const explain = [];
+    for (const op of [...m.ops, combined]) {
+      const of = (side: typeof small) =>
         pgs.explainListing(
-          s.db,
-          op.filter ?? { get: s.filled.sampleIds[0]! },
+          side.db,
+          op.filter ?? { get: side.filled.sampleIds[0]! },
           Date.now() - STALE_AFTER_MS,
           PAGE,
           scanLimit,
         );
-      const small = await of(sides.small);
-      const large = await of(sides.large);
-      const own = op.filter ? pgs.ownIndex(op.filter) : "sessions_pkey";
-      const notes: string[] = [];
-      for (const e of large) {
-        if (e.statement !== "get" && !e.indexes.includes(own)) {
-          notes.push(
-            `${e.statement} walks ${e.indexes.join(", ")} and filters, not ${own} ` +
-              `(${e.visited} rows looked at)`,
-          );
-        }
-        if (e.sort) notes.push(`${e.statement} sorts`);
-        if (e.seqScanOnSessions) notes.push(`${e.statement} SCANS THE TABLE`);
-      }
-      // O(page) on the large store: an index under a Limit, no table scan (get_session: one
-      // lookup by primary key).
-      const planOk = large.every((e) =>
-        e.statement === "get"
-          ? e.indexes.includes("sessions_pkey") && !e.seqScanOnSessions
-          : e.limitOnTop && !e.seqScanOnSessions && e.indexes.length > 0
-      );
-      explained.push({
+      const [s, l] = [await of(small), await of(large)];
+      explain.push({
         op: op.name,
-        small,
-        large,
-        plan_ok: planOk,
-        notes,
-        counted: !("extra" in op),
+        small: s,
+        large: l,
+        ...pgs.judge(op.filter, l),
+        counted: op !== combined,
       });
     }
-
     report(
       `list/get scale on PostgreSQL ${cluster.version} (${cluster.host}:${cluster.port}, ` +
         `shared_buffers=${cluster.shared_buffers})`,
-      measured,
-      o,
+      m,
     );
     console.log(
       `\nEXPLAIN (ANALYZE, BUFFERS) of the statements the store runs (listSql; page ${PAGE}, ` +
@@ -835,43 +655,31 @@ async function runPostgres(o: Options, nowMs: number) {
         "at = rows the scans of the table and its indexes produced or filtered out; a plan as " +
         "Node index rows (-removed by filter) > child, children of one node in [..; ..]:",
     );
-    for (const e of explained) {
+    const pad = (text: string | number, width: number) => String(text).padStart(width);
+    for (const e of explain) {
       const verdict = e.plan_ok ? "" : "   <- NOT an index walk under a Limit on the large store";
       const extra = e.counted ? "" : " (extra: two filters that share no index; not a target)";
       console.log(`  ${e.op}${extra}${verdict}${e.notes.length ? `; ${e.notes.join("; ")}` : ""}`);
-      for (const [which, list] of [["1k", e.small], ["1M", e.large]] as const) {
+      for (const [n, list] of [[o.small, e.small], [o.sessions, e.large]] as const) {
         for (const x of list) {
           console.log(
-            `    ${which === "1k" ? pad(o.small, 8) : pad(o.sessions, 8)} ${
-              pad(x.statement, 4, true)
-            } ` +
-              `${pad(x.ms.toFixed(3), 7)} ms  hit ${pad(x.hit, 5)} read ${pad(x.read, 5)}  ` +
-              `rows looked at ${pad(x.visited, 6)}  ${pgs.renderPlan(x.nodes)}`,
+            `    ${pad(n, 8)} ${x.statement.padEnd(4)} ${pad(x.ms.toFixed(3), 7)} ms  ` +
+              `hit ${pad(x.hit, 5)} read ${pad(x.read, 5)}  rows looked at ${pad(x.visited, 6)}  ` +
+              pgs.renderPlan(x.nodes),
           );
         }
       }
     }
-    const pass = measured.results.every((r) => r.pass) && measured.stats.pass &&
-      explained.every((e) => e.plan_ok || !e.counted);
     return {
       cluster,
-      fill: {
-        small_ms: Math.round(sides.small.filled.ms),
-        large_ms: Math.round(sides.large.filled.ms),
-        large_table_mb: sides.large.filled.tableMb,
-        large_index_mb: sides.large.filled.indexMb,
-        large_ended: sides.large.filled.ended,
-        large_last_week: sides.large.filled.startedLastWeek,
-        large_top: sides.large.filled.top,
-        small_top: sides.small.filled.top,
-      },
-      ops: measured.results,
-      stats: measured.stats,
-      explain: explained,
-      pass,
+      fill: m.fill({ large_table_mb: large.filled.tableMb, large_index_mb: large.filled.indexMb }),
+      ops: m.results,
+      stats: m.stats,
+      explain,
+      pass: m.pass && explain.every((e) => e.plan_ok || !e.counted),
     };
   } finally {
-    for (const s of Object.values(sides)) {
+    for (const s of sides) {
       await s.store.close().catch(() => {});
       if (o.keep) console.error(`bench: kept database ${s.db.urlWithoutPassword}`);
       else await s.db.drop().catch(() => {});
@@ -879,60 +687,43 @@ async function runPostgres(o: Options, nowMs: number) {
   }
 }
 
-async function main(): Promise<void> {
-  const nowMs = Date.now();
+if (import.meta.main) {
   const dir = await Deno.makeTempDir({ prefix: "session-buddy-bench-" });
   console.error(`bench: stores in ${dir}`);
   try {
-    const kv = o.store === "postgres" ? null : await runKv(o, nowMs, dir);
-    if (kv) report("list/get scale on Deno KV", kv.measured, o);
-    const postgres = o.store === "kv" ? null : await runPostgres(o, nowMs);
-
-    const kvPass = kv === null ||
-      (kv.measured.results.every((r) => r.pass) && kv.measured.stats.pass);
-    const pgPass = postgres?.pass ?? true;
-    const allPass = kvPass && pgPass;
+    const kv = o.store === "postgres" ? null : await runKv(dir);
+    const postgres = o.store === "kv" ? null : await runPostgres();
+    const pass = (kv?.pass ?? true) && ((postgres && "pass" in postgres) ? postgres.pass : true);
+    const secs = (ms: number) => (ms / 1000).toFixed(1);
     if (kv) {
+      const [s, l] = kv.sides;
       console.log(
-        `\nfill (Deno KV): small ${(kv.filled.small.ms / 1000).toFixed(1)} s, large ${
-          (kv.filled.large.ms / 1000).toFixed(1)
-        } s (${kv.filled.large.commits} commits)`,
+        `\nfill (Deno KV): small ${secs(s!.filled.ms)} s, large ${secs(l!.filled.ms)} s (${
+          l!.filled.commits
+        } commits)`,
       );
     }
-    const pgFill = postgres?.fill;
+    const pgFill = postgres && "fill" in postgres ? postgres.fill : null;
     if (pgFill) {
       console.log(
-        `fill (PostgreSQL): small ${(pgFill.small_ms / 1000).toFixed(1)} s, large ${
-          (pgFill.large_ms / 1000).toFixed(1)
-        } s (${pgFill.large_table_mb} MB table, ${pgFill.large_index_mb} MB indexes)`,
+        `fill (PostgreSQL): small ${secs(pgFill.small_ms)} s, large ${secs(pgFill.large_ms)} s ` +
+          `(${pgFill.large_table_mb} MB table, ${pgFill.large_index_mb} MB indexes)`,
       );
     }
-    console.log(`overall: ${allPass ? "PASS" : "FAIL"}\n`);
+    console.log(`overall: ${pass ? "PASS" : "FAIL"}\n`);
     b.summary({
       page: PAGE,
       reps: o.reps,
       sessions: { small: o.small, large: o.sessions },
       stores: o.store,
-      fill: kv
-        ? {
-          small_ms: Math.round(kv.filled.small.ms),
-          large_ms: Math.round(kv.filled.large.ms),
-          large_commits: kv.filled.large.commits,
-          large_ended: kv.filled.large.ended,
-          large_last_week: kv.filled.large.startedLastWeek,
-          large_top: kv.filled.large.top,
-          small_top: kv.filled.small.top,
-        }
-        : null,
-      ops: kv?.measured.results ?? [],
-      stats: kv?.measured.stats ?? null,
+      fill: kv ? kv.fill({ large_commits: kv.sides[1]!.filled.commits }) : null,
+      ops: kv?.results ?? [],
+      stats: kv?.stats ?? null,
       postgres,
-      pass: allPass,
+      pass,
     });
   } finally {
     if (o.keep) console.error(`bench: kept stores in ${dir}`);
     else await Deno.remove(dir, { recursive: true });
   }
 }
-
-if (import.meta.main) await main();

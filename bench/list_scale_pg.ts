@@ -1,57 +1,14 @@
 /**
- * The PostgreSQL half of bench/list_scale.ts (`deno task bench:list`): fills a database with
- * the workload of the Deno KV half, in SQL (`generate_series`, one statement), so that the
- * same listings can be timed through the real store (`openPostgresStore`), and EXPLAINs the
- * very statements the store runs for them (`listSql`).
- *
- * The cluster is the one tests/helpers/postgres.ts finds or starts (`SESSION_BUDDY_TEST_PG_URL`,
- * else PostgreSQL's binaries on this machine); each size gets a fresh database and role.
+ * The PostgreSQL half of bench/list_scale.ts: fills a fresh database of the cluster
+ * tests/helpers/postgres.ts finds or starts with the KV half's workload in one SQL statement,
+ * and EXPLAINs the very statements the store runs for each listing (`listSql`).
  */
 import { pg, type PgDatabase, pgMissing } from "../tests/helpers/postgres.ts";
-import { listSql, openPostgresStore, type PgSessionStore } from "../src/store/postgres/store.ts";
+import { listSql, openPostgresStore } from "../src/store/postgres/store.ts";
 import { parsePostgresUrl } from "../src/store/postgres/url.ts";
 import type { SessionFilter } from "../src/sessions/query.ts";
-
-/** What the fill draws from: the same shape as the Deno KV half's workload. */
-export interface Workload {
-  components: number;
-  hosts: number;
-  users: number;
-  /** Zipf-like skew of components, hosts and users. */
-  zipfS: number;
-  /** Share of sessions started in the last 7 days; the rest over the year before. */
-  recentShare: number;
-  /** Share of sessions that ended (the others stay alive, seen in the last minutes). */
-  endedShare: number;
-}
-
-/** What a fill made, as the KV half reports its own. */
-export interface PgFilled {
-  sessions: number;
-  ms: number;
-  /** Statements the fill ran (the KV half counts commits). */
-  commits: number;
-  ended: number;
-  startedLastDay: number;
-  startedLastWeek: number;
-  top: { component: number; host: number; user: number };
-  sampleIds: string[];
-  /** Size of the table and of its indexes, in MB. */
-  tableMb: number;
-  indexMb: number;
-}
-
-/** A filled database and the store opened on it (reading, as a reading command opens it). */
-export interface PgSide {
-  db: PgDatabase;
-  store: PgSessionStore;
-  filled: PgFilled;
-}
-
-/** Why no PostgreSQL can be used here, or null. */
-export function postgresMissing(): string | null {
-  return pgMissing();
-}
+import type { Filled, Workload } from "./list_scale.ts";
+export { pgMissing };
 
 const DAY_MS = 24 * 3600 * 1000;
 const WEEK_MS = 7 * DAY_MS;
@@ -85,14 +42,14 @@ const iso = (ms: string) =>
  * the others alive, seen in the last 5 minutes. The secondary indexes are dropped during
  * the fill and built again from their own definitions after it; then VACUUM ANALYZE.
  */
-export async function fillPostgres(
+async function fillPostgres(
   db: PgDatabase,
   n: number,
   nowMs: number,
   seed: number,
   w: Workload,
   label: string,
-): Promise<PgFilled> {
+): Promise<Filled & { tableMb: number; indexMb: number }> {
   const t0 = performance.now();
   let statements = 0;
   const q = async (text: string, params: unknown[] = []) => {
@@ -238,7 +195,7 @@ export async function postgresSide(
   seed: number,
   w: Workload,
   label: string,
-): Promise<PgSide> {
+) {
   const cluster = await pg();
   if (!cluster) throw new Error(pgMissing() ?? "no PostgreSQL");
   const db = await cluster.createDatabase();
@@ -254,7 +211,7 @@ export async function postgresSide(
 }
 
 /** Where the cluster is, for the report. */
-export async function clusterFacts(side: PgSide): Promise<Record<string, string | number>> {
+export async function clusterFacts(side: { db: PgDatabase }) {
   const cluster = (await pg())!;
   const [s = {}] = await side.db.query(
     `SELECT current_setting('server_version') AS version,
@@ -270,38 +227,20 @@ export async function clusterFacts(side: PgSide): Promise<Record<string, string 
   };
 }
 
-/** One node of a plan, as EXPLAIN (ANALYZE, BUFFERS) tells it. */
-export interface PlanNode {
+type Plan = Record<string, unknown> & { Plans?: Plan[] };
+/** One node of a plan; `removed`: rows its filter removed over all loops. */
+interface PlanNode {
   depth: number;
   node: string;
-  /** The index or table it reads, when it reads one. */
   on: string | null;
   rows: number;
   loops: number;
-  /** Rows its filter removed (over all loops). */
   removed: number;
   hit: number;
   read: number;
 }
 
-/** What the EXPLAIN of one statement of a listing showed. */
-export interface Explained {
-  statement: "page" | "edge" | "get";
-  nodes: PlanNode[];
-  ms: number;
-  /** The buffers the whole statement touched (the top node's, which include its children's). */
-  hit: number;
-  read: number;
-  seqScanOnSessions: boolean;
-  sort: boolean;
-  limitOnTop: boolean;
-  indexes: string[];
-  /** Rows the scans of the table and its indexes looked at (produced or filtered out). */
-  visited: number;
-}
-
-type Plan = Record<string, unknown> & { Plans?: Plan[] };
-
+/** The nodes of a plan, depth first. */
 function flatten(plan: Plan, depth = 0, out: PlanNode[] = []): PlanNode[] {
   const on = (plan["Index Name"] ?? plan["Relation Name"] ?? plan["CTE Name"] ?? null) as
     | string
@@ -333,15 +272,15 @@ export async function explainListing(
   staleCutoffMs: number,
   limit: number,
   scanLimit: number,
-): Promise<Explained[]> {
-  const statements: { statement: Explained["statement"]; text: string; values: unknown[] }[] = [];
+) {
+  const statements: { statement: "page" | "edge" | "get"; text: string; values: unknown[] }[] = [];
   if ("get" in filter) statements.push({ statement: "get", text: GET_SQL, values: [filter.get] });
   else {
     const sql = listSql(filter, null, staleCutoffMs, limit, scanLimit);
     statements.push({ statement: "page", text: sql.page, values: sql.values });
     if (sql.edge) statements.push({ statement: "edge", text: sql.edge, values: sql.edgeValues });
   }
-  const out: Explained[] = [];
+  const out = [];
   for (const s of statements) {
     const [row] = await db.query(
       `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${s.text}`,
@@ -349,6 +288,8 @@ export async function explainListing(
     );
     const doc = (row?.["QUERY PLAN"] as { Plan: Plan; "Execution Time": number }[])[0]!;
     const nodes = flatten(doc.Plan);
+    // The buffers the whole statement touched (the top node's, which include its children's)
+    // and the rows the scans of the table and its indexes looked at.
     out.push({
       statement: s.statement,
       nodes,
@@ -390,10 +331,37 @@ export function renderPlan(nodes: PlanNode[]): string {
 }
 
 /** The index made for a listing's first filter (listSql's primary one), as the schema names it. */
-export function ownIndex(filter: SessionFilter): string {
+function ownIndex(filter: SessionFilter): string {
   if (filter.component_name !== undefined) return "sessions_by_component";
   if (filter.hostname !== undefined) return "sessions_by_host";
   if (filter.username !== undefined) return "sessions_by_user";
   if (filter.status !== "all") return "sessions_by_status";
   return "sessions_by_start";
 }
+
+/**
+ * Whether the large store's plans are O(page): an index under a Limit and no scan of the
+ * table (`get`: one lookup by primary key); and what else they show (another index walked,
+ * a sort).
+ */
+export function judge(filter: SessionFilter | null, large: Explained[]) {
+  const own = filter ? ownIndex(filter) : "sessions_pkey";
+  const notes: string[] = [];
+  for (const e of large) {
+    if (e.statement !== "get" && !e.indexes.includes(own)) {
+      notes.push(
+        `${e.statement} walks ${e.indexes.join(", ")} and filters, not ${own} ` +
+          `(${e.visited} rows looked at)`,
+      );
+    }
+    if (e.sort) notes.push(`${e.statement} sorts`);
+    if (e.seqScanOnSessions) notes.push(`${e.statement} SCANS THE TABLE`);
+  }
+  const plan_ok = large.every((e) =>
+    e.statement === "get"
+      ? e.indexes.includes("sessions_pkey") && !e.seqScanOnSessions
+      : e.limitOnTop && !e.seqScanOnSessions && e.indexes.length > 0
+  );
+  return { plan_ok, notes };
+}
+type Explained = Awaited<ReturnType<typeof explainListing>>[number];
