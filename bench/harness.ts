@@ -146,9 +146,17 @@ export async function inBatches(n: number, width: number, fn: (i: number) => Pro
 
 /** A server process: its output drained (the tail kept for errors), its memory, its stop. */
 export class Child {
+  /** The processes not yet stopped, for stopping them all when a run fails. */
+  static readonly live = new Set<Child>();
+  static stopAll(): Promise<unknown> {
+    return Promise.all([...Child.live].map((c) => c.close().catch(() => {})));
+  }
   readonly child: Deno.ChildProcess;
   readonly pid: number;
   exit: Deno.CommandStatus | null = null;
+  /** The ids it acknowledged as stored, and its calls that failed. */
+  readonly acked: string[] = [];
+  failed = 0;
   protected errTail = "";
   protected done: Promise<unknown>;
 
@@ -157,6 +165,7 @@ export class Child {
     this.child = helpers!.spawnPiped(cmd, cmd.env);
     this.pid = this.child.pid;
     this.child.status.then((s) => this.exit = s);
+    Child.live.add(this);
     this.done = Promise.all([
       readStdout ? this.tail(this.child.stdout) : null,
       this.tail(this.child.stderr),
@@ -169,6 +178,10 @@ export class Child {
   }
   get stderrTail(): string {
     return this.errTail;
+  }
+  ack(id: string | null): void {
+    if (id === null) this.failed++;
+    else this.acked.push(id);
   }
 
   /** VmRSS and VmHWM of the process, in MiB. */
@@ -215,7 +228,12 @@ export class Child {
     }
     const { code } = await this.child.status;
     await this.done.catch(() => {});
+    Child.live.delete(this);
     return code;
+  }
+  /** Stops it as its clients do (a SIGTERM; RpcClient: closing stdin). */
+  close(): Promise<number> {
+    return this.stop();
   }
 }
 
@@ -285,7 +303,7 @@ export class RpcClient extends Child {
     }
   }
   /** Closes stdin (how an MCP client stops a stdio server), then signals after 5 s. */
-  close(): Promise<number> {
+  override close(): Promise<number> {
     return this.#writer.close().catch(() => {}).then(() => this.stop(false, 5000));
   }
 }
@@ -419,6 +437,21 @@ export interface Phase<S> {
   teardown?(subjects: S[]): Promise<void> | void;
 }
 
+/** What a store held of what its servers acknowledged, counted after a phase. */
+export interface Stored {
+  phase: string;
+  server: string;
+  acknowledged: number;
+  /** Acknowledged ids the store holds; null for a server that stores nothing. */
+  stored: number | null;
+  /** Rows in the store (when counted: every phase on it so far, warm-ups included). */
+  rows?: number;
+  failed_calls: number;
+  lost: number | null;
+  /** The exit status, once stopped; null while running. */
+  exit: number | null;
+}
+
 export interface Target {
   target: string;
   figure: string;
@@ -437,6 +470,7 @@ export class Bench<F extends string> {
   readonly opts: Record<string, boolean | number | string>;
   readonly figures: Record<string, Record<F, number | null>>;
   readonly targets: (Target & { row: string; detail?: string })[] = [];
+  readonly stored: Stored[] = [];
 
   /**
    * `options`: each option besides --quick with its default. A boolean one is a switch; a
@@ -513,6 +547,71 @@ export class Bench<F extends string> {
       calls_s: (s.calls / s.ms) * 1000,
     };
     for (const f of figures) this.set(server, `${prefix}_${f}` as F, value[f]!);
+  }
+
+  /** The report's first line: what ran, at which sizes, on what. */
+  title(what: string, cores = true): string {
+    return `session-buddy ${what} (${this.quick ? "QUICK counts, not meaningful" : "full"}; ` +
+      `deno ${Deno.version.deno}; ${cores ? `${navigator.hardwareConcurrency} cores; ` : ""}` +
+      "all in one run)";
+  }
+
+  /**
+   * Looks the ids acknowledged by `group` (servers on one store) up in that store: `held`
+   * says how many it holds (and its rows), or null for a server that stores nothing.
+   */
+  async count(
+    phase: string,
+    server: string,
+    group: { acked: string[]; failed: number }[],
+    held: (ids: string[]) => Promise<{ found: number; rows?: number } | null>,
+    exit: number | null = null,
+  ): Promise<Stored> {
+    const ids = group.flatMap((g) => g.acked);
+    const h = await held(ids);
+    const row = {
+      phase,
+      server,
+      acknowledged: ids.length,
+      stored: h?.found ?? null,
+      ...(h?.rows === undefined ? {} : { rows: h.rows }),
+      failed_calls: group.reduce((a, g) => a + g.failed, 0),
+      lost: h ? ids.length - h.found : null,
+      exit,
+    };
+    this.stored.push(row);
+    return row;
+  }
+  /** The counts as a table (a `rows` column when the stores' rows were counted). */
+  storedTable(): string[] {
+    const rows = this.stored.some((r) => r.rows !== undefined);
+    return table(
+      [
+        "phase",
+        "server",
+        "stored/acknowledged",
+        ...(rows ? ["rows"] : []),
+        "failed",
+        "lost",
+        "exit",
+      ],
+      this.stored.map((r) => [
+        r.phase,
+        r.server,
+        r.stored === null
+          ? `- (stores nothing; ${r.acknowledged} answered)`
+          : `${r.stored}/${r.acknowledged}`,
+        ...(rows ? [String(r.rows ?? "-")] : []),
+        String(r.failed_calls),
+        r.lost === null ? "-" : r.lost > 0 ? `${r.lost} LOST` : "0",
+        r.exit === null ? "running" : String(r.exit),
+      ]),
+    );
+  }
+  /** Whether the servers named by `ours` failed no call, lost nothing and exited 0. */
+  clean(ours: (server: string) => boolean): boolean {
+    return this.stored.filter((r) => ours(r.server))
+      .every((r) => r.failed_calls === 0 && (r.lost ?? 0) === 0 && (r.exit ?? 0) === 0);
   }
 
   /** Runs a phase: setup, rounds of every subject in turn (settled), figures, teardown. */

@@ -24,6 +24,7 @@ import {
   Bench,
   benchProgram,
   burst,
+  Child,
   type Command,
   drive,
   emptySample,
@@ -35,7 +36,6 @@ import {
   type Message,
   settle,
   structured,
-  table,
   tracked,
 } from "./harness.ts";
 
@@ -113,67 +113,33 @@ const KINDS: Kind[] = [{
   prefix: ["rec"],
 }];
 
-/** One server process of one kind on one store, and what it acknowledged. */
+/** One server process of one kind on one store. */
 class Instance extends HttpChild {
-  readonly acked: string[] = [];
-  failed = 0;
   constructor(readonly kind: Kind, readonly store: string, port = freePort()) {
     super(kind.label, kind.command(port, store), `http://127.0.0.1:${port}`);
-    live.add(this);
   }
   /** One start (or the floor's tool with the same arguments) on `conn`: its latency. */
   async start(conn: HttpConn): Promise<number> {
     const args = startArgs();
     const { reply, ms } = await conn.call(this.kind.tool, args);
-    const id = this.kind.acknowledged(args, reply);
-    if (id === null) this.failed++;
-    else this.acked.push(id);
+    this.ack(this.kind.acknowledged(args, reply));
     return ms;
   }
-  override async stop(): Promise<number> {
-    live.delete(this);
-    return await super.stop();
-  }
 }
-const live = new Set<Instance>();
-
-interface StoredRow {
-  phase: string;
-  server: string;
-  acknowledged: number;
-  /** Acknowledged starts the store holds; null for a server that stores nothing. */
-  stored: number | null;
-  failed_calls: number;
-  lost: number | null;
-  /** The exit status, once stopped. */
-  exit: number | null;
-}
-const stored: StoredRow[] = [];
 
 /** Looks every acknowledged id up in the store itself. */
-async function countPhase(phase: string, inst: Instance, exit: number | null = null) {
-  let lost: number | null = null;
-  if (inst.kind.prefix) {
+const countPhase = (phase: string, inst: Instance, exit: number | null = null) =>
+  b.count(phase, inst.kind.label, [inst], async (ids) => {
+    const prefix = inst.kind.prefix;
+    if (!prefix) return null;
     const kv = await Deno.openKv(inst.store);
     const held = new Set<string>();
-    for await (const e of kv.list({ prefix: inst.kind.prefix }, { batchSize: 1000 })) {
-      held.add(String(e.key[inst.kind.prefix.length]));
+    for await (const e of kv.list({ prefix }, { batchSize: 1000 })) {
+      held.add(String(e.key[prefix.length]));
     }
     kv.close();
-    lost = inst.acked.filter((id) => !held.has(id)).length;
-  }
-  const row = {
-    phase,
-    server: inst.kind.label,
-    acknowledged: inst.acked.length,
-    stored: lost === null ? null : inst.acked.length - lost,
-    failed_calls: inst.failed,
-    lost,
-    exit,
-  };
-  stored.push(row);
-  return row;
-}
+    return { found: ids.filter((id) => held.has(id)).length };
+  }, exit);
 
 // ---------------------------------------------------------------------------------------
 // The phases
@@ -321,7 +287,7 @@ try {
   });
 } catch (error) {
   console.error(error);
-  await Promise.all([...live].map((i) => i.stop().catch(() => {})));
+  await Child.stopAll();
   if (!keep) await Deno.remove(tmp, { recursive: true }).catch(() => {});
   Deno.exit(1);
 }
@@ -360,8 +326,7 @@ ratioTo(
 const LOAD_AFTER = loadAverage();
 console.log([
   "",
-  `session-buddy HTTP transport (${b.quick ? "QUICK counts, not meaningful" : "full"}; ` +
-  `deno ${Deno.version.deno}; ${navigator.hardwareConcurrency} cores; all in one run)`,
+  b.title("HTTP transport"),
   ...b.figureTable(),
   "",
   "FLOOR-HTTP = Deno.serve + the SDK's stateless WebStandardStreamableHTTPServerTransport " +
@@ -380,19 +345,7 @@ console.log([
   `load average (1, 5, 15 min) before the run: ${LOAD_BEFORE}; after: ${LOAD_AFTER}`,
   "",
   "stored (acknowledged starts looked up in the store itself):",
-  ...table(
-    ["phase", "server", "stored/acknowledged", "failed", "lost", "exit"],
-    stored.map((r) => [
-      r.phase,
-      r.server,
-      r.stored === null
-        ? `- (stores nothing; ${r.acknowledged} answered)`
-        : `${r.stored}/${r.acknowledged}`,
-      String(r.failed_calls),
-      r.lost === null ? "-" : r.lost > 0 ? `${r.lost} LOST` : "0",
-      r.exit === null ? "running" : String(r.exit),
-    ]),
-  ),
+  ...b.storedTable(),
   "",
   ...b.targetLines(),
 ].join("\n"));
@@ -404,7 +357,6 @@ b.summary({
   cores: navigator.hardwareConcurrency,
   load_average: { before: LOAD_BEFORE, after: LOAD_AFTER },
   sizes: S,
-  stored,
-  ours_clean: stored.filter((r) => r.server === "ours")
-    .every((r) => r.failed_calls === 0 && r.lost === 0 && (r.exit === null || r.exit === 0)),
+  stored: b.stored,
+  ours_clean: b.clean((server) => server === "ours"),
 });

@@ -536,8 +536,7 @@ b.target(
 const peerLost = stored.filter((r) => r.server.startsWith("peer") && (r.lost ?? 0) > 0);
 const out = [
   "",
-  `session-buddy performance (${b.quick ? "QUICK counts, not meaningful" : "full"}; ` +
-  `deno ${Deno.version.deno}; ${navigator.hardwareConcurrency} cores; all in one run)`,
+  b.title("performance"),
   ...b.figureTable(),
   "",
   "peer = @modelcontextprotocol/server-memory, empty store; peer-10k = the same holding " +

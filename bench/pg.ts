@@ -39,6 +39,7 @@ import {
   Bench,
   benchProgram,
   burst,
+  Child,
   type Command,
   drive,
   fmt,
@@ -239,73 +240,39 @@ const FLOOR_PG: Kind = {
   idColumn: "id",
 };
 
-const live = new Set<RpcClient | HttpChild>();
-
-/** A server process of one kind on one database, and what it acknowledged. */
+/** A server process of one kind on one database. */
 class Instance {
   readonly client: RpcClient;
-  readonly acked: string[] = [];
-  failed = 0;
   constructor(readonly kind: Kind, readonly db: PgDatabase, readonly name = kind.label) {
     this.client = new RpcClient(kind.command(db.url), name);
-    live.add(this.client);
   }
   /** `n` starts with `depth` in flight on one connection. */
   starts(n: number, depth: number): Promise<Sample> {
     return drive(n, depth, async () => {
       const t0 = performance.now();
-      const id = tracked(await this.client.callTool(this.kind.tool, startArgs()));
-      if (id === null) this.failed++;
-      else this.acked.push(id);
+      this.client.ack(tracked(await this.client.callTool(this.kind.tool, startArgs())));
       return performance.now() - t0;
     });
   }
 }
 
-interface StoredRow {
-  phase: string;
-  server: string;
-  acknowledged: number;
-  /** Acknowledged ids the database holds. */
-  stored: number;
-  /** Rows in the table (every phase on that database so far, warm-ups included). */
-  rows: number;
-  failed_calls: number;
-  lost: number;
-  /** The exit status, once stopped (HTTP collectors); null while running. */
-  exit: number | null;
-}
-const stored: StoredRow[] = [];
-
 /** Looks up every acknowledged id of `group` (one database) in the database itself. */
-async function countPhase(
+const countPhase = (
   phase: string,
   server: string,
   kind: Kind,
   db: PgDatabase,
   group: { acked: string[]; failed: number }[],
   exit: number | null = null,
-): Promise<StoredRow> {
-  const ids = group.flatMap((g) => g.acked);
-  const [row] = await db.query(
-    `SELECT (SELECT count(*) FROM ${kind.table})::int AS rows,
-            (SELECT count(*) FROM ${kind.table} WHERE ${kind.idColumn} = ANY($1::text[]))::int AS found`,
-    [ids],
-  );
-  const found = Number(row?.found ?? 0);
-  const r = {
-    phase,
-    server,
-    acknowledged: ids.length,
-    stored: found,
-    rows: Number(row?.rows ?? 0),
-    failed_calls: group.reduce((a, g) => a + g.failed, 0),
-    lost: ids.length - found,
-    exit,
-  };
-  stored.push(r);
-  return r;
-}
+) =>
+  b.count(phase, server, group, async (ids) => {
+    const [row] = await db.query(
+      `SELECT (SELECT count(*) FROM ${kind.table})::int AS rows,
+              (SELECT count(*) FROM ${kind.table} WHERE ${kind.idColumn} = ANY($1::text[]))::int AS found`,
+      [ids],
+    );
+    return { found: Number(row?.found ?? 0), rows: Number(row?.rows ?? 0) };
+  }, exit);
 
 // ---------------------------------------------------------------------------------------
 // The phases
@@ -345,7 +312,7 @@ try {
     run: on(PHASES.seq, (i) => i.starts(S.seqCalls, 1)),
     done: (label, s) => b.latency(label, "start", s),
     async teardown() {
-      for (const i of main) await countPhase(PHASES.seq, i.name, i.kind, i.db, [i]);
+      for (const i of main) await countPhase(PHASES.seq, i.name, i.kind, i.db, [i.client]);
     },
   });
   await b.phase({
@@ -356,7 +323,7 @@ try {
     run: on(PHASES.pipe, (i) => i.starts(S.pipeCalls, S.depth)),
     done: (label, s) => b.latency(label, "pipelined", s, ["calls_s", "p50_ms"]),
     async teardown() {
-      for (const i of main) await countPhase(PHASES.pipe, i.name, i.kind, i.db, [i]);
+      for (const i of main) await countPhase(PHASES.pipe, i.name, i.kind, i.db, [i.client]);
       await Promise.all(main.map((i) => i.client.close()));
     },
   });
@@ -408,7 +375,7 @@ try {
           `${group.length}x ${kind.label}`,
           kind,
           group[0]!.db,
-          group,
+          group.map((i) => i.client),
         );
         b.set(kind.label, "multi4_failed", row.failed_calls);
         b.set(kind.label, "multi4_lost", row.lost);
@@ -419,20 +386,16 @@ try {
 
   // Two collectors over HTTP sharing one database, 64 clients (half on each).
   const httpDb = await fresh();
-  const collectors: (HttpChild & { acked: string[]; failed: number })[] = [];
+  const collectors: HttpChild[] = [];
   for (let i = 0; i < S.collectors; i++) {
     const port = freePort();
     const cmd = programCommand(["serve", "--http", `127.0.0.1:${port}`]);
-    const c = Object.assign(
-      new HttpChild(
-        `collector#${i}`,
-        { ...cmd, env: { HOME: tmp, SESSION_BUDDY_DB: httpDb.url } },
-        `http://127.0.0.1:${port}`,
-      ),
-      { acked: [] as string[], failed: 0 },
+    const c = new HttpChild(
+      `collector#${i}`,
+      { ...cmd, env: { HOME: tmp, SESSION_BUDDY_DB: httpDb.url } },
+      `http://127.0.0.1:${port}`,
     );
     collectors.push(c);
-    live.add(c);
     // One after another, as above.
     await c.healthy(performance.now(), 5);
   }
@@ -444,9 +407,7 @@ try {
   const load = (ms: number) =>
     burst(conns, ms, async ({ conn, to }) => {
       const { reply, ms } = await conn.call("track_session_start", startArgs());
-      const id = tracked(reply);
-      if (id === null) to.failed++;
-      else to.acked.push(id);
+      to.ack(tracked(reply));
       return ms;
     });
   await load(S.httpMs / 6);
@@ -478,18 +439,16 @@ try {
       const running = await countPhase(PHASES.http, label, OURS, httpDb, collectors);
       for (const { conn } of conns) conn.close();
       const exits: number[] = [];
-      for (const c of collectors) exits.push(await c.stop()), live.delete(c);
+      for (const c of collectors) exits.push(await c.stop());
       const code = exits.find((x) => x !== 0) ?? 0;
       const stopped = await countPhase("after stop", label, OURS, httpDb, collectors, code);
       b.set("ours", "http_c64_failed", httpFailed);
-      b.set("ours", "http_c64_lost", Math.max(running.lost, stopped.lost));
+      b.set("ours", "http_c64_lost", Math.max(running.lost ?? 0, stopped.lost ?? 0));
     },
   });
 } catch (error) {
   console.error(error);
-  await Promise.all(
-    [...live].map((x) => (x instanceof RpcClient ? x.close() : x.stop()).catch(() => {})),
-  );
+  await Child.stopAll();
   if (!b.flag("--keep")) await Promise.all(databases.map((d) => d.drop().catch(() => {})));
   await own?.close().catch(() => {});
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
@@ -519,7 +478,7 @@ b.target(
   "0 failed, 0 lost",
   {
     pass: F("http_c64_failed") === 0 && F("http_c64_lost") === 0 &&
-      stored.filter((r) => r.phase === "after stop").every((r) => r.exit === 0),
+      b.stored.filter((r) => r.phase === "after stop").every((r) => r.exit === 0),
     detail: `${fmt(F("http_c64_failed"))} failed, ${fmt(F("http_c64_lost"))} lost, ` +
       `${fmt(F("http_c64_calls_s"))} calls/s`,
   },
@@ -541,8 +500,7 @@ const cpu = [...cpuUse].map(([key, u]) => {
 const LOAD_AFTER = loadAverage();
 const out = [
   "",
-  `session-buddy on PostgreSQL (${b.quick ? "QUICK counts, not meaningful" : "full"}; ` +
-  `deno ${MACHINE.deno}; all in one run)`,
+  b.title("on PostgreSQL", false),
   `machine: ${MACHINE.cpu}, ${MACHINE.cores} cores (servers, PostgreSQL and the load generator ` +
   `share them); load average before ${LOAD_BEFORE}, after ${LOAD_AFTER}`,
   `cluster: PostgreSQL ${CLUSTER.version} on ${CLUSTER.host}:${CLUSTER.port} (${CLUSTER.source}); ` +
@@ -593,18 +551,7 @@ out.push(
   ),
   "",
   "stored (acknowledged ids looked up in the database itself):",
-  ...table(
-    ["phase", "server", "stored/acknowledged", "rows", "failed", "lost", "exit"],
-    stored.map((r) => [
-      r.phase,
-      r.server,
-      `${r.stored}/${r.acknowledged}`,
-      String(r.rows),
-      String(r.failed_calls),
-      r.lost > 0 ? `${r.lost} LOST` : "0",
-      r.exit === null ? "-" : String(r.exit),
-    ]),
-  ),
+  ...b.storedTable(),
   "",
   ...b.targetLines(),
 );
@@ -622,7 +569,6 @@ b.summary({
   cluster: CLUSTER,
   sizes: S,
   cpu,
-  stored,
-  ours_clean: stored.filter((r) => !r.server.includes("FLOOR"))
-    .every((r) => r.failed_calls === 0 && r.lost === 0 && (r.exit === null || r.exit === 0)),
+  stored: b.stored,
+  ours_clean: b.clean((server) => !server.includes("FLOOR")),
 });
