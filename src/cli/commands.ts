@@ -110,6 +110,7 @@ export async function runStoreCommand(
         ["tracked by", v.tracked_by ?? "-"],
         ["event id", v.event_id],
       ];
+      if (v.origin_session_id) rows.splice(1, 0, ["origin id", v.origin_session_id]);
       if (v.metadata && Object.keys(v.metadata).length > 0) {
         rows.push(["metadata", JSON.stringify(v.metadata)]);
       }
@@ -260,9 +261,9 @@ function tailLine(ctx: CommandContext, e: FeedEntry, v: SessionView): string {
 }
 
 /**
- * `sessions import`: reads export NDJSON, checks every line before writing any, then writes
- * each record unless its session (or event) is stored already. Running it twice writes
- * nothing the second time.
+ * `sessions import`: reads export NDJSON, checks every line before writing any, then brings
+ * each record into the store (src/sessions/imported.ts: none is dropped). Running it twice
+ * changes nothing the second time: every record is then `unchanged`.
  */
 async function importRecords(ctx: CommandContext): Promise<CommandOutcome> {
   const text = await ctx.readInput!();
@@ -283,19 +284,17 @@ async function importRecords(ctx: CommandContext): Promise<CommandOutcome> {
     }
     records.push(parsed.value);
   }
-  let written = 0;
-  let skipped = 0;
-  for (const record of records) {
-    if ((await ctx.store.importRecord(record)) === "written") written++;
-    else skipped++;
-  }
+  const counts = { written: 0, renumbered: 0, updated: 0, unchanged: 0 };
+  for (const record of records) counts[(await ctx.store.importRecord(record)).kind]++;
   if (ctx.json) {
-    await ctx.write(JSON.stringify({ status: "ok", written, skipped, error: null }));
+    await ctx.write(JSON.stringify({ status: "ok", ...counts, error: null }));
   } else {
+    const n = records.length;
     await ctx.write(
-      `Imported ${written} session${
-        written === 1 ? "" : "s"
-      }; skipped ${skipped} already in the store.`,
+      `Imported ${n} session${
+        n === 1 ? "" : "s"
+      }: ${counts.written} written, ${counts.renumbered} ` +
+        `renumbered, ${counts.updated} updated, ${counts.unchanged} unchanged`,
     );
   }
   return { code: 0 };

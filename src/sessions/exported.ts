@@ -34,6 +34,10 @@ export function parseExportedRecord(value: unknown): Parsed<SessionRecord> {
   if (id.includes("\u0000") || !id.isWellFormed()) {
     return { ok: false, reason: "Invalid session_id: U+0000 and lone surrogates are not allowed" };
   }
+  const origin = value.origin_session_id;
+  if (origin !== undefined && !(typeof origin === "string" && origin.length >= 1)) {
+    return { ok: false, reason: "Invalid origin_session_id: expected a non-empty string" };
+  }
   const start = parseStartEvent({ ...value, event_type: value.event_type ?? "session_start" });
   if (!start.ok) return start;
   const timeProblem = instantProblem(value, "started_at", false) ??

@@ -10,6 +10,8 @@ export type EndSource = "client" | "reaper";
 /** A session as stored: every start field as sent (never the token) plus lifecycle data. */
 export interface SessionRecord extends SessionStartEvent {
   session_id: string;
+  /** The id the session had before an import or a forward gave it this one (absent if none). */
+  origin_session_id?: string;
   status: StoredStatus;
   started_at: string;
   ended_at: string | null;

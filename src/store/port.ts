@@ -41,8 +41,15 @@ export interface FeedEntry {
   kind: string;
 }
 
-/** What importing one exported record did. */
-export type ImportOutcome = "written" | "skipped";
+/**
+ * What importing one exported record did, and the id it is stored under now: `written` as
+ * it was; `renumbered` under the next free id of its base (its id belonged to another
+ * event); `updated` (its event was stored, and lacked what it brought); `unchanged`.
+ */
+export interface ImportOutcome {
+  kind: "written" | "renumbered" | "updated" | "unchanged";
+  sessionId: string;
+}
 
 /** Told how the store's commits go (for `/metrics`). */
 export interface StoreObserver {
@@ -93,8 +100,10 @@ export interface SessionStore {
   /** Change-feed entries written at or after `sinceMs`, oldest first. */
   feedSince(sinceMs: number): Promise<FeedEntry[]>;
   /**
-   * Writes an exported record as it is, unless a session with its id (or its event id)
-   * is stored already; id counters move past it, so later starts do not collide.
+   * Brings an exported record into the store under the rules of src/sessions/imported.ts,
+   * in one transaction: its event stored already takes what the record adds; else it is
+   * written under its id when that is free (id counters move past it, so later starts do
+   * not collide), or under the next free id of its base with `origin_session_id`.
    */
   importRecord(record: SessionRecord): Promise<ImportOutcome>;
   /** A small read that succeeds when the store answers (for `/healthz`). */

@@ -239,9 +239,15 @@ Deno.test("docs/postgresql.md: export | import moves a host's Deno KV store into
     }
     const first = await sh(pipeline, env, dir);
     assert.equal(first.code, 0, first.stderr);
-    assert.equal(first.stdout.trim(), "Imported 3 sessions; skipped 0 already in the store.");
+    assert.equal(
+      first.stdout.trim(),
+      "Imported 3 sessions: 3 written, 0 renumbered, 0 updated, 0 unchanged",
+    );
     const again = await sh(pipeline, env, dir);
-    assert.equal(again.stdout.trim(), "Imported 0 sessions; skipped 3 already in the store.");
+    assert.equal(
+      again.stdout.trim(),
+      "Imported 3 sessions: 0 written, 0 renumbered, 0 updated, 3 unchanged",
+    );
     const rows = await database.query("SELECT session_id FROM session_buddy.sessions ORDER BY 1");
     assert.deepEqual(rows.map((r) => r.session_id), [...ids].sort());
     // A start after the move continues the id counters the imported sessions used.

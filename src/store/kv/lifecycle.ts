@@ -1,23 +1,14 @@
-/** The Deno KV store's changes to one session: end, heartbeat, import, and reading it. */
+/** The Deno KV store's changes to one session: end, heartbeat, and reading it (import: imports.ts). */
 import type { SessionEndEvent } from "../../sessions/events.ts";
 import {
-  candidateNumber,
   endRecord,
   type EndSource,
   type SessionRecord,
   touchRecord,
 } from "../../sessions/session.ts";
-import type { EndOutcome, HeartbeatOutcome, ImportOutcome } from "../port.ts";
-import type { EventEntry, KvContext } from "./context.ts";
-import {
-  eventKey,
-  FEED_TTL_MS,
-  feedKey,
-  idSeqKey,
-  indexKeys,
-  sessionKey,
-  statusKey,
-} from "./keys.ts";
+import type { EndOutcome, HeartbeatOutcome } from "../port.ts";
+import type { KvContext } from "./context.ts";
+import { FEED_TTL_MS, feedKey, sessionKey, statusKey } from "./keys.ts";
 import { decodeRecord, encodeRecord } from "./records.ts";
 import { withRetry } from "./retry.ts";
 
@@ -75,35 +66,5 @@ export async function heartbeat(
       op.delete(statusKey(before, before.status)).set(statusKey(before, "active"), null);
     }
     return (await ctx.commit(op)).ok ? "alive" : undefined;
-  }, ctx.retry);
-}
-
-/**
- * Writes an exported record with its index keys, unless its session id or event id is
- * stored; the id counter of its base moves up to it.
- */
-export async function importRecord(
-  ctx: KvContext,
-  record: SessionRecord,
-  forget: (base: string) => void,
-): Promise<ImportOutcome> {
-  const id = record.session_id;
-  const numbered = candidateNumber(record);
-  const seqKey = numbered ? idSeqKey(numbered.base) : null;
-  return await withRetry<ImportOutcome>(async () => {
-    const keys = [sessionKey(id), eventKey(record.event_id), ...(seqKey ? [seqKey] : [])];
-    const [session, event, seq] = await ctx.kv.getMany<unknown[]>(keys);
-    if (session!.value || event!.value) return "skipped";
-    const op = ctx.kv.atomic().check(session!).check(event!)
-      .set(sessionKey(id), encodeRecord(record))
-      .set(eventKey(record.event_id), { session_id: id } satisfies EventEntry);
-    for (const key of indexKeys(record)) op.set(key, null);
-    if (numbered && seq && ((seq.value as number | null) ?? 0) < numbered.n) {
-      op.check(seq).set(seq.key, numbered.n);
-    }
-    if (!(await ctx.commit(op)).ok) return undefined;
-    // The counter this process remembers is behind now; the next start reads it.
-    if (numbered) forget(numbered.base);
-    return "written";
   }, ctx.retry);
 }

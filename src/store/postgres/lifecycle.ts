@@ -1,16 +1,15 @@
-/** The PostgreSQL store's changes to one session: end, heartbeat, import, and reading it. */
+/** The PostgreSQL store's changes to one session: end, heartbeat, and reading it (import: imports.ts). */
 import type { SessionEndEvent } from "../../sessions/events.ts";
 import {
-  candidateNumber,
   endRecord,
   type EndSource,
   type SessionRecord,
   touchRecord,
 } from "../../sessions/session.ts";
 import { StoreError } from "../errors.ts";
-import type { EndOutcome, HeartbeatOutcome, ImportOutcome } from "../port.ts";
+import type { EndOutcome, HeartbeatOutcome } from "../port.ts";
 import { deadline, type PgContext } from "./connection.ts";
-import { columnText, sendable } from "./text.ts";
+import { sendable } from "./text.ts";
 
 /**
  * Reads a session's record and version, applies `change`, and writes it back checked on
@@ -110,38 +109,4 @@ export async function getSession(ctx: PgContext, sessionId: string): Promise<Ses
     "a read",
   );
   return found.rows[0] ? JSON.parse(found.rows[0].record) as SessionRecord : null;
-}
-
-export async function importRecord(ctx: PgContext, record: SessionRecord): Promise<ImportOutcome> {
-  const numbered = candidateNumber(record);
-  const r = await deadline(
-    () =>
-      ctx.write<{ written: string }>(
-        `WITH ins AS (
-           INSERT INTO session_buddy.sessions (session_id, event_id, started_ms,
-               component_name, hostname, username, status, last_seen_ms, record)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT DO NOTHING RETURNING 1),
-         counter AS (
-           INSERT INTO session_buddy.id_counters AS c (base, n)
-             SELECT $10, $11 WHERE $10::text IS NOT NULL AND EXISTS (SELECT 1 FROM ins)
-             ON CONFLICT (base) DO UPDATE SET n = GREATEST(c.n, EXCLUDED.n))
-         SELECT count(*) AS written FROM ins`,
-        [
-          record.session_id,
-          record.event_id,
-          Date.parse(record.started_at),
-          columnText(record.component_name),
-          columnText(record.hostname),
-          columnText(record.user.username),
-          record.status,
-          Date.parse(record.last_seen_at),
-          JSON.stringify(record),
-          numbered?.base ?? null,
-          numbered?.n ?? null,
-        ],
-      ),
-    "an import",
-  );
-  return Number(r.rows[0]?.written) === 1 ? "written" : "skipped";
 }

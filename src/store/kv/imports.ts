@@ -1,0 +1,117 @@
+/**
+ * `sessions import` on a Deno KV store (a file, or KV Connect): one exported record at a
+ * time, each in one atomic commit checked on everything it read, tried again when another
+ * writer got in between. The rules are src/sessions/imported.ts.
+ */
+import { mergeImported, renumbered } from "../../sessions/imported.ts";
+import {
+  baseSessionId,
+  candidateId,
+  candidateNumber,
+  type SessionRecord,
+} from "../../sessions/session.ts";
+import { StoreError } from "../errors.ts";
+import type { ImportOutcome } from "../port.ts";
+import type { EventEntry, KvContext } from "./context.ts";
+import { eventKey, idSeqKey, indexKeys, sessionKey, statusKey } from "./keys.ts";
+import { decodeRecord, encodeRecord } from "./records.ts";
+import { withRetry } from "./retry.ts";
+
+/** How many taken candidates of one base a renumbering looks past before it gives up. */
+const MAX_CANDIDATES = 10_000;
+
+/**
+ * Brings an exported record into the store: its event stored already takes what the
+ * record adds; else the record is written under its id when that is free, or under the
+ * next free id of its base. `forget` is told of a base whose id counter moved.
+ */
+export async function importRecord(
+  ctx: KvContext,
+  record: SessionRecord,
+  forget: (base: string) => void,
+): Promise<ImportOutcome> {
+  const id = record.session_id;
+  return await withRetry<ImportOutcome>(async () => {
+    const [event, held] = await ctx.kv.getMany<[EventEntry, Uint8Array]>([
+      eventKey(record.event_id),
+      sessionKey(id),
+    ]);
+    if (event.value) {
+      const storedId = event.value.session_id;
+      const entry = storedId === id ? held : await ctx.kv.get<Uint8Array>(sessionKey(storedId));
+      return await update(ctx, entry, record);
+    }
+    const written = held.value
+      ? await renumber(ctx, event, record)
+      : await write(ctx, event, held, record);
+    if (written) forget(baseSessionId(record));
+    return written;
+  }, ctx.retry);
+}
+
+/** The event's stored session takes what `record` adds; undefined when a check failed. */
+async function update(
+  ctx: KvContext,
+  entry: Deno.KvEntryMaybe<Uint8Array>,
+  record: SessionRecord,
+): Promise<ImportOutcome | undefined> {
+  if (!entry.value) {
+    throw new StoreError("failed", `the session of event ${record.event_id} is missing`);
+  }
+  const stored = decodeRecord(entry.value);
+  const merged = mergeImported(stored, record);
+  if (!merged) return { kind: "unchanged", sessionId: stored.session_id };
+  const op = ctx.kv.atomic().check(entry).set(entry.key, encodeRecord(merged));
+  if (merged.status !== stored.status) {
+    op.delete(statusKey(stored, stored.status)).set(statusKey(merged, merged.status), null);
+  }
+  const res = await ctx.commit(op);
+  return res.ok ? { kind: "updated", sessionId: stored.session_id } : undefined;
+}
+
+/** Writes `record` under its own id, which is free; its base's counter moves up to it. */
+async function write(
+  ctx: KvContext,
+  event: Deno.KvEntryMaybe<EventEntry>,
+  held: Deno.KvEntryMaybe<Uint8Array>,
+  record: SessionRecord,
+): Promise<ImportOutcome | undefined> {
+  const numbered = candidateNumber(record);
+  const op = ctx.kv.atomic().check(event).check(held);
+  if (numbered) {
+    const seq = await ctx.kv.get<number>(idSeqKey(numbered.base));
+    if ((seq.value ?? 0) < numbered.n) op.check(seq).set(seq.key, numbered.n);
+  }
+  const res = await ctx.commit(setRecord(op, record));
+  return res.ok ? { kind: "written", sessionId: record.session_id } : undefined;
+}
+
+/**
+ * Writes `record`, whose id belongs to another event, under the next free id of its base
+ * (the id counter's next, past any taken outside the counter), keeping its id as its origin.
+ */
+async function renumber(
+  ctx: KvContext,
+  event: Deno.KvEntryMaybe<EventEntry>,
+  record: SessionRecord,
+): Promise<ImportOutcome | undefined> {
+  const base = baseSessionId(record);
+  const seq = await ctx.kv.get<number>(idSeqKey(base));
+  for (let n = (seq.value ?? 0) + 1; n <= (seq.value ?? 0) + MAX_CANDIDATES; n++) {
+    const candidate = await ctx.kv.get<Uint8Array>(sessionKey(candidateId(base, n)));
+    if (candidate.value) continue;
+    const moved = renumbered(record, candidateId(base, n));
+    const op = ctx.kv.atomic().check(event).check(seq).check(candidate).set(seq.key, n);
+    const res = await ctx.commit(setRecord(op, moved));
+    return res.ok ? { kind: "renumbered", sessionId: moved.session_id } : undefined;
+  }
+  throw new StoreError("failed", `no free id for ${record.session_id} among ${base}'s next ones`);
+}
+
+/** Adds a new session's record, event entry and index keys to `op`. */
+function setRecord(op: Deno.AtomicOperation, record: SessionRecord): Deno.AtomicOperation {
+  op.set(sessionKey(record.session_id), encodeRecord(record))
+    .set(eventKey(record.event_id), { session_id: record.session_id } satisfies EventEntry);
+  for (const key of indexKeys(record)) op.set(key, null);
+  return op;
+}
