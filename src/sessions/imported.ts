@@ -7,6 +7,10 @@
 import { canonicalJson, type SessionRecord } from "./session.ts";
 
 /** The fields that say how a session ended (all null, and active, for one that has not). */
+
+/** How many taken candidates of one base a renumbering looks past before it gives up. */
+export const MAX_CANDIDATES = 10_000;
+
 type End = Pick<
   SessionRecord,
   "status" | "ended_at" | "duration_seconds" | "end_metadata" | "end_source"

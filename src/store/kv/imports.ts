@@ -3,7 +3,7 @@
  * time, each in one atomic commit checked on everything it read, tried again when another
  * writer got in between. The rules are src/sessions/imported.ts.
  */
-import { mergeImported, renumbered } from "../../sessions/imported.ts";
+import { MAX_CANDIDATES, mergeImported, renumbered } from "../../sessions/imported.ts";
 import {
   baseSessionId,
   candidateId,
@@ -16,9 +16,6 @@ import type { EventEntry, KvContext } from "./context.ts";
 import { eventKey, idSeqKey, indexKeys, sessionKey, statusKey } from "./keys.ts";
 import { decodeRecord, encodeRecord } from "./records.ts";
 import { withRetry } from "./retry.ts";
-
-/** How many taken candidates of one base a renumbering looks past before it gives up. */
-const MAX_CANDIDATES = 10_000;
 
 /**
  * Brings an exported record into the store: its event stored already takes what the

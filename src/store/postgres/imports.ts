@@ -4,7 +4,7 @@
  * are src/sessions/imported.ts; the ids come from the same counter rows starts take them
  * from (`start_sessions`), so renumbered imports and live starts never collide.
  */
-import { mergeImported, renumbered } from "../../sessions/imported.ts";
+import { MAX_CANDIDATES, mergeImported, renumbered } from "../../sessions/imported.ts";
 import {
   baseSessionId,
   candidateId,
@@ -16,9 +16,6 @@ import type { ImportOutcome } from "../port.ts";
 import type { PgContext } from "./connection.ts";
 import type { PoolClient } from "./driver.ts";
 import { columnText } from "./text.ts";
-
-/** How many taken candidates of one base a renumbering looks past before it gives up. */
-const MAX_CANDIDATES = 10_000;
 
 /** Brings an exported record into the store, in one transaction. */
 export async function importRecord(ctx: PgContext, record: SessionRecord): Promise<ImportOutcome> {
