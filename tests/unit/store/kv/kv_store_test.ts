@@ -146,3 +146,25 @@ Deno.test("groupSize: calls in flight settle into two equal groups taking turns"
   assert.deepEqual(groupTurns(64, 40).slice(-5), [24, 24, 24, 24, 24]);
   assert.equal(groupSize(1, 0, MAX_GROUP), 0);
 });
+
+Deno.test("a listing whose signal is aborted stops walking the store and rejects", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const store = new KvSessionStore(kv);
+  try {
+    const now = new Date();
+    await Promise.all(Array.from({ length: 30 }, () => store.start(event(), null, now)));
+    await store.flushIndexes();
+    const filter = { status: "all" as const };
+    const whole = await store.list(filter, 50, null, now.getTime(), 3600_000);
+    assert.equal(whole.sessions.length, 30);
+    const cancelled = new AbortController();
+    cancelled.abort(new DOMException("cancelled by the client", "AbortError"));
+    await assert.rejects(
+      () => store.list(filter, 50, null, now.getTime(), 3600_000, undefined, cancelled.signal),
+      (error: Error) => error.name === "AbortError",
+    );
+  } finally {
+    await store.close();
+    kv.close();
+  }
+});
