@@ -4,10 +4,10 @@
  * (the e2e tests send the same over sockets).
  */
 import assert from "node:assert/strict";
+import { collectingLog } from "../../helpers/log.ts";
 import { createVerifier } from "../../../src/auth/verify.ts";
 import { acceptAll } from "../../../src/auth/verifier.ts";
 import { createHandler, type HttpDeps, UNAUTHORIZED } from "../../../src/http/handler.ts";
-import type { Log } from "../../../src/log.ts";
 import { createServer } from "../../../src/mcp/server.ts";
 import { Metrics } from "../../../src/metrics.ts";
 import { openStore } from "../../../src/store/open.ts";
@@ -27,13 +27,7 @@ async function edge(
   options: { secret?: boolean; loopback?: boolean; overrides?: Partial<HttpDeps> } = {},
 ): Promise<Edge> {
   const store = await openStore({ kind: "memory" });
-  const lines: string[] = [];
-  const log: Log = {
-    debug: (m) => lines.push(`DEBUG ${m}`),
-    info: (m) => lines.push(`INFO ${m}`),
-    warning: (m) => lines.push(`WARNING ${m}`),
-    error: (m) => lines.push(`ERROR ${m}`),
-  };
+  const { log, lines } = collectingLog();
   const metrics = new Metrics();
   const deps = {
     store,
