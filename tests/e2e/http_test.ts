@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import devImports from "../imports.json" with { type: "json" };
-import { connectHttp, freePort, type HttpRunning, startHttpServer } from "../helpers/http.ts";
+import { connectHttp, freePort, startHttpServer, withCollector } from "../helpers/http.ts";
 import {
   DEV_FLAGS,
   endArgs,
@@ -21,29 +21,6 @@ import {
 import { makeTestCa } from "../helpers/tls.ts";
 
 const IN_CI = Deno.env.get("CI") === "true";
-
-/** Runs `fn` with a collector on a fresh store; always stops it and removes the folder. */
-async function withCollector(
-  fn: (server: HttpRunning, dir: string) => Promise<void>,
-  options: { env?: Record<string, string>; args?: (dir: string) => string[]; scheme?: "https" } =
-    {},
-): Promise<void> {
-  const { dir, cleanup } = await tempDir();
-  try {
-    const server = await startHttpServer({
-      env: { HOME: dir, SESSION_BUDDY_DB: `${dir}/s.kv`, ...options.env },
-      args: options.args?.(dir),
-      scheme: options.scheme,
-    });
-    try {
-      await fn(server, dir);
-    } finally {
-      await server.stop();
-    }
-  } finally {
-    await cleanup();
-  }
-}
 
 /** One raw HTTP/1.1 exchange; returns the status code and the whole response text. */
 async function raw(port: number, request: string): Promise<{ status: number; text: string }> {

@@ -5,7 +5,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client";
 // @ts-types="npm:/@modelcontextprotocol/sdk@1.32.2/client/streamableHttp"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { programCommand, spawnPiped } from "./server.ts";
+import { programCommand, spawnPiped, tempDir } from "./server.ts";
 
 /** A TCP port nobody listens on right now (the server must be told an exact one). */
 export function freePort(): number {
@@ -151,4 +151,27 @@ export function tarpit(): { port: number; close: () => void } {
       }
     },
   };
+}
+
+/** Runs `fn` with a collector on a fresh store; always stops it and removes the folder. */
+export async function withCollector(
+  fn: (server: HttpRunning, dir: string) => Promise<void>,
+  options: { env?: Record<string, string>; args?: (dir: string) => string[]; scheme?: "https" } =
+    {},
+): Promise<void> {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const server = await startHttpServer({
+      env: { HOME: dir, SESSION_BUDDY_DB: `${dir}/s.kv`, ...options.env },
+      args: options.args?.(dir),
+      scheme: options.scheme,
+    });
+    try {
+      await fn(server, dir);
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await cleanup();
+  }
 }

@@ -7,7 +7,7 @@
  */
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
-import { type HttpRunning, startHttpServer } from "./http.ts";
+import { type HttpRunning, withCollector as withHttpCollector } from "./http.ts";
 import { DENO_DIR, programCommand, ROOT, runtimeEnv, spawnPiped, tempDir } from "./server.ts";
 
 /** The stateless revision. */
@@ -366,23 +366,11 @@ export function rawPost(port: number, headerLines: string[], payload: unknown): 
 }
 
 /** Runs `fn` with `serve --http` on a fresh store; always stops it and removes the folder. */
-export async function withCollector(
+export function withCollector(
   fn: (server: HttpRunning, dir: string) => Promise<void>,
   env: Record<string, string> = {},
 ): Promise<void> {
-  const { dir, cleanup } = await tempDir();
-  try {
-    const server = await startHttpServer({
-      env: { HOME: dir, SESSION_BUDDY_DB: `${dir}/s.kv`, ...env },
-    });
-    try {
-      await fn(server, dir);
-    } finally {
-      await server.stop();
-    }
-  } finally {
-    await cleanup();
-  }
+  return withHttpCollector(fn, { env });
 }
 
 /**
