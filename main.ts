@@ -8,7 +8,7 @@ import { parseInvocation } from "./src/cli/invocation.ts";
 import { StartupError } from "./src/config.ts";
 import { UsageError } from "./src/usage_error.ts";
 import { helpText } from "./src/cli/help.ts";
-import { launchCommand, launchServer } from "./src/serve/launch.ts";
+import { launchCommand, launchForward, launchServer } from "./src/serve/launch.ts";
 
 /** The only environment variables this program reads. */
 const ENV_NAMES = [
@@ -26,6 +26,7 @@ const ENV_NAMES = [
   "SESSION_BUDDY_TLS_CERT",
   "SESSION_BUDDY_TLS_KEY",
   "SESSION_BUDDY_ALLOWED_ORIGINS",
+  "SESSION_BUDDY_FORWARD_TOKEN",
   "HOME",
   "XDG_DATA_HOME",
   "NO_COLOR",
@@ -77,6 +78,9 @@ async function main(args: string[]): Promise<number> {
   }
   try {
     if (invocation.kind === "serve") return await launchServer(invocation.config, denoJson.version);
+    if (invocation.kind === "forward") {
+      return await launchForward(invocation.config, invocation.command, invocation.token);
+    }
     // Colour only for a person at a terminal, and never when NO_COLOR is set (no-color.org).
     const colour = Deno.stdout.isTerminal() && !env.NO_COLOR;
     return await launchCommand(invocation.config, invocation.command, invocation.json, colour);

@@ -49,6 +49,8 @@ export interface Snapshot {
   rssBytes: number;
   /** When the process started, in seconds since the epoch. */
   startSeconds: number;
+  /** What waits for `session-buddy forward` in this store, when it is forwarded from. */
+  forward?: { waiting: number; oldestAgeSeconds: number } | null;
 }
 
 /** Components beyond this many are summed under {@linkcode OTHER_COMPONENTS}. */
@@ -188,6 +190,24 @@ export class Metrics {
       out.push(
         `session_buddy_open_session_max_age_seconds${labels([["component", row.component]])} ${
           formatValue(Math.max(0, Math.round(row.oldestSeconds ?? 0)))
+        }`,
+      );
+    }
+    if (snapshot.forward) {
+      family(
+        "session_buddy_forward_waiting_sessions",
+        "gauge",
+        "Sessions changed since session-buddy forward last delivered them, read from the store.",
+      );
+      out.push(`session_buddy_forward_waiting_sessions ${snapshot.forward.waiting}`);
+      family(
+        "session_buddy_forward_oldest_waiting_age_seconds",
+        "gauge",
+        "Age of the oldest change that waits for session-buddy forward (0 when none waits).",
+      );
+      out.push(
+        `session_buddy_forward_oldest_waiting_age_seconds ${
+          formatValue(Math.max(0, Math.round(snapshot.forward.oldestAgeSeconds)))
         }`,
       );
     }

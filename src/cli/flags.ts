@@ -26,9 +26,15 @@ const VALUE_FLAGS = [
   "--allowed-origin",
   "--allowed-host",
   "--secret-file",
+  "--collector",
+  "--to-db",
+  "--forward-token-file",
+  "--batch-size",
 ] as const;
 /** Flags that take no value. */
-const SWITCHES = ["--json", "--plain-http", "--require-auth"] as const;
+const SWITCHES = ["--json", "--plain-http", "--require-auth", "--once"] as const;
+/** `forward --status` asks for the forwarder's status; elsewhere `--status` takes a value. */
+const FORWARD_SWITCHES: readonly string[] = [...SWITCHES, "--status"];
 /** Any flag the program knows. */
 export type Flag = typeof VALUE_FLAGS[number] | typeof SWITCHES[number];
 /** The flags given, each with its last value (`"true"` for a switch). */
@@ -51,6 +57,14 @@ export interface Repeated {
  * ```
  */
 export function readFlags(args: string[]): { flags: Flags; rest: string[]; repeated: Repeated } {
+  const read = readWith(args, SWITCHES);
+  return read.rest[0] === "forward" ? readWith(args, FORWARD_SWITCHES) : read;
+}
+
+function readWith(
+  args: string[],
+  switches: readonly string[],
+): { flags: Flags; rest: string[]; repeated: Repeated } {
   const flags: Flags = {};
   const rest: string[] = [];
   const repeated: Repeated = { origins: [], hosts: [] };
@@ -64,8 +78,8 @@ export function readFlags(args: string[]): { flags: Flags; rest: string[]; repea
       rest.push(arg);
       continue;
     }
-    if ((SWITCHES as readonly string[]).includes(arg)) {
-      flags[arg as typeof SWITCHES[number]] = "true";
+    if (switches.includes(arg)) {
+      flags[arg as Flag] = "true";
       continue;
     }
     const eq = arg.indexOf("=");

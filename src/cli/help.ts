@@ -26,10 +26,16 @@ Usage:
   session-buddy sessions export [--since T] [--until T]
                                     every session started in the range, as NDJSON
   session-buddy sessions import [FILE|-] [--json]
-                                    write exported NDJSON into --db (skips sessions
-                                    already there): export | import moves a store
+                                    write exported NDJSON into --db under the import
+                                    rules (nothing is dropped): export | import moves
+                                    a store
   session-buddy stats [--group-by component|hostname|username] [--since T]
                       [--until T] [--json]
+  session-buddy forward (--collector URL | --to-db LOCATION) [--once] [--batch-size N]
+                                    send --db's sessions (starts, heartbeats, ends) to
+                                    the fleet: a collector's /mcp, or a store; runs
+                                    until SIGTERM, or with --once until all is sent
+  session-buddy forward --status [--json]    what waits to be forwarded, and since when
   session-buddy --help | --version
 
   T is an ISO 8601 time (2026-02-06T12:00:00Z) or a duration ago (90m, 24h, 7d).
@@ -71,6 +77,17 @@ serve --http options:
                                                  forwards; may repeat
   --plain-http         -                         plain HTTP on a non-loopback host, for a
                                                  TLS-terminating proxy in front
+
+forward options:
+  --collector URL      -                         a collector's MCP endpoint
+                                                 (http(s)://HOST[:PORT]/mcp)
+  -                    SESSION_BUDDY_FORWARD_TOKEN  the collector's bearer token (a JWT
+                                                 from its secret: session-buddy token)
+  --forward-token-file FILE                      the token is this file's first line
+  --to-db LOCATION     -                         a store to write to directly (as --db);
+                                                 --db-ca and SESSION_BUDDY_DB_PASSWORD
+                                                 then apply to it
+  --batch-size N       -                         records per delivery (1-1000, default 500)
 
 stdout carries MCP messages only (stdio mode); log lines go to stderr and the log file.
 Colour is used only on a terminal, and never when NO_COLOR is set.

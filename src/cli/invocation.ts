@@ -11,9 +11,11 @@ import {
   storeConfig,
 } from "../config.ts";
 import { parseDuration } from "../duration.ts";
+import { absolute } from "../path.ts";
 import { UsageError } from "../usage_error.ts";
 import { allowOnly, readFlags } from "./flags.ts";
 import { parseStoreCommand, type StoreCommand } from "./grammar.ts";
+import { type ForwardCommand, parseForwardCommand, readForwardToken } from "./forward_args.ts";
 
 /** What the command line asks for. */
 export type Invocation =
@@ -22,7 +24,8 @@ export type Invocation =
   | { kind: "version" }
   | { kind: "secret" }
   | { kind: "token"; secret: string; user: string; ttlMs: number }
-  | { kind: "store"; command: StoreCommand; json: boolean; config: ServeConfig };
+  | { kind: "store"; command: StoreCommand; json: boolean; config: ServeConfig }
+  | { kind: "forward"; command: ForwardCommand; token: string | null; config: ServeConfig };
 
 /**
  * Reads the invocation from `args` (without the program name) and `env`.
@@ -61,6 +64,32 @@ export function parseInvocation(
   if (command === "sessions" || command === "stats") {
     const { command: store, json } = parseStoreCommand(rest, flags, now, platform.cwd);
     return { kind: "store", command: store, json, config: storeConfig(flags, env, platform) };
+  }
+  if (command === "forward") {
+    // `--db-ca` here is the CA of a `--to-db` PostgreSQL server: the local store is Deno KV.
+    const { "--db-ca": ca, ...local } = flags;
+    const forward = parseForwardCommand(rest.slice(1), flags, platform.cwd);
+    const config = storeConfig(local, env, platform);
+    if (config.db.kind === "postgres") {
+      throw new UsageError(
+        "forward sends a Deno KV store's sessions (a file or KV Connect): a PostgreSQL store is a fleet store already",
+      );
+    }
+    if (ca !== undefined) {
+      if (
+        forward.mode !== "send" || forward.target.kind !== "store" ||
+        forward.target.location.kind !== "postgres"
+      ) {
+        throw new UsageError(
+          "--db-ca is for a postgres:// --to-db (the CA of its server's certificate)",
+        );
+      }
+      config.dbCa = absolute(ca, platform.cwd);
+    }
+    const token = forward.mode === "send" && forward.target.kind === "collector"
+      ? readForwardToken(flags, env, platform.cwd, platform.readTextFile)
+      : null;
+    return { kind: "forward", command: forward, token, config };
   }
   if (command !== "serve") throw new UsageError(`unknown command '${command.slice(0, 64)}'`);
   if (rest.length > 1) throw new UsageError(`unexpected argument '${rest[1]!.slice(0, 64)}'`);

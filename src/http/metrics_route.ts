@@ -3,7 +3,8 @@
  * text exposition, with the open sessions counted from the store at scrape time.
  */
 import type { Log } from "../log.ts";
-import type { Metrics, OpenSessions } from "../metrics.ts";
+import type { Metrics, OpenSessions, Snapshot } from "../metrics.ts";
+import type { ForwardBacklog } from "../store/port.ts";
 import { AUTH_PREFIX } from "../mcp/results.ts";
 import { reportedStatus } from "../sessions/query.ts";
 import type { SessionRecord } from "../sessions/session.ts";
@@ -17,6 +18,8 @@ export interface MetricsRouteOptions {
   store: {
     /** Every session not ended, from every process writing the store. */
     active(): AsyncIterable<SessionRecord>;
+    /** What waits for `session-buddy forward` (absent or null: not forwarded from). */
+    forwardBacklog?(): Promise<ForwardBacklog | null>;
   };
   log: Pick<Log, "error">;
   now: () => Date;
@@ -38,8 +41,15 @@ export function tokenRequired(): Response {
 export function metricsRoute(options: MetricsRouteOptions): Next {
   return async () => {
     let openSessions: OpenSessions[];
+    let forward: Snapshot["forward"] = null;
+    const nowMs = options.now().getTime();
     try {
-      openSessions = await countOpen(options.store, options.now().getTime(), options.staleAfterMs);
+      openSessions = await countOpen(options.store, nowMs, options.staleAfterMs);
+      const backlog = await options.store.forwardBacklog?.();
+      if (backlog) {
+        const age = backlog.oldestAt === null ? 0 : (nowMs - backlog.oldestAt) / 1000;
+        forward = { waiting: backlog.waiting, oldestAgeSeconds: age };
+      }
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       options.log.error(`Metrics scrape failed: store error: ${reason}`);
@@ -50,6 +60,7 @@ export function metricsRoute(options: MetricsRouteOptions): Next {
       openSessions,
       rssBytes: options.rssBytes(),
       startSeconds: options.startSeconds,
+      forward,
     });
     return text(200, body, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
   };

@@ -4,7 +4,8 @@
  */
 import type { StoreCommand } from "../cli/grammar.ts";
 import type { ServeConfig } from "../config.ts";
-import { folderOf, workerPermissions } from "./permissions.ts";
+import type { ForwardCommand } from "../cli/forward_args.ts";
+import { folderOf, type ForwardGrant, forwardGrant, workerPermissions } from "./permissions.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { TOKEN_VARIABLE } from "../store/kv/connect.ts";
 import { type KvConnectLocation, locationName } from "../store/location.ts";
@@ -132,7 +133,38 @@ async function kvConnectHosts(location: KvConnectLocation): Promise<string[]> {
   }
 }
 
-async function runWorker(config: ServeConfig, first: ToWorker): Promise<number> {
+/**
+ * Runs `forward` in the Worker, which may touch the local store and reach exactly its
+ * target: the collector's address, or the target store's folder, socket or hosts.
+ */
+export async function launchForward(
+  config: ServeConfig,
+  command: ForwardCommand,
+  token: string | null,
+): Promise<number> {
+  const storeOnly = { ...config, logFile: null };
+  let grant: ForwardGrant | undefined;
+  if (command.mode === "send") {
+    const target = command.target;
+    const remote = target.kind === "store" && target.location.kind === "kv-connect"
+      ? await kvConnectHosts(target.location)
+      : [];
+    grant = forwardGrant(target, remote);
+  }
+  return await runWorker(storeOnly, {
+    type: "forward",
+    command,
+    config: storeOnly,
+    token,
+    dbCa: dbCaOf(config),
+  }, grant);
+}
+
+async function runWorker(
+  config: ServeConfig,
+  first: ToWorker,
+  grant?: ForwardGrant,
+): Promise<number> {
   const inputs = first.type === "command" && first.command.name === "import" && first.command.file
     ? [first.command.file]
     : [];
@@ -140,7 +172,7 @@ async function runWorker(config: ServeConfig, first: ToWorker): Promise<number> 
   const worker = new Worker(new URL("./worker.ts", import.meta.url), {
     type: "module",
     name: "session-buddy-server",
-    deno: { permissions: workerPermissions(config, inputs, remote) },
+    deno: { permissions: workerPermissions(config, inputs, remote, grant) },
   });
   // Network was held only to be handed on; the Worker keeps its exact grant.
   await Deno.permissions.revoke({ name: "net" });

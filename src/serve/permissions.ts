@@ -42,6 +42,38 @@ export function servingAddresses(
   return addresses;
 }
 
+/**
+ * What `forward` reaches besides its own store: a collector's `host:port`, or a target
+ * store's folder or socket and addresses (and the KV Connect token variable).
+ */
+export interface ForwardGrant {
+  paths: string[];
+  net: string[];
+  kvConnect: boolean;
+}
+
+/** The grant of a forward target: a collector URL's address, or a store's places. */
+export function forwardGrant(
+  target: { kind: "collector"; url: string } | { kind: "store"; location: ServeConfig["db"] },
+  remote: string[] = [],
+): ForwardGrant {
+  if (target.kind === "collector") {
+    const url = new URL(target.url);
+    const port = url.port || (url.protocol === "https:" ? "443" : "80");
+    return {
+      paths: [],
+      net: [hostPort(url.hostname.replace(/^\[|\]$/g, ""), Number(port))],
+      kvConnect: false,
+    };
+  }
+  const db = target.location;
+  return {
+    paths: servingPaths({ db, logFile: null }),
+    net: servingAddresses({ db, http: null }, remote),
+    kvConnect: db.kind === "kv-connect",
+  };
+}
+
 /** The permission options the serving Worker is created with. */
 export function workerPermissions(
   config: Pick<ServeConfig, "db" | "logFile" | "http">,
@@ -49,15 +81,17 @@ export function workerPermissions(
   inputs: string[] = [],
   /** A KV Connect store's hosts, from its metadata exchange. */
   remote: string[] = [],
+  /** What a forwarder's target needs. */
+  forward: ForwardGrant = { paths: [], net: [], kvConnect: false },
 ): Deno.PermissionOptionsObject {
-  const paths = servingPaths(config);
-  const addresses = servingAddresses(config, remote);
+  const paths = [...servingPaths(config), ...forward.paths];
+  const addresses = [...servingAddresses(config, remote), ...forward.net];
   const reads = [...paths, ...inputs];
   return {
     read: reads.length > 0 ? reads : false,
     write: paths.length > 0 ? paths : false,
     // Deno's KV client reads its token from this one variable, and checks env first.
-    env: config.db.kind === "kv-connect" ? [TOKEN_VARIABLE] : false,
+    env: config.db.kind === "kv-connect" || forward.kvConnect ? [TOKEN_VARIABLE] : false,
     net: addresses.length > 0 ? addresses : false,
     run: false,
     ffi: false,

@@ -1,6 +1,7 @@
 /** Messages between the outer process and the serving Worker. */
 import type { StoreCommand } from "../cli/grammar.ts";
 import type { ServeConfig } from "../config.ts";
+import type { ForwardCommand } from "../cli/forward_args.ts";
 
 /** Outer process to Worker. */
 export type ToWorker =
@@ -20,6 +21,15 @@ export type ToWorker =
     dbCa: string | null;
     json: boolean;
     colour: boolean;
+  }
+  | {
+    type: "forward";
+    command: ForwardCommand;
+    /** The local store; its `dbCa` and `dbPassword` are the `--to-db` PostgreSQL's. */
+    config: ServeConfig;
+    /** The collector's bearer token, read by the outer process. */
+    token: string | null;
+    dbCa: string | null;
   }
   | { type: "stop" };
 

@@ -193,12 +193,30 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
   post({ type: "ready" });
 }
 
+/** Runs `forward` (or `forward --status`) and reports its exit status. */
+async function forwarding(message: Extract<ToWorker, { type: "forward" }>): Promise<void> {
+  let interrupt!: () => void;
+  const stopped = new Promise<void>((resolve) => interrupt = resolve);
+  stop = () => Promise.resolve(interrupt());
+  const encoder = new TextEncoder();
+  // Loaded on demand so that serving never pays for it.
+  const { runForward } = await import("../forward/run.ts");
+  const outcome = await runForward({
+    ...message,
+    stopped,
+    write: (line) => Deno.stdout.write(encoder.encode(line + "\n")).then(() => {}),
+  });
+  post({ type: "stopped", code: outcome.code, error: outcome.error });
+}
+
 /** Handles one message from the outer process. */
 export function receive(message: ToWorker): void {
   if (message.type === "start") {
     serve(message).catch((error) => post({ type: "fatal", message: reasonOf(error) }));
   } else if (message.type === "command") {
     command(message).catch((error) => post({ type: "fatal", message: reasonOf(error) }));
+  } else if (message.type === "forward") {
+    forwarding(message).catch((error) => post({ type: "fatal", message: reasonOf(error) }));
   } else if (message.type === "stop") {
     if (stop) void stop();
     else post({ type: "stopped" });

@@ -34,16 +34,16 @@ export type StoreLocation =
   | { kind: "postgres"; url: PostgresTarget };
 
 /** Runs a URL's parser, turning its refusal into the operator's usage error. */
-function read<T>(parse: () => T): T {
+function read<T>(parse: () => T, flag: string): T {
   try {
     return parse();
   } catch (error) {
-    throw new UsageError(`invalid --db: ${(error as Error).message}`);
+    throw new UsageError(`invalid ${flag}: ${(error as Error).message}`);
   }
 }
 
 /**
- * Reads a store location: `:memory:`, a `postgres://` or `postgresql://` URL, an
+ * Reads a store location (given as `flag`): `:memory:`, a `postgres://` or `postgresql://` URL, an
  * `https://` (or loopback `http://`) KV Connect URL, or a file path made absolute
  * against `cwd`. Throws {@linkcode UsageError} for anything else, never quoting a
  * password.
@@ -53,16 +53,21 @@ function read<T>(parse: () => T): T {
  * parseLocation("data/s.kv", "/work"); // { kind: "file", path: "/work/data/s.kv" }
  * ```
  */
-export function parseLocation(text: string, cwd: string): StoreLocation {
-  if (text.trim() === "") throw new UsageError("--db needs a value");
+export function parseLocation(text: string, cwd: string, flag = "--db"): StoreLocation {
+  if (text.trim() === "") throw new UsageError(`${flag} needs a value`);
   if (text === ":memory:") return { kind: "memory" };
-  if (isPostgresUrl(text)) return { kind: "postgres", url: read(() => parsePostgresUrl(text)) };
+  if (isPostgresUrl(text)) {
+    return {
+      kind: "postgres",
+      url: read(() => parsePostgresUrl(text), flag),
+    };
+  }
   if (isKvConnectUrl(text)) {
-    return { kind: "kv-connect", url: text, net: read(() => parseKvConnectUrl(text)).net };
+    return { kind: "kv-connect", url: text, net: read(() => parseKvConnectUrl(text), flag).net };
   }
   if (text.trim() !== text) {
     // A URL pasted with a space before it would be taken for a file named after it.
-    throw new UsageError("--db begins or ends with white space: give it without");
+    throw new UsageError(`${flag} begins or ends with white space: give it without`);
   }
   if (/^[a-z][a-z0-9+.-]+:/i.test(text)) {
     // Anything with a scheme (a foreign one, or `postgres:/` mistyped) is refused, and

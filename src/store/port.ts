@@ -51,6 +51,14 @@ export interface ImportOutcome {
   sessionId: string;
 }
 
+/** What waits for `session-buddy forward` in a store it forwards (SPEC 8.7). */
+export interface ForwardBacklog {
+  /** Sessions changed since they were last delivered. */
+  waiting: number;
+  /** When the oldest change not yet delivered was made (ms), or null when none waits. */
+  oldestAt: number | null;
+}
+
 /** Told how the store's commits go (for `/metrics`). */
 export interface StoreObserver {
   /** A commit took this many seconds (whether it applied or a check failed). */
@@ -106,6 +114,11 @@ export interface SessionStore {
    * not collide), or under the next free id of its base with `origin_session_id`.
    */
   importRecord(record: SessionRecord): Promise<ImportOutcome>;
+  /**
+   * What waits to be forwarded, for a store that `forward` has sent from; null for one it
+   * never has. Absent on stores that cannot be forwarded from (PostgreSQL).
+   */
+  forwardBacklog?(): Promise<ForwardBacklog | null>;
   /** A small read that succeeds when the store answers (for `/healthz`). */
   check(): Promise<void>;
   /** Tells `observer` of every commit and retry from now on. */

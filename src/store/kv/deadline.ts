@@ -108,6 +108,10 @@ export class DeadlineStore<S extends SessionStore> implements SessionStore {
   importRecord(...args: Parameters<SessionStore["importRecord"]>) {
     return inTime(this.inner.importRecord(...args), "an import", this.#ms);
   }
+  forwardBacklog() {
+    const inner = this.inner.forwardBacklog?.() ?? Promise.resolve(null);
+    return inTime(inner, "a read", this.#ms);
+  }
   check() {
     return inTime(this.inner.check(), "a read", this.#ms);
   }

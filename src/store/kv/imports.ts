@@ -14,6 +14,7 @@ import { StoreError } from "../errors.ts";
 import type { ImportOutcome } from "../port.ts";
 import type { EventEntry, KvContext } from "./context.ts";
 import { eventKey, idSeqKey, indexKeys, sessionKey, statusKey } from "./keys.ts";
+import { markChanged } from "./outbox.ts";
 import { decodeRecord, encodeRecord } from "./records.ts";
 import { withRetry } from "./retry.ts";
 
@@ -59,6 +60,7 @@ async function update(
   const merged = mergeImported(stored, record);
   if (!merged) return { kind: "unchanged", sessionId: stored.session_id };
   const op = ctx.kv.atomic().check(entry).set(entry.key, encodeRecord(merged));
+  markChanged(op, stored.session_id, Date.now());
   if (merged.status !== stored.status) {
     op.delete(statusKey(stored, stored.status)).set(statusKey(merged, merged.status), null);
   }
@@ -107,6 +109,7 @@ async function renumber(
 
 /** Adds a new session's record, event entry and index keys to `op`. */
 function setRecord(op: Deno.AtomicOperation, record: SessionRecord): Deno.AtomicOperation {
+  markChanged(op, record.session_id, Date.now());
   op.set(sessionKey(record.session_id), encodeRecord(record))
     .set(eventKey(record.event_id), { session_id: record.session_id } satisfies EventEntry);
   for (const key of indexKeys(record)) op.set(key, null);

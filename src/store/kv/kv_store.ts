@@ -5,7 +5,8 @@
  * (the index keys that follow a start).
  */
 import { ComposedStore, type StoreParts } from "../composed_store.ts";
-import type { SessionStore, StoreObserver } from "../port.ts";
+import type { ForwardBacklog, SessionStore, StoreObserver } from "../port.ts";
+import { KvOutbox } from "./outbox.ts";
 import { type KvContext, timedCommit } from "./context.ts";
 import type { KvHandle } from "./deadline.ts";
 import { INDEX_BATCH, IndexWriter, ORPHAN_AFTER_MS } from "./index_writer.ts";
@@ -91,6 +92,14 @@ export class KvSessionStore extends ComposedStore implements SessionStore {
   /** Indexes sessions whose markers a process that died left; returns how many it took up. */
   async sweep(nowMs: number = Date.now(), olderThanMs: number = ORPHAN_AFTER_MS): Promise<number> {
     return await this.#indexer.sweep(nowMs, olderThanMs);
+  }
+
+  /** What waits for the forwarder; null when this store has never been forwarded. */
+  async forwardBacklog(): Promise<ForwardBacklog | null> {
+    const outbox = new KvOutbox(this.#kv);
+    if (await outbox.state() === null) return null;
+    const { sessions, oldestAt } = await outbox.waiting();
+    return { waiting: sessions, oldestAt };
   }
 
   /** A small read that succeeds when the store answers (for `/healthz`). */

@@ -9,6 +9,7 @@ import {
 import type { EndOutcome, HeartbeatOutcome } from "../port.ts";
 import type { KvContext } from "./context.ts";
 import { FEED_TTL_MS, feedKey, sessionKey, statusKey } from "./keys.ts";
+import { markChanged, outboxKey, type OutboxMark } from "./outbox.ts";
 import { decodeRecord, encodeRecord } from "./records.ts";
 import { withRetry } from "./retry.ts";
 
@@ -21,7 +22,10 @@ export async function endSession(
 ): Promise<EndOutcome> {
   const key = sessionKey(event.session_id);
   return await withRetry<EndOutcome>(async () => {
-    const entry = await ctx.kv.get<Uint8Array>(key);
+    const [entry, mark] = await ctx.kv.getMany<[Uint8Array, OutboxMark]>([
+      key,
+      outboxKey(event.session_id),
+    ]);
     if (!entry.value) return { kind: "not_found" };
     const before = decodeRecord(entry.value);
     const outcome = endRecord(before, event, source);
@@ -31,6 +35,7 @@ export async function endSession(
       op.delete(statusKey(before, before.status)).set(statusKey(outcome.record, "ended"), null);
     }
     op.set(feedKey(now.getTime(), event.session_id, "end"), null, { expireIn: FEED_TTL_MS });
+    markChanged(op, event.session_id, now.getTime(), mark.value);
     const res = await ctx.commit(op);
     return res.ok ? { kind: "ended", ...outcome } : undefined;
   }, ctx.retry);
@@ -56,7 +61,10 @@ export async function heartbeat(
 ): Promise<HeartbeatOutcome> {
   const key = sessionKey(sessionId);
   return await withRetry<HeartbeatOutcome>(async () => {
-    const entry = await ctx.kv.get<Uint8Array>(key);
+    const [entry, mark] = await ctx.kv.getMany<[Uint8Array, OutboxMark]>([
+      key,
+      outboxKey(sessionId),
+    ]);
     if (!entry.value) return "not_found";
     const before = decodeRecord(entry.value);
     const outcome = touchRecord(before, now);
@@ -65,6 +73,7 @@ export async function heartbeat(
     if (before.status !== outcome.record.status) {
       op.delete(statusKey(before, before.status)).set(statusKey(before, "active"), null);
     }
+    markChanged(op, sessionId, now.getTime(), mark.value);
     return (await ctx.commit(op)).ok ? "alive" : undefined;
   }, ctx.retry);
 }

@@ -18,6 +18,7 @@ import type { StartOutcome } from "../port.ts";
 import type { EventEntry, KvContext } from "./context.ts";
 import type { IndexWriter } from "./index_writer.ts";
 import { eventKey, idSeqKey, sessionKey, unindexedKey, unindexedOf } from "./keys.ts";
+import { markChanged } from "./outbox.ts";
 import { encodeRecord } from "./records.ts";
 import { isLockedError, withRetry } from "./retry.ts";
 
@@ -236,6 +237,7 @@ export class KvStarts {
         )
         .set(sessionKey(record.session_id), encoded)
         .set(unindexedKey(record.session_id), unindexedOf(record, item.now.getTime()));
+      markChanged(op, record.session_id, item.now.getTime());
       results.set(item.event.event_id, { kind: "tracked", record });
     }
     for (const [base, n] of next) {
@@ -331,6 +333,7 @@ export class KvStarts {
       .set(evKey, { session_id: record.session_id } satisfies EventEntry)
       .set(sessionKey(record.session_id), encodeRecord(record))
       .set(unindexedKey(record.session_id), unindexedOf(record, now.getTime()));
+    markChanged(op, record.session_id, now.getTime());
     const res = await this.#ctx.commit(op);
     if (!res.ok) return undefined;
     this.#rememberSeq(base, seq.key, n, res.versionstamp);

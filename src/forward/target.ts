@@ -1,0 +1,148 @@
+/**
+ * Where `forward` delivers: a collector's `/mcp` endpoint (its `import_sessions` tool, in
+ * the 2026-07-28 revision's stateless form), or a store opened here. Either applies the
+ * import rules of SPEC 8.3 to each record and answers what it did with it.
+ */
+import { CLIENT_CAPABILITIES_KEY, PROTOCOL_VERSION_KEY } from "../mcp/revisions.ts";
+import type { SessionRecord } from "../sessions/session.ts";
+import type { ImportOutcome, SessionStore } from "../store/port.ts";
+
+/** A fleet store or collector that takes records. */
+export interface ForwardTarget {
+  /** How the operator named it, never with a credential. */
+  readonly name: string;
+  /** Delivers `records`; throws {@linkcode TargetError} when they may not have arrived. */
+  send(records: SessionRecord[]): Promise<ImportOutcome[]>;
+  close(): Promise<void>;
+}
+
+/** The target could not be reached, refused the records, or answered something else. */
+export class TargetError extends Error {
+  override name = "TargetError";
+  /** Whether trying again later can help (a refused token or a bad batch cannot). */
+  readonly transient: boolean;
+  constructor(message: string, transient = true) {
+    super(message);
+    this.transient = transient;
+  }
+}
+
+/** How long one delivery to a collector may take before it counts as failed. */
+export const SEND_DEADLINE_MS = 30_000;
+
+/** The collector's tool for forwarded and moved records. */
+const TOOL = "import_sessions";
+const REVISION = "2026-07-28";
+
+interface ToolAnswer {
+  status: string;
+  outcomes: { event_id: string; session_id: string; kind: ImportOutcome["kind"] }[] | null;
+  error: string | null;
+}
+
+/** A collector's `/mcp` endpoint, called with `token` as the bearer. */
+export function collectorTarget(url: string, token: string | null): ForwardTarget {
+  let id = 0;
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    accept: "application/json, text/event-stream",
+    "mcp-protocol-version": REVISION,
+    "mcp-method": "tools/call",
+    "mcp-name": TOOL,
+  };
+  if (token) headers.authorization = `Bearer ${token}`;
+  return {
+    name: url,
+    async send(records) {
+      const body = JSON.stringify({
+        jsonrpc: "2.0",
+        id: ++id,
+        method: "tools/call",
+        params: {
+          name: TOOL,
+          arguments: { records },
+          _meta: { [PROTOCOL_VERSION_KEY]: REVISION, [CLIENT_CAPABILITIES_KEY]: {} },
+        },
+      });
+      let response: Response;
+      try {
+        response = await fetch(url, {
+          method: "POST",
+          headers,
+          body,
+          signal: AbortSignal.timeout(SEND_DEADLINE_MS),
+        });
+      } catch (error) {
+        throw new TargetError(`cannot reach ${url}: ${reasonOf(error)}`);
+      }
+      const text = await response.text().catch(() => "");
+      const answer = toolAnswer(text);
+      if (answer === null) {
+        const what = response.ok
+          ? "an answer that is not an MCP result"
+          : `HTTP ${response.status}`;
+        // 5xx and 429 are a collector (or a proxy before it) that may answer later.
+        const transient = !response.ok &&
+          (response.status >= 500 || response.status === 429 || response.status === 408);
+        throw new TargetError(`${url} answered ${what}${detailOf(text)}`, transient);
+      }
+      if (answer.status !== "imported" || !answer.outcomes) {
+        const error = answer.error ?? `status ${answer.status}`;
+        // A store error at the collector passes; a refused token or batch does not.
+        throw new TargetError(`${url}: ${error}`, /store (error|is busy)/.test(error));
+      }
+      return answer.outcomes.map((o) => ({ kind: o.kind, sessionId: o.session_id }));
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+/** The tool's structured result in a JSON-RPC answer, or null when there is none. */
+function toolAnswer(text: string): ToolAnswer | null {
+  try {
+    const reply = JSON.parse(text);
+    const result = reply?.result?.structuredContent;
+    if (result && typeof result.status === "string") return result as ToolAnswer;
+  } catch { /* not JSON */ }
+  return null;
+}
+
+/** A JSON-RPC error's message in an answer, to say why a call was refused. */
+function detailOf(text: string): string {
+  try {
+    const message = JSON.parse(text)?.error?.message;
+    if (typeof message === "string") return `: ${message.slice(0, 200)}`;
+  } catch { /* not JSON */ }
+  return "";
+}
+
+function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** How many records a store target imports at once. */
+const STORE_CONCURRENCY = 8;
+
+/** A store opened here (`--to-db`): each record imported under the same rules. */
+export function storeTarget(name: string, store: SessionStore): ForwardTarget {
+  return {
+    name,
+    async send(records) {
+      const outcomes: ImportOutcome[] = new Array(records.length);
+      let next = 0;
+      const lane = async () => {
+        while (next < records.length) {
+          const i = next++;
+          try {
+            outcomes[i] = await store.importRecord(records[i]!);
+          } catch (error) {
+            throw new TargetError(`${name}: store error: ${reasonOf(error)}`);
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: STORE_CONCURRENCY }, lane));
+      return outcomes;
+    },
+    close: () => store.close(),
+  };
+}
