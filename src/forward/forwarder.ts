@@ -55,7 +55,11 @@ export async function forward(o: ForwardOptions): Promise<ForwardResult> {
   if (state === null) {
     // A store written before it had an outbox: everything it holds is to be sent.
     const marked = await o.outbox.markAll(now());
-    if (marked > 0) o.log.info(`First forward of this store: ${marked} sessions to send`);
+    if (marked > 0) {
+      o.log.info(
+        `First forward of this store: ${marked} sessions recorded before it had an outbox are sent too`,
+      );
+    }
     state = {
       target: o.target.name,
       delivered: 0,

@@ -76,8 +76,9 @@ export async function runForward(run: ForwardRun): Promise<RunOutcome> {
         const waiting = await outbox.waiting();
         return {
           code: 1,
-          error:
-            `cannot forward: ${result.failed} (${waiting.sessions} sessions wait, nothing is lost)`,
+          error: `cannot forward: ${result.failed} (${
+            plural(waiting.sessions, "session")
+          } waiting, nothing is lost)`,
         };
       }
       if (once) log.info(`Forwarded ${plural(result.delivered, "session")} to ${target.name}`);

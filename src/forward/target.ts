@@ -116,8 +116,12 @@ function detailOf(text: string): string {
   return "";
 }
 
+/** A failure's message, with its cause when the runtime wraps one ("fetch failed"). */
 function reasonOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  if (!(error instanceof Error)) return String(error);
+  if (error.name === "TimeoutError") return `no answer within ${SEND_DEADLINE_MS / 1000} s`;
+  const cause = error.cause instanceof Error ? error.cause.message : null;
+  return cause && cause !== error.message ? `${error.message} (${cause})` : error.message;
 }
 
 /** How many records a store target imports at once. */

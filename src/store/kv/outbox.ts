@@ -158,8 +158,9 @@ export class KvOutbox {
   }
 
   /**
-   * Marks every session: the first forward of a store written before it had an outbox
-   * sends all it holds (a session sent twice changes nothing). Returns how many it marked.
+   * Marks every session that has no marker: the first forward of a store written before
+   * it had an outbox sends all it holds (a session sent twice changes nothing). Returns
+   * how many it marked.
    */
   async markAll(nowMs: number): Promise<number> {
     let ids: string[] = [];
@@ -167,12 +168,15 @@ export class KvOutbox {
     const flush = async () => {
       const part = ids;
       ids = [];
-      await withRetry(() => {
+      await withRetry(async () => {
+        const marks = await this.#kv.getMany<OutboxMark[]>(part.map(outboxKey));
         const op = this.#kv.atomic();
-        for (const id of part) markChanged(op, id, nowMs);
-        return op.commit();
+        const unmarked = marks.filter((m) => m.versionstamp === null);
+        for (const m of unmarked) markChanged(op.check(m), m.key[1] as string, nowMs);
+        if (!(await op.commit()).ok) return undefined;
+        marked += unmarked.length;
+        return true;
       });
-      marked += part.length;
     };
     for await (const entry of this.#kv.list({ prefix: ["session"] })) {
       ids.push(entry.key[1] as string);
