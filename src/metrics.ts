@@ -53,6 +53,11 @@ export interface Snapshot {
   forward?: { waiting: number; oldestAgeSeconds: number } | null;
 }
 
+/** What importing a record can do (`import_sessions`): the label values of its counter. */
+export const IMPORT_OUTCOMES = ["written", "renumbered", "updated", "unchanged"] as const;
+/** One of {@linkcode IMPORT_OUTCOMES}. */
+export type ImportOutcomeKind = (typeof IMPORT_OUTCOMES)[number];
+
 /** Components beyond this many are summed under {@linkcode OTHER_COMPONENTS}. */
 export const MAX_COMPONENTS = 100;
 /** The label value of the components past {@linkcode MAX_COMPONENTS}. */
@@ -100,6 +105,12 @@ export class Metrics {
   #authFailures = 0;
   #retries = 0;
   #storeErrors = 0;
+  readonly #imported: Record<ImportOutcomeKind, number> = {
+    written: 0,
+    renumbered: 0,
+    updated: 0,
+    unchanged: 0,
+  };
 
   /** One finished tool call: its tool, the status of its result and how long it took. */
   toolCall(tool: string, status: string, seconds: number): void {
@@ -133,6 +144,11 @@ export class Metrics {
   /** A tool call answered `store error: ...` (the store failed, timed out or was busy). */
   storeError(): void {
     this.#storeErrors++;
+  }
+
+  /** One record that `import_sessions` brought into the store, by what it did there. */
+  importedRecord(outcome: ImportOutcomeKind): void {
+    this.#imported[outcome]++;
   }
 
   /** The exposition text of every metric, with the store-derived gauges of `snapshot`. */
@@ -225,6 +241,19 @@ export class Metrics {
       "Tool calls that failed because the store did (unavailable, timed out or busy).",
     );
     out.push(`session_buddy_store_errors_total ${this.#storeErrors}`);
+    family(
+      "session_buddy_imported_records_total",
+      "counter",
+      "Records import_sessions brought into the store (forwarded ones), by what each did there.",
+    );
+    // Every outcome from the start, so that a rate over any of them has a series to read.
+    for (const outcome of IMPORT_OUTCOMES) {
+      out.push(
+        `session_buddy_imported_records_total${labels([["outcome", outcome]])} ${
+          this.#imported[outcome]
+        }`,
+      );
+    }
     family("session_buddy_build_info", "gauge", "The version of session-buddy serving.");
     out.push(`session_buddy_build_info${labels([["version", snapshot.version]])} 1`);
     family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");

@@ -58,6 +58,20 @@ export const HeartbeatResultSchema = z.object({
   error: z.string().nullable(),
 });
 
+/** `import_sessions`'s result. */
+export const ImportResultSchema = z.object({
+  status: z.enum(["imported", "error"]),
+  outcomes: z.array(z.object({
+    event_id: z.string(),
+    session_id: z.string().describe("The id the record is stored under in this store now."),
+    kind: z.enum(["written", "renumbered", "updated", "unchanged"]).describe(
+      "written: stored under its own id; renumbered: its id belonged to another event, so it took the next free id of its base and keeps its former id as origin_session_id; updated: its event was stored and took what the record adds (an end, a later last_seen_at); unchanged: nothing new.",
+    ),
+  })).nullable().describe("One per record, in the order of the records; null on error."),
+  error: z.string().nullable(),
+});
+export type ImportResult = z.output<typeof ImportResultSchema>;
+
 /** A published JSON Schema object, as MCP's `inputSchema`/`outputSchema` want it. */
 export type JsonSchemaObject = { type: "object"; [key: string]: unknown };
 

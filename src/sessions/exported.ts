@@ -66,7 +66,9 @@ export function parseExportedRecord(value: unknown): Parsed<SessionRecord> {
   if (by !== null && typeof by !== "string") {
     return { ok: false, reason: "Invalid tracked_by: expected a string or null" };
   }
-  // Stale is derived when a record is read; stored, such a session is active.
-  const record = { ...value, status: status === "ended" ? "ended" : "active" };
+  // Stale is derived when a record is read; stored, such a session is active. A record never
+  // holds a token (SPEC 4): one that came along with it, from a careless client, is dropped.
+  const { token: _token, ...fields } = value;
+  const record = { ...fields, status: status === "ended" ? "ended" : "active" };
   return { ok: true, value: record as unknown as SessionRecord };
 }

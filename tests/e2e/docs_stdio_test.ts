@@ -165,7 +165,7 @@ Deno.test("docs/clients.md: the MCP client configurations start the server as de
       const server = await startServer({ command: { command, args }, env: configured });
       try {
         const listed = await server.client.listTools();
-        assert.equal(listed.tools.length, 6);
+        assert.equal(listed.tools.length, 7);
         const started = await server.call(
           "track_session_start",
           startArgs({ token: await mintToken() }),
@@ -216,6 +216,7 @@ Deno.test("docs/clients.md: the Inspector CLI examples run as written", async ()
       if (line.includes("tools/list")) {
         assert.deepEqual(answer.tools.map((tool: { name: string }) => tool.name).sort(), [
           "get_session",
+          "import_sessions",
           "list_sessions",
           "session_stats",
           "track_session_end",
@@ -426,6 +427,57 @@ Deno.test("docs/tools.md: the start and end shown get the results shown", async 
       });
     } finally {
       await server.close();
+    }
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("docs/tools.md: the import shown gets the result shown, then unchanged; its errors as shown", async () => {
+  const tools = await readPage("docs/tools.md");
+  const json = blocks(tools, "json");
+  const call = JSON.parse(
+    only(json.filter((b) => b.includes('"records"')), "import_sessions call"),
+  );
+  const shown = JSON.parse(only(json.filter((b) => b.includes('"imported"')), "import result"));
+  const errors = only(json.filter((b) => b.includes("Import failed")), "import errors").trim()
+    .split("\n").map((l) => JSON.parse(l));
+  assert.equal(errors.length, 3);
+  const { dir, cleanup } = await tempDir();
+  try {
+    const server = await startServer({ env: { SESSION_BUDDY_DB: `${dir}/s.kv`, HOME: dir } });
+    try {
+      // No secret here: the token placeholder stands for any token.
+      const args = { ...call, token: null };
+      const [record] = args.records;
+      assert.deepEqual(
+        await server.call("import_sessions", { records: [{ ...record, started_at: "no" }] }),
+        errors[0],
+      );
+      const many = Array.from({ length: 1001 }, () => record);
+      assert.deepEqual(await server.call("import_sessions", { records: many }), errors[1]);
+      assert.deepEqual(await server.call("import_sessions", args), shown);
+      const again = await server.call("import_sessions", args);
+      assert.deepEqual(again, {
+        ...shown,
+        outcomes: shown.outcomes.map((o: Record<string, unknown>) => ({ ...o, kind: "unchanged" })),
+      });
+      const got = await server.call("get_session", { session_id: record.session_id });
+      assert.deepEqual(got.session, record, "stored as it came");
+    } finally {
+      await server.close();
+    }
+    // The token error: with a secret set and no token.
+    const secured = await startServer({
+      env: { SESSION_BUDDY_DB: `${dir}/s.kv`, HOME: dir, SESSION_BUDDY_SECRET: SECRET },
+    });
+    try {
+      assert.deepEqual(
+        await secured.call("import_sessions", { records: call.records }),
+        errors[2],
+      );
+    } finally {
+      await secured.close();
     }
   } finally {
     await cleanup();

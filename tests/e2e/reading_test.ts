@@ -793,21 +793,26 @@ storeTest("with SESSION_BUDDY_SECRET every reading tool needs a token", async (k
   }, { store: kind, env: { SESSION_BUDDY_SECRET: SECRET } });
 });
 
-storeTest("tools/list: the three readers are read-only, the heartbeat is not", async (kind) => {
-  await withServer(async ({ server }) => {
-    const { tools } = await server.client.listTools();
-    const byName = new Map(tools.map((tool) => [tool.name, tool]));
-    for (const name of ["get_session", "list_sessions", "session_stats"]) {
-      const tool = byName.get(name);
-      assert.ok(tool, `${name} is listed`);
-      assert.equal(tool.annotations?.readOnlyHint, true, name);
-      assert.ok(tool.outputSchema, `${name} has an output schema`);
-    }
-    const heartbeat = byName.get("track_session_heartbeat");
-    assert.ok(heartbeat, "track_session_heartbeat is listed");
-    assert.notEqual(heartbeat.annotations?.readOnlyHint, true);
-    for (const name of ["track_session_start", "track_session_end"]) {
-      assert.notEqual(byName.get(name)?.annotations?.readOnlyHint, true, name);
-    }
-  }, { store: kind });
-});
+storeTest(
+  "tools/list: the three readers are read-only, the heartbeat and the import are not",
+  async (kind) => {
+    await withServer(async ({ server }) => {
+      const { tools } = await server.client.listTools();
+      const byName = new Map(tools.map((tool) => [tool.name, tool]));
+      for (const name of ["get_session", "list_sessions", "session_stats"]) {
+        const tool = byName.get(name);
+        assert.ok(tool, `${name} is listed`);
+        assert.equal(tool.annotations?.readOnlyHint, true, name);
+        assert.ok(tool.outputSchema, `${name} has an output schema`);
+      }
+      const heartbeat = byName.get("track_session_heartbeat");
+      assert.ok(heartbeat, "track_session_heartbeat is listed");
+      assert.notEqual(heartbeat.annotations?.readOnlyHint, true);
+      for (const name of ["track_session_start", "track_session_end", "import_sessions"]) {
+        assert.notEqual(byName.get(name)?.annotations?.readOnlyHint, true, name);
+      }
+      // Sending the same records again changes nothing.
+      assert.equal(byName.get("import_sessions")?.annotations?.idempotentHint, true);
+    }, { store: kind });
+  },
+);

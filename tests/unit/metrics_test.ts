@@ -80,6 +80,7 @@ Deno.test("every SPEC 8.2 metric is there, with HELP and TYPE once each", () => 
       ["session_buddy_open_sessions", "gauge"],
       ["session_buddy_store_commit_duration_seconds", "histogram"],
       ["session_buddy_store_retries_total", "counter"],
+      ["session_buddy_imported_records_total", "counter"],
       ["session_buddy_build_info", "gauge"],
       ["process_resident_memory_bytes", "gauge"],
       ["process_start_time_seconds", "gauge"],
@@ -165,4 +166,27 @@ Deno.test("the oldest open session's age by component, and store errors", () => 
     })),
   );
   assert.equal(capped.at(-1)?.oldestSeconds, MAX_COMPONENTS + 4);
+});
+
+Deno.test("imported records by outcome: every outcome from the start, counted as they come", () => {
+  const family = (text: string) =>
+    text.split("\n").filter((l) => l.includes("session_buddy_imported_records_total"));
+  assert.deepEqual(family(new Metrics().render(SNAPSHOT)), [
+    "# HELP session_buddy_imported_records_total Records import_sessions brought into the store (forwarded ones), by what each did there.",
+    "# TYPE session_buddy_imported_records_total counter",
+    'session_buddy_imported_records_total{outcome="written"} 0',
+    'session_buddy_imported_records_total{outcome="renumbered"} 0',
+    'session_buddy_imported_records_total{outcome="updated"} 0',
+    'session_buddy_imported_records_total{outcome="unchanged"} 0',
+  ]);
+  const m = new Metrics();
+  for (const outcome of ["written", "written", "renumbered", "unchanged"] as const) {
+    m.importedRecord(outcome);
+  }
+  assert.deepEqual(family(m.render(SNAPSHOT)).slice(2), [
+    'session_buddy_imported_records_total{outcome="written"} 2',
+    'session_buddy_imported_records_total{outcome="renumbered"} 1',
+    'session_buddy_imported_records_total{outcome="updated"} 0',
+    'session_buddy_imported_records_total{outcome="unchanged"} 1',
+  ]);
 });

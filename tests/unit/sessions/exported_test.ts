@@ -57,3 +57,9 @@ Deno.test("a record with a bad field is refused naming it", () => {
     if (!parsed.ok) assert.match(parsed.reason, reason);
   }
 });
+
+Deno.test("a token that came along with a record is not kept: no stored record holds one", () => {
+  const record = exported();
+  const parsed = parseExportedRecord({ ...record, token: "eyJhbGciOiJIUzI1NiJ9.e30.sig" });
+  assert.deepEqual(parsed, { ok: true, value: record });
+});
