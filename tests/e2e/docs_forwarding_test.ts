@@ -140,7 +140,11 @@ Deno.test("docs/forwarding.md: set up, forward to a collector until SIGTERM, --t
       SESSION_BUDDY_DB: store,
     }, dir);
     assert.equal(toDb.code, 0, toDb.stderr);
-    const fleet = await sh("session-buddy sessions list --json --status all --db ./fleet.kv", env, dir);
+    const fleet = await sh(
+      "session-buddy sessions list --json --status all --db ./fleet.kv",
+      env,
+      dir,
+    );
     assert.ok(fleet.stdout.includes(another.event_id as string), fleet.stdout);
 
     // The failure line of --once: a target that cannot be reached.
