@@ -13,9 +13,10 @@ import { ImportResultSchema } from "../results.ts";
 
 /**
  * How many records of a batch are brought into the store at once. Measured on 500-record
- * batches (2 cores): on a Deno KV file 1.3-1.4x the records/s of one at a time for new records
- * and 1.2-2x for records sent again; on PostgreSQL 1.3x and 1.4x. 2 to 16 were alike within
- * the noise; 4 leaves half of PostgreSQL's 8 connections to the shells' own calls.
+ * batches (2 shared cores, medians of 5-11 runs), 4 at a time against one at a time: on a
+ * Deno KV file 1.1-1.4x the records/s for new records and 1.2-2x for records sent again; on
+ * PostgreSQL 1.35x and 1.2x. 2 to 16 were alike within the noise; 4 leaves half of
+ * PostgreSQL's 8 connections to the shells' own calls.
  */
 export const IMPORT_CONCURRENCY = 4;
 
