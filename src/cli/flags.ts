@@ -57,8 +57,14 @@ export interface Repeated {
  * ```
  */
 export function readFlags(args: string[]): { flags: Flags; rest: string[]; repeated: Repeated } {
-  const read = readWith(args, SWITCHES);
-  return read.rest[0] === "forward" ? readWith(args, FORWARD_SWITCHES) : read;
+  // `forward --status` is read with `--status` as a switch; any other command as a value.
+  let forward;
+  try {
+    forward = readWith(args, FORWARD_SWITCHES);
+  } catch {
+    forward = null;
+  }
+  return forward?.rest[0] === "forward" ? forward : readWith(args, SWITCHES);
 }
 
 function readWith(

@@ -30,6 +30,35 @@ export class TargetError extends Error {
 /** How long one delivery to a collector may take before it counts as failed. */
 export const SEND_DEADLINE_MS = 30_000;
 
+/**
+ * The most record bytes one request carries. A collector takes request bodies of up to
+ * 1 MiB; a record is at most some 50 KiB (its metadata 16 KiB, environment 8 KiB, end
+ * metadata 16 KiB), so a batch is split where it would pass this.
+ */
+export const MAX_REQUEST_RECORD_BYTES = 512 * 1024;
+
+/** Splits `records` into runs of at most {@linkcode MAX_REQUEST_RECORD_BYTES} as JSON. */
+export function bySize(
+  records: SessionRecord[],
+  limit = MAX_REQUEST_RECORD_BYTES,
+): SessionRecord[][] {
+  const runs: SessionRecord[][] = [];
+  let run: SessionRecord[] = [];
+  let bytes = 0;
+  for (const record of records) {
+    const size = JSON.stringify(record).length + 1;
+    if (run.length > 0 && bytes + size > limit) {
+      runs.push(run);
+      run = [];
+      bytes = 0;
+    }
+    run.push(record);
+    bytes += size;
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
+}
+
 /** The collector's tool for forwarded and moved records. */
 const TOOL = "import_sessions";
 const REVISION = "2026-07-28";
@@ -51,47 +80,50 @@ export function collectorTarget(url: string, token: string | null): ForwardTarge
     "mcp-name": TOOL,
   };
   if (token) headers.authorization = `Bearer ${token}`;
+  const call = async (records: SessionRecord[]): Promise<ImportOutcome[]> => {
+    const body = JSON.stringify({
+      jsonrpc: "2.0",
+      id: ++id,
+      method: "tools/call",
+      params: {
+        name: TOOL,
+        arguments: { records },
+        _meta: { [PROTOCOL_VERSION_KEY]: REVISION, [CLIENT_CAPABILITIES_KEY]: {} },
+      },
+    });
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method: "POST",
+        headers,
+        body,
+        signal: AbortSignal.timeout(SEND_DEADLINE_MS),
+      });
+    } catch (error) {
+      throw new TargetError(`cannot reach ${url}: ${reasonOf(error)}`);
+    }
+    const text = await response.text().catch(() => "");
+    const answer = toolAnswer(text);
+    if (answer === null) {
+      const what = response.ok ? "an answer that is not an MCP result" : `HTTP ${response.status}`;
+      // 5xx and 429 are a collector (or a proxy before it) that may answer later.
+      const transient = !response.ok &&
+        (response.status >= 500 || response.status === 429 || response.status === 408);
+      throw new TargetError(`${url} answered ${what}${detailOf(text)}`, transient);
+    }
+    if (answer.status !== "imported" || !answer.outcomes) {
+      const error = answer.error ?? `status ${answer.status}`;
+      // A store error at the collector passes; a refused token or batch does not.
+      throw new TargetError(`${url}: ${error}`, /store (error|is busy)/.test(error));
+    }
+    return answer.outcomes.map((o) => ({ kind: o.kind, sessionId: o.session_id }));
+  };
   return {
     name: url,
     async send(records) {
-      const body = JSON.stringify({
-        jsonrpc: "2.0",
-        id: ++id,
-        method: "tools/call",
-        params: {
-          name: TOOL,
-          arguments: { records },
-          _meta: { [PROTOCOL_VERSION_KEY]: REVISION, [CLIENT_CAPABILITIES_KEY]: {} },
-        },
-      });
-      let response: Response;
-      try {
-        response = await fetch(url, {
-          method: "POST",
-          headers,
-          body,
-          signal: AbortSignal.timeout(SEND_DEADLINE_MS),
-        });
-      } catch (error) {
-        throw new TargetError(`cannot reach ${url}: ${reasonOf(error)}`);
-      }
-      const text = await response.text().catch(() => "");
-      const answer = toolAnswer(text);
-      if (answer === null) {
-        const what = response.ok
-          ? "an answer that is not an MCP result"
-          : `HTTP ${response.status}`;
-        // 5xx and 429 are a collector (or a proxy before it) that may answer later.
-        const transient = !response.ok &&
-          (response.status >= 500 || response.status === 429 || response.status === 408);
-        throw new TargetError(`${url} answered ${what}${detailOf(text)}`, transient);
-      }
-      if (answer.status !== "imported" || !answer.outcomes) {
-        const error = answer.error ?? `status ${answer.status}`;
-        // A store error at the collector passes; a refused token or batch does not.
-        throw new TargetError(`${url}: ${error}`, /store (error|is busy)/.test(error));
-      }
-      return answer.outcomes.map((o) => ({ kind: o.kind, sessionId: o.session_id }));
+      const outcomes: ImportOutcome[] = [];
+      for (const run of bySize(records)) outcomes.push(...await call(run));
+      return outcomes;
     },
     close: () => Promise.resolve(),
   };
