@@ -516,3 +516,58 @@ Deno.test("forward: a host's /metrics shows what waits once it is forwarded from
     }
   });
 });
+
+storeTest(
+  "forward: the fleet's sessions tail shows a forwarded session's start and end",
+  async (kind) => {
+    await withFleet(kind, "to-db", (fleet) =>
+      withTestStore(KV_STORE, async (host) => {
+        // A fleet store that exists (tail never creates one): one session of its own.
+        await onServer(fleet.store, (call) => call("track_session_start", startArgs()));
+        const tail = spawnPiped(programCommand(["sessions", "tail", "--json"]), fleet.store.env);
+        void tail.stdin.close();
+        const tailErr = new Response(tail.stderr).text();
+        const lines: Record<string, unknown>[] = [];
+        const reading = (async () => {
+          let buffer = "";
+          const decoder = new TextDecoder();
+          for await (const chunk of tail.stdout) {
+            buffer += decoder.decode(chunk, { stream: true });
+            for (let cut = buffer.indexOf("\n"); cut >= 0; cut = buffer.indexOf("\n")) {
+              lines.push(JSON.parse(buffer.slice(0, cut)));
+              buffer = buffer.slice(cut + 1);
+            }
+          }
+        })();
+        try {
+          // tail says nothing of what was there before it began: give it a first poll.
+          await new Promise((r) => setTimeout(r, 1500));
+          const shell = startArgs({ hostname: "host-b" });
+          await onServer(host, async (call) => {
+            const started = await call("track_session_start", shell);
+            await forwardOnce(host, fleet);
+            await call("track_session_end", endArgs(started.session_id as string));
+          });
+          await forwardOnce(host, fleet);
+          const seen = await until(() => Promise.resolve(lines.length >= 2), 15_000);
+          assert.ok(
+            seen,
+            `${JSON.stringify(lines)}; tail's stderr: ${await Promise.race([
+              tailErr,
+              "(running)",
+            ])}`,
+          );
+          assert.deepEqual(lines.map((l) => l.event), ["start", "end"]);
+          for (const line of lines) {
+            assert.equal((line.session as Record<string, unknown>).event_id, shell.event_id);
+          }
+        } finally {
+          try {
+            tail.kill("SIGTERM");
+          } catch { /* it ended by itself: the assertions above say how */ }
+          await tail.status;
+          await reading.catch(() => {});
+        }
+      }));
+  },
+);

@@ -13,7 +13,15 @@ import {
 import { StoreError } from "../errors.ts";
 import type { ImportOutcome } from "../port.ts";
 import type { EventEntry, KvContext } from "./context.ts";
-import { eventKey, idSeqKey, indexKeys, sessionKey, statusKey } from "./keys.ts";
+import {
+  eventKey,
+  FEED_TTL_MS,
+  feedKey,
+  idSeqKey,
+  indexKeys,
+  sessionKey,
+  statusKey,
+} from "./keys.ts";
 import { markChanged } from "./outbox.ts";
 import { decodeRecord, encodeRecord } from "./records.ts";
 import { withRetry } from "./retry.ts";
@@ -59,8 +67,13 @@ async function update(
   const stored = decodeRecord(entry.value);
   const merged = mergeImported(stored, record);
   if (!merged) return { kind: "unchanged", sessionId: stored.session_id };
+  const now = Date.now();
   const op = ctx.kv.atomic().check(entry).set(entry.key, encodeRecord(merged));
-  markChanged(op, stored.session_id, Date.now());
+  markChanged(op, stored.session_id, now);
+  // An end that arrives by import is news to `sessions tail`, as the shell's own end is.
+  if (merged.status === "ended" && stored.status !== "ended") {
+    op.set(feedKey(now, stored.session_id, "end"), null, { expireIn: FEED_TTL_MS });
+  }
   if (merged.status !== stored.status) {
     op.delete(statusKey(stored, stored.status)).set(statusKey(merged, merged.status), null);
   }
@@ -109,7 +122,12 @@ async function renumber(
 
 /** Adds a new session's record, event entry and index keys to `op`. */
 function setRecord(op: Deno.AtomicOperation, record: SessionRecord): Deno.AtomicOperation {
-  markChanged(op, record.session_id, Date.now());
+  const now = Date.now();
+  markChanged(op, record.session_id, now);
+  // A session that arrives by import is news to `sessions tail`: its start, and its end.
+  for (const kind of record.status === "ended" ? ["start", "end"] : ["start"]) {
+    op.set(feedKey(now, record.session_id, kind), null, { expireIn: FEED_TTL_MS });
+  }
   op.set(sessionKey(record.session_id), encodeRecord(record))
     .set(eventKey(record.event_id), { session_id: record.session_id } satisfies EventEntry);
   for (const key of indexKeys(record)) op.set(key, null);

@@ -92,6 +92,10 @@ async function update(
        WHERE session_id = $1`,
     [stored.session_id, JSON.stringify(merged), merged.status, Date.parse(merged.last_seen_at)],
   );
+  // An end that arrives by import is news to `sessions tail`, as the shell's own end is.
+  if (merged.status === "ended" && stored.status !== "ended") {
+    await feed(client, stored.session_id, ["end"]);
+  }
   return { kind: "updated", sessionId: stored.session_id };
 }
 
@@ -114,5 +118,19 @@ async function insert(client: PoolClient, record: SessionRecord): Promise<boolea
       JSON.stringify(record),
     ],
   );
-  return r.rowCount === 1;
+  if (r.rowCount !== 1) return false;
+  // A session that arrives by import is news to `sessions tail`: its start, and its end.
+  await feed(client, record.session_id, record.status === "ended" ? ["start", "end"] : ["start"]);
+  return true;
+}
+
+/** Change-feed entries for `sessionId`, stamped now, in the transaction under way. */
+async function feed(client: PoolClient, sessionId: string, kinds: string[]): Promise<void> {
+  const at = Date.now();
+  for (const kind of kinds) {
+    await client.query(
+      "INSERT INTO session_buddy.feed (at_ms, session_id, kind) VALUES ($1, $2, $3)",
+      [at, sessionId, kind],
+    );
+  }
 }
