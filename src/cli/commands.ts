@@ -285,7 +285,11 @@ async function importRecords(ctx: CommandContext): Promise<CommandOutcome> {
     records.push(parsed.value);
   }
   const counts = { written: 0, renumbered: 0, updated: 0, unchanged: 0 };
-  for (const record of records) counts[(await ctx.store.importRecord(record)).kind]++;
+  // In batches, as a collector takes them: outcomes as if one record after another.
+  for (let i = 0; i < records.length; i += 1000) {
+    const outcomes = await ctx.store.importRecords(records.slice(i, i + 1000));
+    for (const outcome of outcomes) counts[outcome.kind]++;
+  }
   if (ctx.json) {
     await ctx.write(JSON.stringify({ status: "ok", ...counts, error: null }));
   } else {

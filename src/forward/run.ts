@@ -36,9 +36,8 @@ export async function runForward(run: ForwardRun): Promise<RunOutcome> {
   const location = run.config.db as KvLocation;
   const status = run.command.mode === "status";
   const opened = await openKvStore(location, { readOnly: status });
-  const outbox = new KvOutbox(
-    location.kind === "kv-connect" ? new DeadlineKv(opened.kv) : opened.kv,
-  );
+  const remote = location.kind === "kv-connect";
+  const outbox = new KvOutbox(remote ? new DeadlineKv(opened.kv) : opened.kv, remote);
   try {
     if (run.command.mode === "status") {
       const waiting = await outbox.waiting();

@@ -156,28 +156,16 @@ function reasonOf(error: unknown): string {
   return cause && cause !== error.message ? `${error.message} (${cause})` : error.message;
 }
 
-/** How many records a store target imports at once. */
-const STORE_CONCURRENCY = 8;
-
-/** A store opened here (`--to-db`): each record imported under the same rules. */
+/** A store opened here (`--to-db`): the records imported under the same rules. */
 export function storeTarget(name: string, store: SessionStore): ForwardTarget {
   return {
     name,
     async send(records) {
-      const outcomes: ImportOutcome[] = new Array(records.length);
-      let next = 0;
-      const lane = async () => {
-        while (next < records.length) {
-          const i = next++;
-          try {
-            outcomes[i] = await store.importRecord(records[i]!);
-          } catch (error) {
-            throw new TargetError(`${name}: store error: ${reasonOf(error)}`);
-          }
-        }
-      };
-      await Promise.all(Array.from({ length: STORE_CONCURRENCY }, lane));
-      return outcomes;
+      try {
+        return await store.importRecords(records);
+      } catch (error) {
+        throw new TargetError(`${name}: store error: ${reasonOf(error)}`);
+      }
     },
     close: () => store.close(),
   };

@@ -59,6 +59,13 @@ export interface ForwardBacklog {
   oldestAt: number | null;
 }
 
+/** How {@linkcode SessionStore.importRecords} runs. */
+export interface ImportOptions {
+  signal?: AbortSignal;
+  /** Hears of each record's outcome as it lands. */
+  onOutcome?: (outcome: ImportOutcome) => void;
+}
+
 /** Told how the store's commits go (for `/metrics`). */
 export interface StoreObserver {
   /** A commit took this many seconds (whether it applied or a check failed). */
@@ -114,6 +121,15 @@ export interface SessionStore {
    * not collide), or under the next free id of its base with `origin_session_id`.
    */
   importRecord(record: SessionRecord): Promise<ImportOutcome>;
+  /**
+   * Brings a batch of exported records in, several at a time, each with the outcome it
+   * would have had imported one after another; outcomes in the records' order. A failure
+   * or an aborted `signal` starts no more records and throws; those written stay written.
+   */
+  importRecords(
+    records: readonly SessionRecord[],
+    options?: ImportOptions,
+  ): Promise<ImportOutcome[]>;
   /**
    * What waits to be forwarded, for a store that `forward` has sent from; null for one it
    * never has. Absent on stores that cannot be forwarded from (PostgreSQL).

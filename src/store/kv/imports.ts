@@ -11,7 +11,8 @@ import {
   type SessionRecord,
 } from "../../sessions/session.ts";
 import { StoreError } from "../errors.ts";
-import type { ImportOutcome } from "../port.ts";
+import type { ImportOptions, ImportOutcome } from "../port.ts";
+import { importInOrder, touches } from "../import_order.ts";
 import type { EventEntry, KvContext } from "./context.ts";
 import {
   eventKey,
@@ -132,4 +133,116 @@ function setRecord(op: Deno.AtomicOperation, record: SessionRecord): Deno.Atomic
     .set(eventKey(record.event_id), { session_id: record.session_id } satisfies EventEntry);
   for (const key of indexKeys(record)) op.set(key, null);
   return op;
+}
+
+/** The most record bytes one commit of new records carries (Deno KV allows 819,200). */
+const FRESH_COMMIT_BYTES = 400_000;
+
+/**
+ * A batch of exported records: those that meet nothing (their event and id not stored, and
+ * no other record of the batch touching their event or id family) are written in one
+ * commit per group, checked on every key they take; the rest, and any whose group lost a
+ * race with another writer, go record by record in the batch's order. Every outcome is
+ * the one importing the batch one record after another would give.
+ */
+export async function importMany(
+  ctx: KvContext,
+  records: readonly SessionRecord[],
+  forget: (base: string) => void,
+  checksPerCommit: number,
+  options: ImportOptions,
+): Promise<ImportOutcome[]> {
+  const outcomes: (ImportOutcome | undefined)[] = new Array(records.length);
+  const uses = new Map<string, number>();
+  for (const r of records) for (const n of touches(r)) uses.set(n, (uses.get(n) ?? 0) + 1);
+  const alone = records.flatMap((r, i) => touches(r).every((n) => uses.get(n) === 1) ? [i] : []);
+  const fresh = await freshOf(ctx, records, alone);
+  // At most three checks per record: its event, its id, its base's counter.
+  const perCommit = Math.max(1, Math.floor(checksPerCommit / 3));
+  for (let i = 0; i < fresh.length;) {
+    const group: Fresh[] = [];
+    let bytes = 0;
+    while (i < fresh.length && group.length < perCommit) {
+      const size = encodeRecord(records[fresh[i]!.index]!).length;
+      if (group.length > 0 && bytes + size > FRESH_COMMIT_BYTES) break;
+      group.push(fresh[i++]!);
+      bytes += size;
+    }
+    options.signal?.throwIfAborted();
+    const res = await withRetry(async () => {
+      const op = ctx.kv.atomic();
+      for (const f of group) {
+        const record = records[f.index]!;
+        op.check(f.event).check(f.held);
+        const numbered = candidateNumber(record);
+        if (numbered && f.seq && (f.seq.value ?? 0) < numbered.n) {
+          op.check(f.seq).set(f.seq.key, numbered.n);
+        }
+        setRecord(op, record);
+      }
+      return await ctx.commit(op);
+    });
+    if (!res.ok) continue; // Another writer got in: these go record by record below.
+    for (const f of group) {
+      const record = records[f.index]!;
+      forget(baseSessionId(record));
+      outcomes[f.index] = { kind: "written", sessionId: record.session_id };
+      options.onOutcome?.(outcomes[f.index]!);
+    }
+  }
+  const rest = records.flatMap((r, i) => outcomes[i] ? [] : [{ r, i }]);
+  const done = await importInOrder(
+    rest.map((x) => x.r),
+    (record) => importRecord(ctx, record, forget),
+    options,
+  );
+  rest.forEach((x, j) => outcomes[x.i] = done[j]);
+  return outcomes as ImportOutcome[];
+}
+
+/** A record whose event and id are free, with what it read to know it. */
+interface Fresh {
+  index: number;
+  event: Deno.KvEntryMaybe<unknown>;
+  held: Deno.KvEntryMaybe<unknown>;
+  seq: Deno.KvEntryMaybe<number> | null;
+}
+
+/** Of the records at `indexes`, those whose event and id are not stored, in order. */
+async function freshOf(
+  ctx: KvContext,
+  records: readonly SessionRecord[],
+  indexes: number[],
+): Promise<Fresh[]> {
+  const keysOf = (i: number): Deno.KvKey[] => {
+    const r = records[i]!;
+    const numbered = candidateNumber(r);
+    return [
+      eventKey(r.event_id),
+      sessionKey(r.session_id),
+      ...(numbered ? [idSeqKey(numbered.base)] : []),
+    ];
+  };
+  const keys = indexes.flatMap(keysOf);
+  const reads = [];
+  for (let k = 0; k < keys.length; k += 10) {
+    const part = keys.slice(k, k + 10);
+    reads.push(withRetry(() => ctx.kv.getMany<unknown[]>(part)));
+  }
+  const entries = (await Promise.all(reads)).flat();
+  const fresh: Fresh[] = [];
+  let at = 0;
+  for (const index of indexes) {
+    const n = keysOf(index).length;
+    const [event, held, seq] = entries.slice(at, at + n);
+    at += n;
+    if (event!.versionstamp !== null || held!.versionstamp !== null) continue;
+    fresh.push({
+      index,
+      event: event!,
+      held: held!,
+      seq: (seq as Deno.KvEntryMaybe<number>) ?? null,
+    });
+  }
+  return fresh;
 }

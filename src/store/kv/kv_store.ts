@@ -10,7 +10,7 @@ import { KvOutbox } from "./outbox.ts";
 import { type KvContext, timedCommit } from "./context.ts";
 import type { KvHandle } from "./deadline.ts";
 import { INDEX_BATCH, IndexWriter, ORPHAN_AFTER_MS } from "./index_writer.ts";
-import { importRecord } from "./imports.ts";
+import { importMany, importRecord } from "./imports.ts";
 import { endSession, getSession, heartbeat } from "./lifecycle.ts";
 import { KvListing } from "./listing.ts";
 import type { RetryOptions } from "./retry.ts";
@@ -68,6 +68,8 @@ export class KvSessionStore extends ComposedStore implements SessionStore {
         heartbeat: (sessionId, now) => heartbeat(ctx, sessionId, now),
         // The counter this process remembers for the record's base is behind after it.
         importRecord: (record) => importRecord(ctx, record, (base) => starts.forget(base)),
+        importRecords: (records, options) =>
+          importMany(ctx, records, (base) => starts.forget(base), checksPerCommit, options),
         get,
       },
       readers: new KvListing(ctx),

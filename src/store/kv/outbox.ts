@@ -55,16 +55,21 @@ export interface Waiting {
   mark: Deno.KvEntry<OutboxMark>;
 }
 
-/** How many markers one settle commit checks (a denokv server allows 10). */
-const SETTLE_CHECKS = 10;
+/** How many markers one commit checks on a remote store (a denokv server allows 10). */
+const REMOTE_CHECKS = 10;
+/** How many on a local file (Deno KV allows 100). */
+const LOCAL_CHECKS = 100;
 
 /** The outbox of one store, read and settled by `forward`. */
 export class KvOutbox {
   readonly #kv: KvHandle;
+  readonly #checks: number;
   #cursor: Deno.KvKey | null = null;
 
-  constructor(kv: KvHandle) {
+  /** `remote`: a KV Connect store, whose server takes fewer checks in one commit. */
+  constructor(kv: KvHandle, remote = false) {
     this.#kv = kv;
+    this.#checks = remote ? REMOTE_CHECKS : LOCAL_CHECKS;
   }
 
   /**
@@ -80,13 +85,10 @@ export class KvOutbox {
       marks = marks.concat(wrapped.filter((m) => !seen.has(m.key[1])));
     }
     this.#cursor = marks.at(-1)?.key ?? null;
-    const records: (Uint8Array | null)[] = [];
-    const reads = [];
-    for (let i = 0; i < marks.length; i += 10) {
-      const keys = marks.slice(i, i + 10).map((m) => sessionKey(m.key[1] as string));
-      reads.push(withRetry(() => this.#kv.getMany<Uint8Array[]>(keys)));
-    }
-    for (const part of await Promise.all(reads)) records.push(...part.map((e) => e.value));
+    // Deno KV reads at most 10 keys at once.
+    const reads = chunks(marks.map((m) => sessionKey(m.key[1] as string)), 10)
+      .map((keys) => withRetry(() => this.#kv.getMany<Uint8Array[]>(keys)));
+    const records = (await Promise.all(reads)).flat().map((e) => e.value);
     return marks.map((mark, i) => ({
       sessionId: mark.key[1] as string,
       record: records[i] ? decodeRecord(records[i]!) : null,
@@ -112,8 +114,8 @@ export class KvOutbox {
    */
   async settle(delivered: Waiting[]): Promise<number> {
     let settled = 0;
-    for (let i = 0; i < delivered.length; i += SETTLE_CHECKS) {
-      const part = delivered.slice(i, i + SETTLE_CHECKS);
+    for (let i = 0; i < delivered.length; i += this.#checks) {
+      const part = delivered.slice(i, i + this.#checks);
       if (await this.#settle(part)) {
         settled += part.length;
         continue;
@@ -169,7 +171,9 @@ export class KvOutbox {
       const part = ids;
       ids = [];
       await withRetry(async () => {
-        const marks = await this.#kv.getMany<OutboxMark[]>(part.map(outboxKey));
+        const marks = (await Promise.all(
+          chunks(part.map(outboxKey), 10).map((keys) => this.#kv.getMany<OutboxMark[]>(keys)),
+        )).flat();
         const op = this.#kv.atomic();
         const unmarked = marks.filter((m) => m.versionstamp === null);
         for (const m of unmarked) markChanged(op.check(m), m.key[1] as string, nowMs);
@@ -180,9 +184,16 @@ export class KvOutbox {
     };
     for await (const entry of this.#kv.list({ prefix: ["session"] })) {
       ids.push(entry.key[1] as string);
-      if (ids.length === SETTLE_CHECKS) await flush();
+      if (ids.length === this.#checks) await flush();
     }
     if (ids.length > 0) await flush();
     return marked;
   }
+}
+
+/** `items` in runs of at most `size`. */
+function chunks<T>(items: T[], size: number): T[][] {
+  const runs: T[][] = [];
+  for (let i = 0; i < items.length; i += size) runs.push(items.slice(i, i + size));
+  return runs;
 }

@@ -24,12 +24,15 @@ async function* records(list: SessionRecord[], fail?: Error): AsyncIterable<Sess
   if (fail) throw fail;
 }
 
-function setup(active: () => AsyncIterable<SessionRecord>) {
+function setup(
+  active: () => AsyncIterable<SessionRecord>,
+  forwardBacklog?: () => Promise<{ waiting: number; oldestAt: number | null } | null>,
+) {
   const snapshots: Snapshot[] = [];
   const log = collectLog();
   const route = metricsRoute({
     metrics: { render: (s) => (snapshots.push(s), "# metrics\n") },
-    store: { active },
+    store: { active, forwardBacklog },
     log,
     now: () => new Date(NOW),
     staleAfterMs: 12 * HOUR,
@@ -51,7 +54,23 @@ Deno.test("metricsRoute renders the counters with the open sessions read at scra
     openSessions: [{ component: "web", active: 1, stale: 1, oldestSeconds: 13 * 3600 }],
     rssBytes: 42,
     startSeconds: 1_700_000_000,
+    forward: null,
   }]);
+});
+
+Deno.test("metricsRoute: what waits for the forwarder, once the store is forwarded from", async () => {
+  const never = setup(() => records([]), () => Promise.resolve(null));
+  await never.answer();
+  assert.equal(never.snapshots[0]!.forward, null);
+  const waiting = setup(
+    () => records([]),
+    () => Promise.resolve({ waiting: 7, oldestAt: NOW - 90_000 }),
+  );
+  await waiting.answer();
+  assert.deepEqual(waiting.snapshots[0]!.forward, { waiting: 7, oldestAgeSeconds: 90 });
+  const empty = setup(() => records([]), () => Promise.resolve({ waiting: 0, oldestAt: null }));
+  await empty.answer();
+  assert.deepEqual(empty.snapshots[0]!.forward, { waiting: 0, oldestAgeSeconds: 0 });
 });
 
 Deno.test("metricsRoute: 503 when the store walk fails, logged as an error", async () => {

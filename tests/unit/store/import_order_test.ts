@@ -3,7 +3,7 @@
  * every outcome is the one a record-by-record import gives.
  */
 import assert from "node:assert/strict";
-import { importInOrder, touches } from "../../../src/mcp/tools/import_sessions.ts";
+import { importInOrder, touches } from "../../../src/store/import_order.ts";
 import { parseExportedRecord } from "../../../src/sessions/exported.ts";
 import type { SessionRecord } from "../../../src/sessions/session.ts";
 import { KvSessionStore } from "../../../src/store/kv/kv_store.ts";
