@@ -1878,11 +1878,15 @@ Deno.test(`contrib/systemd: [kv] ${FORWARDER} sends a host's sessions to a colle
     const mcp = collector.mcp;
 
     // The host: its state folder as StateDirectory= makes it, holding the shells' store;
-    // root's home, which systemd sets HOME to.
+    // the shells' home.
     const state = `${dir}/host/var/lib/session-buddy`;
     const home = `${dir}/host/root`;
     await Deno.mkdir(state, { recursive: true, mode: 0o700 });
     await Deno.mkdir(home, { mode: 0o700 });
+    // The forwarder's HOME, root's, which ProtectHome=yes leaves there but inaccessible.
+    const protectedHome = `${dir}/host/protected-root`;
+    await Deno.mkdir(protectedHome);
+    await Deno.chmod(protectedHome, 0o000);
     const hostDb = `${state}/sessions.kv`;
 
     // The credentials folder: the token the collector's operator minted with its secret.
@@ -1904,7 +1908,7 @@ Deno.test(`contrib/systemd: [kv] ${FORWARDER} sends a host's sessions to a colle
     );
     const envFile = parseEnvFile(await Deno.readTextFile(envPath));
     assert.deepEqual(envFile, { COLLECTOR_URL: mcp, SESSION_BUDDY_DB: hostDb });
-    const env = { ...unitEnv(forwarder, envFile, creds), HOME: home };
+    const env = { ...unitEnv(forwarder, envFile, creds), HOME: protectedHome };
     const words = execWords(forwarder, env, creds);
     assert.deepEqual(words, [
       BINARY,
@@ -2204,6 +2208,7 @@ Deno.test("docs/systemd.md: each environment line is in the example, and accepte
 const TYPED: Record<string, string> = {
   "db-password": "typed-db-password",
   "kv-access-token": "typed-kv-access-token",
+  "forward-token": "typed-forward-token",
 };
 
 Deno.test("docs/systemd.md: every command runs under a temporary root and installs what it says", async (t) => {
@@ -2240,6 +2245,16 @@ Deno.test("docs/systemd.md: every command runs under a temporary root and instal
     };
     const outputs = new Map<string, string>();
     let sysusers = false;
+    /** A session a shell of the host starts over stdio on the store `db`. */
+    const shellSession = async (db: string) => {
+      const server = await startServer({ env: { SESSION_BUDDY_DB: db, HOME: `${dir}/home` } });
+      try {
+        const started = await server.call("track_session_start", startArgs());
+        assert.equal(started.status, "tracked", JSON.stringify(started));
+      } finally {
+        await server.close();
+      }
+    };
 
     /** One command of the page, checked or run. */
     const check = async (written: string) => {
@@ -2251,6 +2266,18 @@ Deno.test("docs/systemd.md: every command runs under a temporary root and instal
         for (const unit of units) assert.ok(await isFile(installed(unit)), `${unit} installed`);
         const out = await run("systemctl", [`--root=${root}`, "enable", ...units]);
         assert.equal(out?.code, 0, out?.stderr);
+        // --now starts a service, and systemd makes its StateDirectory= first.
+        for (const unit of units.filter((u) => u.endsWith(".service"))) {
+          const settings = parseUnit(await Deno.readTextFile(installed(unit)));
+          const state = last(settings, "Service", "StateDirectory");
+          if (state === undefined) continue;
+          const folderMode = Number.parseInt(
+            last(settings, "Service", "StateDirectoryMode") ?? "0755",
+            8,
+          );
+          await Deno.mkdir(`${root}/var/lib/${state}`, { recursive: true, mode: folderMode });
+          await Deno.chmod(`${root}/var/lib/${state}`, folderMode);
+        }
         return;
       }
       if ((m = /^systemctl (?:start|restart|status) (\S+\.(?:service|timer))$/.exec(line))) {
@@ -2278,6 +2305,11 @@ Deno.test("docs/systemd.md: every command runs under a temporary root and instal
         /(^|[\s'"=>])\/(etc|usr|var|run|lib)\//,
         `a path the test does not move: ${line}`,
       );
+      if (/ forward --status /.test(line)) {
+        // By the time anyone asks what waits, the host's shells have recorded into the
+        // store the forwarder reads (their MCP configuration names the same one).
+        await shellSession(`${root}${environment(await loadUnit(FORWARDER)).SESSION_BUDDY_DB}`);
+      }
       const typed = /cat > \S+\/([a-z-]+)'$/.exec(line)?.[1];
       const out = await run("sh", ["-c", moved], {
         cwd: checkout,
@@ -2308,9 +2340,13 @@ Deno.test("docs/systemd.md: every command runs under a temporary root and instal
 
     await t.step("each file is in place, with its mode", async () => {
       assert.equal(await mode("/etc/session-buddy"), 0o700);
+      // Made as the units' StateDirectory= by their start (enable --now).
+      assert.equal(await mode("/var/lib/session-buddy"), 0o700);
       await same("/etc/sysusers.d/session-buddy.conf", "session-buddy.sysusers");
       assert.equal(await mode("/etc/sysusers.d/session-buddy.conf"), 0o644);
       await same(ENV_FILE, "session-buddy.env.example");
+      await same(FORWARD_ENV_FILE, FORWARD_EXAMPLE);
+      assert.equal(await mode(FORWARD_ENV_FILE), 0o600);
       for (
         const name of ["session-buddy.env", "secret", "tls.crt", "tls.key", ...Object.keys(TYPED)]
       ) {
@@ -2329,6 +2365,7 @@ Deno.test("docs/systemd.md: every command runs under a temporary root and instal
         const link of [
           "multi-user.target.wants/session-buddy.service",
           "timers.target.wants/session-buddy-reap.timer",
+          `multi-user.target.wants/${FORWARDER}`,
         ]
       ) {
         const target = await Deno.readLink(`${root}/etc/systemd/system/${link}`);
@@ -2356,6 +2393,29 @@ Deno.test("docs/systemd.md: every command runs under a temporary root and instal
       const { payload } = await jwtVerify(token, new TextEncoder().encode(secret.trim()));
       assert.equal(payload.user_id, "admin-shell");
     });
+
+    await t.step(
+      "the forwarder's command line reads the token typed, and shows what waits",
+      async () => {
+        const forwarder = await loadUnit(FORWARDER);
+        const envFile = parseEnvFile(await Deno.readTextFile(`${root}${FORWARD_ENV_FILE}`));
+        const env = unitEnv(forwarder, envFile);
+        const typed = await Deno.readTextFile(`${root}/etc/session-buddy/forward-token`);
+        const invocation = parseWords(execWords(forwarder, env).slice(1), env, {
+          [`${credentialsOf(FORWARDER)}/forward-token`]: typed,
+        });
+        assert.ok(invocation.kind === "forward", invocation.kind);
+        assert.equal(invocation.token, TYPED["forward-token"]);
+        // The store it reads is the one the status line names.
+        const statusLine = [...commands, ...inline].find((c) => / forward --status /.test(c));
+        assert.ok(statusLine, "the page shows what waits");
+        assert.deepEqual(invocation.config.db, {
+          kind: "file",
+          path: /--db (\S+)/.exec(statusLine)![1],
+        });
+        assert.match(outputs.get(statusLine)!, /^waiting +1 session$/m, outputs.get(statusLine));
+      },
+    );
   } finally {
     await cleanup();
   }
