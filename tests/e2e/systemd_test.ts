@@ -2142,7 +2142,9 @@ function quote(word: string): string {
 Deno.test("docs/systemd.md: short, and every file it names is in contrib/systemd", async () => {
   const text = await Deno.readTextFile(DOCS);
   const { blocks, prose } = readDocs(text);
-  assert.ok(text.trimEnd().split("\n").length <= 150, "at most 150 lines");
+  // 150 lines held the collector and the reaper; the forwarder, a unit of other hosts with
+  // an install of its own, has 10 more.
+  assert.ok(text.trimEnd().split("\n").length <= 160, "at most 160 lines");
   for (const { line, at } of prose) assert.ok(line.length <= 120, `line ${at}: ${line.length}`);
   for (const block of blocks) {
     assert.ok(["sh", "ini", "dotenv"].includes(block.lang), `line ${block.at}: ${block.lang}`);
