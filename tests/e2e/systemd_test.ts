@@ -3,8 +3,9 @@
  * (`systemd-analyze verify` on every combination, and systemd's own reading of each one
  * compared with the one these tests emulate), hold the hardening docs/systemd.md describes
  * and no secret, load every credential their command lines read, and their command lines
- * are ones this session-buddy accepts. The example environment file holds only variables
- * the program reads, no secret, and starts no server without the secret credential. The
+ * are ones this session-buddy accepts. The example environment files hold only variables
+ * the program reads (and the forwarder's COLLECTOR_URL, which only its ExecStart= reads),
+ * no secret, and the collector's starts no server without the secret credential. The
  * sysusers file makes the user the units run as.
  *
  * The units' commands really run as systemd would start them (their Environment=,
@@ -14,9 +15,10 @@
  * says PrivateNetwork=yes, in a network namespace of their own: the collector over HTTPS
  * on a Deno KV file, behind the proxy drop-in on PostgreSQL and over HTTPS on KV Connect
  * (real servers, tests/helpers/stores.ts), each tracking a session that the reaper then
- * ends, and the reaper without a store drop-in failing to reach a remote store. The other
- * namespace settings (ProtectSystem=, PrivateUsers=, ...) need systemd itself and are
- * checked as written only. MemoryDenyWriteExecute stays off because Deno cannot start
+ * ends, and the reaper without a store drop-in failing to reach a remote store; and a
+ * host's forwarder sending a session of the host's store to a collector, as root without
+ * any capability (setpriv, when the tests run as root). The other namespace settings
+ * (ProtectSystem=, PrivateUsers=, ...) need systemd itself and are checked as written only. MemoryDenyWriteExecute stays off because Deno cannot start
  * under it.
  *
  * Every fenced block of docs/systemd.md is checked: unit snippets are lines of the files in
@@ -34,9 +36,11 @@ import { parseInvocation } from "../../src/cli/invocation.ts";
 import { parseLocation } from "../../src/store/location.ts";
 import { UsageError } from "../../src/usage_error.ts";
 import { SHUTDOWN_LIMIT_MS } from "../../src/http/serve.ts";
-import { connectHttp, freePort } from "../helpers/http.ts";
+import { SEND_DEADLINE_MS } from "../../src/forward/target.ts";
+import { connectHttp, freePort, type HttpRunning, startHttpServer } from "../helpers/http.ts";
 import {
   compiledBinary,
+  endArgs,
   MAIN,
   mintToken,
   type Output,
@@ -46,16 +50,25 @@ import {
   SECRET,
   spawnPiped,
   startArgs,
+  startServer,
   tempDir,
 } from "../helpers/server.ts";
-import { type StoreName, STORES, type TestStore, UNAVAILABLE } from "../helpers/stores.ts";
+import {
+  KV_STORE,
+  type StoreName,
+  STORES,
+  type TestStore,
+  UNAVAILABLE,
+} from "../helpers/stores.ts";
 
 const CONTRIB = `${ROOT}contrib/systemd/`;
 const DOCS = `${ROOT}docs/systemd.md`;
 const COLLECTOR = "session-buddy.service";
 const REAPER = "session-buddy-reap.service";
 const TIMER = "session-buddy-reap.timer";
-const UNITS = [COLLECTOR, REAPER, TIMER];
+/** A host's forwarder (`session-buddy forward --collector`), on the hosts, not the collector. */
+const FORWARDER = "session-buddy-forward.service";
+const UNITS = [COLLECTOR, REAPER, TIMER, FORWARDER];
 /** The drop-ins shipped for each unit, in the order systemd applies them. */
 const DROP_INS: Record<string, string[]> = {
   [COLLECTOR]: ["10-proxy.conf", "20-kv-connect.conf", "20-postgres.conf"],
@@ -74,6 +87,10 @@ const STORE_CREDENTIAL: Record<"postgres" | "kv-connect", [string, string]> = {
 /** Where the units expect the compiled binary. */
 const BINARY = "/usr/local/bin/session-buddy";
 const ENV_FILE = "/etc/session-buddy/session-buddy.env";
+const FORWARD_ENV_FILE = "/etc/session-buddy/forward.env";
+/** The forwarder's example environment file, and the variable only its ExecStart= reads. */
+const FORWARD_EXAMPLE = "forward.env.example";
+const COLLECTOR_URL = "COLLECTOR_URL";
 /** The Host a proxy in front forwards, in these tests. */
 const PROXY_HOST = "collector.example.com";
 const IN_CI = Deno.env.get("CI") === "true";
@@ -344,13 +361,14 @@ function parseEnvFile(text: string): Record<string, string> {
 }
 
 /**
- * The example environment file: what it sets, and its commented settings grouped as they
- * go together (a run of `#KEY=value` lines with nothing between them is one choice).
+ * An example environment file (the collector's unless named): what it sets, and its
+ * commented settings grouped as they go together (a run of `#KEY=value` lines with nothing
+ * between them is one choice).
  */
-async function exampleEnv(): Promise<
+async function exampleEnv(name = "session-buddy.env.example"): Promise<
   { text: string; set: Record<string, string>; choices: [string, string][][] }
 > {
-  const text = await Deno.readTextFile(`${CONTRIB}session-buddy.env.example`);
+  const text = await Deno.readTextFile(`${CONTRIB}${name}`);
   const choices: [string, string][][] = [];
   let current: [string, string][] | null = null;
   for (const line of text.split("\n")) {
@@ -414,6 +432,7 @@ const COMBINATIONS: { unit: string; dropIns: string[]; with?: string[] }[] = [
   { unit: REAPER, dropIns: [], with: [TIMER] },
   { unit: REAPER, dropIns: ["20-postgres.conf"], with: [TIMER] },
   { unit: REAPER, dropIns: ["20-kv-connect.conf"], with: [TIMER] },
+  { unit: FORWARDER, dropIns: [] },
 ];
 
 function label(c: { unit: string; dropIns: string[] }): string {
@@ -681,13 +700,19 @@ Deno.test("contrib/systemd: the collector unit is hardened and holds no secret",
   await t.step("no unit, drop-in or example holds a secret, a password or a token", async () => {
     // No "-": a missing file fails the unit instead of starting on defaults.
     assert.equal(get("EnvironmentFile"), ENV_FILE);
-    const files = [...UNITS, "session-buddy.env.example"];
+    const files = [...UNITS, "session-buddy.env.example", FORWARD_EXAMPLE];
     for (const [unit, dropIns] of Object.entries(DROP_INS)) {
       files.push(...dropIns.map((d) => `${unit}.d/${d}`));
     }
     for (const name of files) {
       const text = await Deno.readTextFile(`${CONTRIB}${name}`);
-      for (const variable of ["SESSION_BUDDY_SECRET", "SESSION_BUDDY_DB_PASSWORD"]) {
+      for (
+        const variable of [
+          "SESSION_BUDDY_SECRET",
+          "SESSION_BUDDY_DB_PASSWORD",
+          "SESSION_BUDDY_FORWARD_TOKEN",
+        ]
+      ) {
         assert.doesNotMatch(text, new RegExp(`^#?\\s*(Environment=)?${variable}=`, "m"), name);
       }
       assert.doesNotMatch(text, /^#?\s*(Environment=)?DENO_KV_ACCESS_TOKEN=/m, name);
@@ -894,6 +919,147 @@ Deno.test("contrib/systemd: the reaper runs sessions reap daily, reaching a remo
   assert.equal(one(timer.settings, "Install", "WantedBy"), "timers.target");
 });
 
+Deno.test("contrib/systemd: the forward unit is hardened and holds no secret", async (t) => {
+  const [service, forwarder] = await Promise.all([loadUnit(COLLECTOR), loadUnit(FORWARDER)]);
+  const get = (key: string) => one(forwarder.settings, "Service", key);
+  const folder = credentialsOf(FORWARDER);
+  const { set } = await exampleEnv(FORWARD_EXAMPLE);
+
+  await t.step("the hardening directives are set", () => {
+    const expected: Record<string, string> = {
+      Type: "exec",
+      // Root, as the shells that write the host's store are, with no capability at all.
+      User: "root",
+      StateDirectory: "session-buddy",
+      StateDirectoryMode: "0700",
+      UMask: "0077",
+      NoNewPrivileges: "yes",
+      CapabilityBoundingSet: "",
+      AmbientCapabilities: "",
+      ProtectSystem: "strict",
+      ProtectHome: "yes",
+      PrivateTmp: "yes",
+      PrivateDevices: "yes",
+      DevicePolicy: "closed",
+      ProtectProc: "invisible",
+      ProtectKernelTunables: "yes",
+      ProtectKernelModules: "yes",
+      ProtectKernelLogs: "yes",
+      ProtectControlGroups: "yes",
+      ProtectClock: "yes",
+      ProtectHostname: "yes",
+      RestrictNamespaces: "yes",
+      RestrictRealtime: "yes",
+      RestrictSUIDSGID: "yes",
+      RemoveIPC: "yes",
+      LockPersonality: "yes",
+      KeyringMode: "private",
+      RestrictAddressFamilies: "AF_INET AF_INET6 AF_UNIX",
+      SystemCallArchitectures: "native",
+      SystemCallErrorNumber: "EPERM",
+      MemoryDenyWriteExecute: "no",
+      Restart: "on-failure",
+    };
+    for (const [key, value] of Object.entries(expected)) assert.equal(get(key), value, key);
+    assert.deepEqual(all(forwarder.settings, "Service", "SystemCallFilter"), [
+      "@system-service",
+      "~@privileged",
+    ]);
+    // PrivateUsers=yes would make root someone else, who could not open root's store.
+    assert.equal(get("PrivateUsers"), undefined);
+    assert.equal(get("Group"), undefined);
+    // The collector's hardening, setting for setting, but for PrivateUsers.
+    for (const s of service.settings.filter((s) => s.section === "Service")) {
+      if (
+        s.key === "PrivateUsers" ||
+        !/^(Protect|Private|Restrict|NoNew|Capab|Ambient|SystemCall|Lock|UMask|Keyring|RemoveIPC|MemoryDeny|DevicePolicy)/
+          .test(s.key)
+      ) continue;
+      assert.deepEqual(
+        list(forwarder.settings, "Service", s.key),
+        list(service.settings, "Service", s.key),
+        s.key,
+      );
+    }
+    // The collector is reached over the network: started once it is up.
+    assert.deepEqual(list(forwarder.settings, "Unit", "Wants"), ["network-online.target"]);
+    assert.deepEqual(list(forwarder.settings, "Unit", "After"), ["network-online.target"]);
+    assert.equal(one(forwarder.settings, "Install", "WantedBy"), "multi-user.target");
+    // The same store as a collector's on its own host: the shells' MCP configuration names it.
+    assert.equal(get("StateDirectory"), one(service.settings, "Service", "StateDirectory"));
+    assert.equal(environment(forwarder).SESSION_BUDDY_DB, environment(service).SESSION_BUDDY_DB);
+  });
+
+  await t.step("no token in the unit or in its example environment file", async () => {
+    // No "-": a missing file fails the unit instead of starting without a collector.
+    assert.equal(get("EnvironmentFile"), FORWARD_ENV_FILE);
+    assert.ok(!("SESSION_BUDDY_FORWARD_TOKEN" in unitEnv(forwarder, set)));
+    for (const name of [FORWARDER, FORWARD_EXAMPLE]) {
+      const text = await Deno.readTextFile(`${CONTRIB}${name}`);
+      assert.doesNotMatch(text, /^#?\s*(Environment=)?SESSION_BUDDY_FORWARD_TOKEN=/m, name);
+      assert.doesNotMatch(text, /\beyJ[A-Za-z0-9_-]+\./, `${name}: no token`);
+      assert.doesNotMatch(text, /:\/\/[^/\s:@]+:[^/\s@]+@/, `${name}: no password in a URL`);
+    }
+  });
+
+  await t.step("the token is a credential from /etc, and the command line reads it", () => {
+    assert.deepEqual([...credentials(forwarder)], [[
+      "forward-token",
+      "/etc/session-buddy/forward-token",
+    ]]);
+    const words = loadedWords(forwarder);
+    const at = words.indexOf("--forward-token-file");
+    assert.ok(at > 0, words.join(" "));
+    assert.equal(words[at + 1], `${folder}/forward-token`);
+  });
+
+  await t.step("the stop timeout leaves room for the delivery under way", () => {
+    assert.equal(get("KillSignal"), "SIGTERM");
+    const seconds = systemdSeconds(get("TimeoutStopSec") ?? "90s");
+    assert.ok(seconds > SEND_DEADLINE_MS / 1000, `TimeoutStopSec ${seconds} s`);
+    assert.ok(seconds <= 60, `TimeoutStopSec ${seconds} s: a bit above the deadline`);
+    // A usage error (exit 2: a bad URL, an empty token file) is not retried.
+    assert.equal(get("RestartPreventExitStatus"), "2");
+  });
+
+  await t.step("ExecStart is a forward to a collector this session-buddy accepts", async () => {
+    assert.match(set[COLLECTOR_URL] ?? "", /^https:\/\/\S+\/mcp$/);
+    const env = unitEnv(forwarder, set);
+    const words = execWords(forwarder, env);
+    assert.equal(words[0], BINARY);
+    assert.deepEqual(words.slice(1, 3), ["forward", "--collector"]);
+    const token = await mintToken({ user_id: "forward-host-b" });
+    const invocation = parseWords(words.slice(1), env, {
+      [`${folder}/forward-token`]: `${token}\n`,
+    });
+    assert.equal(invocation.kind, "forward");
+    if (invocation.kind !== "forward" || invocation.command.mode !== "send") {
+      return assert.fail(JSON.stringify(invocation));
+    }
+    assert.deepEqual(invocation.command.target, { kind: "collector", url: set[COLLECTOR_URL] });
+    // Running until SIGTERM, not once.
+    assert.equal(invocation.command.once, false);
+    assert.equal(invocation.token, token);
+    assert.deepEqual(invocation.config.db, {
+      kind: "file",
+      path: "/var/lib/session-buddy/sessions.kv",
+    });
+    // An empty token file is a usage error (exit 2, not restarted); a missing one is a
+    // failed start (systemd itself fails it first).
+    assert.throws(
+      () => parseWords(words.slice(1), env, { [`${folder}/forward-token`]: "\n" }),
+      (error: unknown) => error instanceof UsageError && /is empty/.test(error.message),
+    );
+    assert.throws(
+      () => parseWords(words.slice(1), env),
+      (error: unknown) =>
+        !(error instanceof UsageError) && /cannot read the token/.test(
+          (error as Error).message,
+        ),
+    );
+  });
+});
+
 /** RestrictAddressFamilies= as systemd merges it (an allow-list; empty resets), sorted. */
 function addressFamilies(unit: Unit): string[] | null {
   const values = list(unit.settings, "Service", "RestrictAddressFamilies");
@@ -915,6 +1081,7 @@ const SECRET_VARIABLES = [
   "SESSION_BUDDY_SECRET_FILE",
   "SESSION_BUDDY_DB_PASSWORD",
   "DENO_KV_ACCESS_TOKEN",
+  "SESSION_BUDDY_FORWARD_TOKEN",
 ];
 
 /** The store drop-in a store location needs, if any. */
@@ -927,7 +1094,16 @@ function storeDropIn(db: string | undefined): string[] {
 
 /** Where a variable's value lands in the parsed configuration, to see it taken. */
 function landed(invocation: ReturnType<typeof parseWords>, name: string): unknown {
-  if (invocation.kind !== "serve" && invocation.kind !== "store") return undefined;
+  // COLLECTOR_URL reaches the program through the forwarder's command line only.
+  if (invocation.kind === "forward" && name === COLLECTOR_URL) {
+    const { command } = invocation;
+    return command.mode === "send" && command.target.kind === "collector"
+      ? command.target.url
+      : undefined;
+  }
+  if (
+    invocation.kind !== "serve" && invocation.kind !== "store" && invocation.kind !== "forward"
+  ) return undefined;
   const { config } = invocation;
   const http = invocation.kind === "serve" ? config.http : null;
   switch (name) {
@@ -1118,6 +1294,70 @@ Deno.test("contrib/systemd: the example environment file starts no server as shi
   }
 });
 
+/**
+ * The forwarder's command line with `settings` in its environment file: accepted as a
+ * forward to a collector, each variable taken.
+ */
+async function forwardAccepts(settings: Record<string, string>): Promise<void> {
+  const unit = await loadUnit(FORWARDER);
+  const folder = credentialsOf(FORWARDER);
+  const env = unitEnv(unit, settings);
+  const what = `${FORWARDER} with ${JSON.stringify(settings)}`;
+  let invocation;
+  try {
+    invocation = parseWords(execWords(unit, env).slice(1), env, {
+      [`${folder}/forward-token`]: "forward-token\n",
+    });
+  } catch (error) {
+    assert.fail(`${what}: ${(error as Error).message}`);
+  }
+  assert.equal(invocation.kind, "forward", what);
+  for (const [key, value] of Object.entries(settings)) {
+    const expected = key === "SESSION_BUDDY_DB" ? parseLocation(value, "/") : value;
+    assert.deepEqual(landed(invocation, key), expected, `${what}: ${key}`);
+  }
+}
+
+Deno.test("contrib/systemd: every variable of forward.env.example is one the program reads, or COLLECTOR_URL for ExecStart=", async (t) => {
+  const { text, set, choices } = await exampleEnv(FORWARD_EXAMPLE);
+  const readable = await programVariables();
+  const forwarder = await loadUnit(FORWARDER);
+  const named = [...Object.keys(set), ...choices.flat().map(([k]) => k)];
+
+  await t.step("the program reads each one, but COLLECTOR_URL, which ExecStart= uses", () => {
+    const used = [...execLine(forwarder).matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)]
+      .map((m) => m[1]!);
+    assert.deepEqual(used, [COLLECTOR_URL]);
+    // systemd's alone: the program never reads it, so it cannot stand in for --collector.
+    assert.ok(!readable.includes(COLLECTOR_URL), `${COLLECTOR_URL} is in main.ts ENV_NAMES`);
+    for (const name of named) {
+      assert.ok(
+        readable.includes(name) || used.includes(name),
+        `${name} is neither in main.ts ENV_NAMES nor used by ExecStart=`,
+      );
+      assert.ok(!SECRET_VARIABLES.includes(name), `${name} holds a secret`);
+    }
+    assert.ok(named.includes("SESSION_BUDDY_DB") && named.includes("SESSION_BUDDY_LOG_LEVEL"));
+  });
+
+  await t.step("it names the token's file, which the unit loads as a credential", () => {
+    for (const path of credentials(forwarder).values()) {
+      assert.ok(text.includes(path), `the example names ${path}`);
+    }
+  });
+
+  await t.step("as shipped it sets COLLECTOR_URL only, which the command line takes", async () => {
+    assert.deepEqual(Object.keys(set), [COLLECTOR_URL]);
+    await forwardAccepts(set);
+  });
+
+  for (const choice of choices) {
+    await t.step(`accepted: ${choice.map(([k, v]) => `${k}=${v}`).join(" ")}`, async () => {
+      await forwardAccepts({ ...set, ...Object.fromEntries(choice) });
+    });
+  }
+});
+
 Deno.test("contrib/systemd: the sysusers file makes the user the units run as", async () => {
   if (!ON_LINUX) return skipped("sysusers.d is checked on Linux only");
   const { dir, cleanup } = await tempDir();
@@ -1255,6 +1495,11 @@ interface Sandbox {
   command(unit: Unit, words: string[]): Promise<{ command: string; args: string[] }>;
   /** Whether PrivateNetwork=yes is emulated (a network namespace of its own). */
   privateNetwork: boolean;
+  /**
+   * Whether User=root with an empty CapabilityBoundingSet= (the forwarder) runs as root
+   * without any capability: the tests run as root and setpriv is here.
+   */
+  rootWithoutCapabilities: boolean;
 }
 
 /** A sandbox in `dir`, or null (having said why) when this machine cannot make one. */
@@ -1283,10 +1528,17 @@ async function sandbox(dir: string): Promise<Sandbox | null> {
   // privileges; without them that one setting is checked as written only.
   const netns = (await run("unshare", ["--net", "true"]))?.code === 0;
   if (!netns) console.log("note: unshare --net is refused here: PrivateNetwork= not emulated");
+  // A unit that runs as root with no capability: setpriv empties the bounding set (and the
+  // inheritable and ambient ones) before the filter, as systemd does. Run as another user,
+  // the tests' own user stands in for root, and holds no capability either.
+  const asRoot = (await run("id", ["-u"]))?.stdout.trim() === "0";
+  const setpriv = asRoot && (await run("setpriv", ["--version"]))?.code === 0;
+  if (asRoot && !setpriv) console.log("note: no setpriv here: CapabilityBoundingSet= not emulated");
   const program = installedProgram();
   let n = 0;
   return {
     privateNetwork: netns,
+    rootWithoutCapabilities: setpriv,
     async command(unit, words) {
       const calls = `${dir}/filter-${++n}.allowed`;
       await Deno.writeTextFile(
@@ -1307,6 +1559,12 @@ async function sandbox(dir: string): Promise<Sandbox | null> {
         familyArg,
         ...words.flatMap((w) => w === BINARY ? program : [w]),
       ];
+      // Set, and empty once its resets are applied (unset, it would leave every capability).
+      const noCapabilities = all(unit.settings, "Service", "CapabilityBoundingSet").length > 0 &&
+        list(unit.settings, "Service", "CapabilityBoundingSet").length === 0;
+      if (last(unit.settings, "Service", "User") === "root" && noCapabilities && setpriv) {
+        argv.unshift("setpriv", "--bounding-set=-all", "--inh-caps=-all", "--ambient-caps=-all");
+      }
       if (last(unit.settings, "Service", "PrivateNetwork") === "yes" && netns) {
         argv.unshift(
           "unshare",
@@ -1381,12 +1639,13 @@ async function statusWithHost(port: number, path: string, host: string): Promise
 }
 
 /**
- * Starts a collector's command, waits until it serves, runs `fn`, then stops it as
- * `systemctl stop` does (SIGTERM) and returns its exit status and stderr.
+ * Starts a unit's long-running command, waits until its stderr says `ready`, runs `fn`,
+ * then stops it as `systemctl stop` does (SIGTERM) and returns its exit status and stderr.
  */
-async function withCollector(
+async function whileRunning(
   command: { command: string; args: string[] },
   env: Record<string, string>,
+  ready: RegExp,
   fn: () => Promise<void>,
 ): Promise<{ code: number; stderr: string }> {
   const child = spawnPiped(command, env);
@@ -1404,8 +1663,8 @@ async function withCollector(
   let code: number;
   try {
     const until = Date.now() + 30_000;
-    while (!stderr.includes("serving MCP on")) {
-      assert.ok(!exited && Date.now() < until, `the collector did not start:\n${stderr}`);
+    while (!ready.test(stderr)) {
+      assert.ok(!exited && Date.now() < until, `no ${ready} from ${command.command}:\n${stderr}`);
       await new Promise((r) => setTimeout(r, 20));
     }
     await fn();
@@ -1530,7 +1789,7 @@ for (const flow of FLOWS) {
         const client = ca ? Deno.createHttpClient({ caCerts: [ca] }) : undefined;
         const viaClient = ((input: string | URL | Request, init?: RequestInit) =>
           fetch(input, { ...init, ...(client ? { client } : {}) })) as typeof fetch;
-        const { code, stderr } = await withCollector(command, env, async () => {
+        const { code, stderr } = await whileRunning(command, env, /serving MCP on/, async () => {
           try {
             const health = await viaClient(`${origin}/healthz`);
             assert.equal(health.status, 200, await health.text());
@@ -1591,14 +1850,161 @@ for (const flow of FLOWS) {
   });
 }
 
+/** Waits until `check` holds (a forwarder delivers within a second or so), at most 30 s. */
+async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
+  const until = Date.now() + 30_000;
+  while (!(await check())) {
+    assert.ok(Date.now() < until, `not within 30 s: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+Deno.test(`contrib/systemd: [kv] ${FORWARDER} sends a host's sessions to a collector under the unit's filters, and stops with 0`, async (t) => {
+  const { dir, cleanup } = await tempDir();
+  let fleet: TestStore | null = null;
+  let collector: HttpRunning | null = null;
+  try {
+    const box = await sandbox(dir);
+    if (!box) return;
+    const forwarder = await loadUnit(FORWARDER);
+
+    // The fleet: a collector with the secret on loopback, on a store of its own.
+    const fleetDir = `${dir}/fleet`;
+    await Deno.mkdir(fleetDir, { mode: 0o700 });
+    fleet = await KV_STORE.open(fleetDir);
+    collector = await startHttpServer({
+      env: { ...fleet.env, HOME: fleetDir, SESSION_BUDDY_SECRET: SECRET },
+    });
+    const mcp = collector.mcp;
+
+    // The host: its state folder as StateDirectory= makes it, holding the shells' store;
+    // the shells' home.
+    const state = `${dir}/host/var/lib/session-buddy`;
+    const home = `${dir}/host/root`;
+    await Deno.mkdir(state, { recursive: true, mode: 0o700 });
+    await Deno.mkdir(home, { mode: 0o700 });
+    // The forwarder's HOME, root's, which ProtectHome=yes leaves there but inaccessible.
+    const protectedHome = `${dir}/host/protected-root`;
+    await Deno.mkdir(protectedHome);
+    await Deno.chmod(protectedHome, 0o000);
+    const hostDb = `${state}/sessions.kv`;
+
+    // The credentials folder: the token the collector's operator minted with its secret.
+    const creds = `${dir}/run/credentials/${FORWARDER}`;
+    await Deno.mkdir(creds, { recursive: true, mode: 0o700 });
+    assert.deepEqual([...credentials(forwarder).keys()], ["forward-token"]);
+    const token = await mintToken({ user_id: "forward-host-b" });
+    await Deno.writeTextFile(`${creds}/forward-token`, `${token}\n`, { mode: 0o400 });
+
+    // The operator's forward.env: a copy of the example, its COLLECTOR_URL this collector's,
+    // its store line uncommented for this host's store.
+    const example = await Deno.readTextFile(`${CONTRIB}${FORWARD_EXAMPLE}`);
+    const envPath = `${dir}/forward.env`;
+    await Deno.writeTextFile(
+      envPath,
+      example.replace(/^COLLECTOR_URL=.*$/m, `COLLECTOR_URL=${mcp}`)
+        .replace(/^#SESSION_BUDDY_DB=.*$/m, `SESSION_BUDDY_DB=${hostDb}`),
+      { mode: 0o600 },
+    );
+    const envFile = parseEnvFile(await Deno.readTextFile(envPath));
+    assert.deepEqual(envFile, { COLLECTOR_URL: mcp, SESSION_BUDDY_DB: hostDb });
+    const env = { ...unitEnv(forwarder, envFile, creds), HOME: protectedHome };
+    const words = execWords(forwarder, env, creds);
+    assert.deepEqual(words, [
+      BINARY,
+      "forward",
+      "--collector",
+      mcp,
+      "--forward-token-file",
+      `${creds}/forward-token`,
+    ]);
+    const command = await box.command(forwarder, words);
+    if (box.rootWithoutCapabilities) assert.equal(command.command, "setpriv");
+
+    // A shell of the host: a stdio server on the host's store, as the shells' MCP
+    // configuration runs it, as root.
+    const shell = async (tool: string, args: Record<string, unknown>) => {
+      const server = await startServer({ env: { SESSION_BUDDY_DB: hostDb, HOME: home } });
+      try {
+        return await server.call(tool, args);
+      } finally {
+        await server.close();
+      }
+    };
+    const atCollector = async (id: string) => (await fleet!.readRecord(id))?.status;
+
+    let sessionId = "";
+    await t.step(
+      "a shell starts a session on the host's store while nothing forwards",
+      async () => {
+        const started = await shell("track_session_start", startArgs());
+        assert.equal(started.status, "tracked", JSON.stringify(started));
+        sessionId = String(started.session_id);
+        assert.equal(await atCollector(sessionId), undefined);
+      },
+    );
+
+    await t.step(
+      "the forwarder sends its start and its end, and stops with 0 on SIGTERM",
+      async () => {
+        assert.notEqual(sessionId, "");
+        const { code, stderr } = await whileRunning(
+          command,
+          env,
+          /Forwarding \S+ to /,
+          async () => {
+            await eventually(
+              "the start at the collector",
+              async () => await atCollector(sessionId) === "active",
+            );
+            const ended = await shell("track_session_end", endArgs(sessionId));
+            assert.equal(ended.status, "ended", JSON.stringify(ended));
+            await eventually(
+              "the end at the collector",
+              async () => await atCollector(sessionId) === "ended",
+            );
+          },
+        );
+        assert.equal(code, 0, stderr);
+        assert.match(
+          stderr,
+          new RegExp(`Forwarding ${literal(hostDb)} to ${literal(mcp)}`),
+        );
+        assert.doesNotMatch(
+          stderr,
+          /NotCapable|Operation not permitted|Permission denied|panicked/,
+        );
+        assert.doesNotMatch(stderr, /Forwarding failed/);
+      },
+    );
+
+    await t.step("its position stays in the host's store: nothing waits", async () => {
+      const out = await runToEnd(
+        programCommand(["forward", "--status", "--json"]),
+        { SESSION_BUDDY_DB: hostDb, HOME: home },
+      );
+      assert.equal(out.code, 0, out.stderr);
+      const status = JSON.parse(out.stdout);
+      assert.equal(status.waiting_sessions, 0, out.stdout);
+      assert.equal(status.target, mcp);
+      assert.equal(status.last_error, null);
+    });
+  } finally {
+    await collector?.stop();
+    await fleet?.close();
+    await cleanup();
+  }
+});
+
 Deno.test("contrib/systemd: the filters are in force (the controls of the tests above)", async (t) => {
   const { dir, cleanup } = await tempDir();
   try {
     const box = await sandbox(dir);
     if (!box) return;
-    const [reaper, remote] = await Promise.all([
+    const [reaper, remote, forwarder] = await Promise.all([
       loadUnit(REAPER),
       loadUnit(REAPER, [STORE_DROP_IN.postgres]),
+      loadUnit(FORWARDER),
     ]);
     await t.step("a call of @privileged is refused", async () => {
       const file = `${dir}/owned`;
@@ -1627,6 +2033,28 @@ Deno.test("contrib/systemd: the filters are in force (the controls of the tests 
         const ok = await run(allowed.command, allowed.args);
         assert.equal(ok?.code, 0, ok?.stderr);
         assert.equal(ok!.stdout.trim(), "ok");
+      },
+    );
+    await t.step(
+      "the forwarder, root without a capability, reads only root's own files",
+      async () => {
+        if (!box.rootWithoutCapabilities) {
+          return console.log("skipped: the tests do not run as root, or setpriv is missing");
+        }
+        const own = `${dir}/root-owned`;
+        const other = `${dir}/nobody-owned`;
+        await Deno.writeTextFile(own, "root's\n", { mode: 0o600 });
+        await Deno.writeTextFile(other, "nobody's\n", { mode: 0o600 });
+        await Deno.chown(other, 65534, 65534);
+        // Root with its capabilities reads both; the forwarder's root only its own.
+        assert.equal((await run("cat", [other]))?.code, 0);
+        const mine = await box.command(forwarder, ["cat", own]);
+        const read = await run(mine.command, mine.args);
+        assert.equal(read?.code, 0, read?.stderr);
+        const theirs = await box.command(forwarder, ["cat", other]);
+        const refused = await run(theirs.command, theirs.args);
+        assert.notEqual(refused?.code, 0, refused?.stdout);
+        assert.match(refused!.stderr, /Permission denied/);
       },
     );
   } finally {
@@ -1714,7 +2142,9 @@ function quote(word: string): string {
 Deno.test("docs/systemd.md: short, and every file it names is in contrib/systemd", async () => {
   const text = await Deno.readTextFile(DOCS);
   const { blocks, prose } = readDocs(text);
-  assert.ok(text.trimEnd().split("\n").length <= 150, "at most 150 lines");
+  // 150 lines held the collector and the reaper; the forwarder, a unit of other hosts with
+  // an install of its own, has 10 more.
+  assert.ok(text.trimEnd().split("\n").length <= 160, "at most 160 lines");
   for (const { line, at } of prose) assert.ok(line.length <= 120, `line ${at}: ${line.length}`);
   for (const block of blocks) {
     assert.ok(["sh", "ini", "dotenv"].includes(block.lang), `line ${block.at}: ${block.lang}`);
@@ -1780,6 +2210,7 @@ Deno.test("docs/systemd.md: each environment line is in the example, and accepte
 const TYPED: Record<string, string> = {
   "db-password": "typed-db-password",
   "kv-access-token": "typed-kv-access-token",
+  "forward-token": "typed-forward-token",
 };
 
 Deno.test("docs/systemd.md: every command runs under a temporary root and installs what it says", async (t) => {
@@ -1816,6 +2247,16 @@ Deno.test("docs/systemd.md: every command runs under a temporary root and instal
     };
     const outputs = new Map<string, string>();
     let sysusers = false;
+    /** A session a shell of the host starts over stdio on the store `db`. */
+    const shellSession = async (db: string) => {
+      const server = await startServer({ env: { SESSION_BUDDY_DB: db, HOME: `${dir}/home` } });
+      try {
+        const started = await server.call("track_session_start", startArgs());
+        assert.equal(started.status, "tracked", JSON.stringify(started));
+      } finally {
+        await server.close();
+      }
+    };
 
     /** One command of the page, checked or run. */
     const check = async (written: string) => {
@@ -1827,6 +2268,18 @@ Deno.test("docs/systemd.md: every command runs under a temporary root and instal
         for (const unit of units) assert.ok(await isFile(installed(unit)), `${unit} installed`);
         const out = await run("systemctl", [`--root=${root}`, "enable", ...units]);
         assert.equal(out?.code, 0, out?.stderr);
+        // --now starts a service, and systemd makes its StateDirectory= first.
+        for (const unit of units.filter((u) => u.endsWith(".service"))) {
+          const settings = parseUnit(await Deno.readTextFile(installed(unit)));
+          const state = last(settings, "Service", "StateDirectory");
+          if (state === undefined) continue;
+          const folderMode = Number.parseInt(
+            last(settings, "Service", "StateDirectoryMode") ?? "0755",
+            8,
+          );
+          await Deno.mkdir(`${root}/var/lib/${state}`, { recursive: true, mode: folderMode });
+          await Deno.chmod(`${root}/var/lib/${state}`, folderMode);
+        }
         return;
       }
       if ((m = /^systemctl (?:start|restart|status) (\S+\.(?:service|timer))$/.exec(line))) {
@@ -1844,6 +2297,8 @@ Deno.test("docs/systemd.md: every command runs under a temporary root and instal
         sysusers = true;
         return;
       }
+      // The manager of this machine is never asked: a verb not emulated above fails here.
+      assert.doesNotMatch(line, /^(systemctl|journalctl)\b/, `not emulated: ${written}`);
       // Anything else runs, its absolute paths moved under the temporary root.
       const moved = line.replace(
         /(^|[\s'"=>])\/(etc|usr\/local\/bin|var\/lib)\//g,
@@ -1854,6 +2309,11 @@ Deno.test("docs/systemd.md: every command runs under a temporary root and instal
         /(^|[\s'"=>])\/(etc|usr|var|run|lib)\//,
         `a path the test does not move: ${line}`,
       );
+      if (/ forward --status /.test(line)) {
+        // By the time anyone asks what waits, the host's shells have recorded into the
+        // store the forwarder reads (their MCP configuration names the same one).
+        await shellSession(`${root}${environment(await loadUnit(FORWARDER)).SESSION_BUDDY_DB}`);
+      }
       const typed = /cat > \S+\/([a-z-]+)'$/.exec(line)?.[1];
       const out = await run("sh", ["-c", moved], {
         cwd: checkout,
@@ -1884,9 +2344,13 @@ Deno.test("docs/systemd.md: every command runs under a temporary root and instal
 
     await t.step("each file is in place, with its mode", async () => {
       assert.equal(await mode("/etc/session-buddy"), 0o700);
+      // Made as the units' StateDirectory= by their start (enable --now).
+      assert.equal(await mode("/var/lib/session-buddy"), 0o700);
       await same("/etc/sysusers.d/session-buddy.conf", "session-buddy.sysusers");
       assert.equal(await mode("/etc/sysusers.d/session-buddy.conf"), 0o644);
       await same(ENV_FILE, "session-buddy.env.example");
+      await same(FORWARD_ENV_FILE, FORWARD_EXAMPLE);
+      assert.equal(await mode(FORWARD_ENV_FILE), 0o600);
       for (
         const name of ["session-buddy.env", "secret", "tls.crt", "tls.key", ...Object.keys(TYPED)]
       ) {
@@ -1905,6 +2369,7 @@ Deno.test("docs/systemd.md: every command runs under a temporary root and instal
         const link of [
           "multi-user.target.wants/session-buddy.service",
           "timers.target.wants/session-buddy-reap.timer",
+          `multi-user.target.wants/${FORWARDER}`,
         ]
       ) {
         const target = await Deno.readLink(`${root}/etc/systemd/system/${link}`);
@@ -1932,6 +2397,29 @@ Deno.test("docs/systemd.md: every command runs under a temporary root and instal
       const { payload } = await jwtVerify(token, new TextEncoder().encode(secret.trim()));
       assert.equal(payload.user_id, "admin-shell");
     });
+
+    await t.step(
+      "the forwarder's command line reads the token typed, and shows what waits",
+      async () => {
+        const forwarder = await loadUnit(FORWARDER);
+        const envFile = parseEnvFile(await Deno.readTextFile(`${root}${FORWARD_ENV_FILE}`));
+        const env = unitEnv(forwarder, envFile);
+        const typed = await Deno.readTextFile(`${root}/etc/session-buddy/forward-token`);
+        const invocation = parseWords(execWords(forwarder, env).slice(1), env, {
+          [`${credentialsOf(FORWARDER)}/forward-token`]: typed,
+        });
+        assert.ok(invocation.kind === "forward", invocation.kind);
+        assert.equal(invocation.token, TYPED["forward-token"]);
+        // The store it reads is the one the status line names.
+        const statusLine = [...commands, ...inline].find((c) => / forward --status /.test(c));
+        assert.ok(statusLine, "the page shows what waits");
+        assert.deepEqual(invocation.config.db, {
+          kind: "file",
+          path: /--db (\S+)/.exec(statusLine)![1],
+        });
+        assert.match(outputs.get(statusLine)!, /^waiting +1 session$/m, outputs.get(statusLine));
+      },
+    );
   } finally {
     await cleanup();
   }
