@@ -149,9 +149,9 @@ async function imported(collector: HttpRunning, token: string, outcome: string):
 }
 
 /** NDJSON of `n` exported records of distinct events on host `hostname`, one a second. */
-function records(n: number, hostname: string, ended: boolean): string {
+function records(n: number, hostname: string, ended: boolean, from = 0): string {
   const lines: string[] = [];
-  const base = Date.parse("2026-05-01T00:00:00.000Z");
+  const base = Date.parse("2026-05-01T00:00:00.000Z") + from * 1000;
   for (let i = 0; i < n; i++) {
     const start = new Date(base + i * 1000).toISOString();
     const end = new Date(base + i * 1000 + 60_000).toISOString();
@@ -274,11 +274,11 @@ function spawnForwarder(env: Record<string, string>, args: string[]) {
 }
 
 /** Waits until `check` holds, up to `ms`; the last `check` decides. */
-async function until(check: () => Promise<boolean>, ms: number): Promise<boolean> {
+async function until(check: () => Promise<boolean>, ms: number, every = 200): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, every));
   }
   return await check();
 }
@@ -343,32 +343,46 @@ storeTest(
   },
 );
 
-/** How many records the SIGKILL and restart tests move, and in batches of how many. */
-const MANY = 1200;
+/** How many records each round of the SIGKILL test adds, and the batches they go in. */
+const ROUND = 1000;
+const KILL_BATCH = 20;
+/** How many records the restart test moves, and in batches of how many. */
+const MANY = 4000;
 const BATCH = 100;
 
 async function killScenario(kind: StoreKind, via: Via): Promise<void> {
   await withFleet(kind, via, (fleet) =>
     withTestStore(KV_STORE, async (host) => {
-      await cli(host.env, ["sessions", "import", "-"], records(MANY, "host-b", true));
-      assert.equal((await status(host)).waiting_sessions, MANY);
       const env = forwardEnv(host, fleet.store, fleet.token);
-      let previous = -1;
+      let midRun = 0;
       for (let kill = 0; kill < 5; kill++) {
-        const forwarder = spawnForwarder(env, [...fleet.target, "--batch-size", String(BATCH)]);
-        // Killed as soon as it has made some progress, in the middle of what it does.
-        await until(async () => {
-          const count = (await byEvent(fleet.store)).size;
-          return count > previous && count > 0;
-        }, 60_000);
-        await new Promise((r) => setTimeout(r, 37 * (kill + 1)));
+        // Each round the host has new sessions to send; the forwarder is killed as soon as
+        // some of them reached the fleet, in the middle of its batches.
+        await cli(
+          host.env,
+          ["sessions", "import", "-"],
+          records(ROUND, "host-b", true, kill * ROUND),
+        );
+        const before = (await fleet.store.sessionIds()).length;
+        const forwarder = spawnForwarder(env, [
+          ...fleet.target,
+          "--batch-size",
+          String(KILL_BATCH),
+        ]);
+        const moved = await until(
+          async () => (await fleet.store.sessionIds()).length > before,
+          60_000,
+          10,
+        );
         const status = await forwarder.stop("SIGKILL");
+        assert.ok(moved, `round ${kill}: the forwarder sent something: ${forwarder.stderr()}`);
         assert.equal(status.signal, "SIGKILL");
-        previous = (await byEvent(fleet.store)).size;
+        if ((await fleet.store.sessionIds()).length < (kill + 1) * ROUND) midRun++;
       }
-      await forwardOnce(host, fleet, ["--batch-size", String(BATCH)]);
+      assert.ok(midRun >= 3, `killed with sessions still to send in ${midRun} of 5 rounds`);
+      await forwardOnce(host, fleet, ["--batch-size", String(KILL_BATCH)]);
       const fleetRecords = await byEvent(fleet.store);
-      assert.equal(fleetRecords.size, MANY, "every session arrived, each once");
+      assert.equal(fleetRecords.size, 5 * ROUND, "every session arrived, each once");
       for (const record of fleetRecords.values()) {
         assert.equal(record.status, "ended");
         assert.equal(record.origin_session_id, undefined, "no session was taken for another");
@@ -397,6 +411,7 @@ Deno.test("forward --collector: a restart resends less than one batch (SIGTERM: 
       await until(
         async () => (await imported(fleet.collector!, token, "written")) >= 3 * BATCH,
         60_000,
+        20,
       );
       assert.equal((await forwarder.stop("SIGTERM")).code, 0, forwarder.stderr());
       const written = await imported(fleet.collector!, token, "written");
@@ -406,11 +421,12 @@ Deno.test("forward --collector: a restart resends less than one batch (SIGTERM: 
       assert.equal(await imported(fleet.collector!, token, "unchanged"), 0, "nothing resent");
 
       // A SIGKILL: what was under way is sent again, and that is less than one batch more.
-      await cli(host.env, ["sessions", "import", "-"], records(MANY, "host-c", false));
+      await cli(host.env, ["sessions", "import", "-"], records(MANY, "host-c", false, MANY));
       const killed = spawnForwarder(env, [...fleet.target, "--batch-size", String(BATCH)]);
       await until(
         async () => (await imported(fleet.collector!, token, "written")) >= MANY + 3 * BATCH,
         60_000,
+        20,
       );
       await killed.stop("SIGKILL");
       await forwardOnce(host, fleet, ["--batch-size", String(BATCH)]);
