@@ -88,8 +88,8 @@ interface Kind {
 }
 
 const dirOf = (path: string) => path.slice(0, path.lastIndexOf("/"));
-const floor = (file: string, port: number, store: string) =>
-  benchProgram(file, [String(port), store], { HOME: dirOf(store) });
+const floor = (kind: string, port: number, store: string) =>
+  benchProgram("floor.ts", [kind, store, String(port)], { HOME: dirOf(store) });
 const KINDS: Kind[] = [{
   label: "ours",
   command: (port, store) => ({
@@ -101,13 +101,13 @@ const KINDS: Kind[] = [{
   prefix: ["session"],
 }, {
   label: "FLOOR-HTTP",
-  command: (port, store) => floor("floor_http.ts", port, store),
+  command: (port, store) => floor("noop", port, store),
   tool: "noop",
   acknowledged: (args, reply) => structured(reply)?.status === "ok" ? String(args.event_id) : null,
   prefix: null,
 }, {
   label: "FLOOR-HTTP-KV",
-  command: (port, store) => floor("floor_http_kv.ts", port, store),
+  command: (port, store) => floor("kv", port, store),
   tool: "kv_insert",
   acknowledged: (_args, reply) => tracked(reply),
   prefix: ["rec"],

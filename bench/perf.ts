@@ -126,8 +126,8 @@ async function countKv(store: string, starts: Deno.KvKey, ends: Deno.KvKey) {
 }
 
 const dirOf = (path: string) => path.slice(0, path.lastIndexOf("/"));
-const denoRun = (file: string, store: string) =>
-  benchProgram(file, [store], { HOME: dirOf(store) });
+const floor = (kind: string, store: string) =>
+  benchProgram("floor.ts", [kind, store], { HOME: dirOf(store) });
 const REPLAYED = startArgs();
 
 const OURS: Kind = {
@@ -147,7 +147,7 @@ const OURS: Kind = {
 };
 const FLOOR: Kind = {
   label: "FLOOR",
-  command: (store) => denoRun("floor.ts", store),
+  command: (store) => floor("noop", store),
   start: () => ({ name: "noop", args: startArgs() }),
   started: (call, reply) => structured(reply) ? String(call.args.event_id) : null,
   end: (id) => ({ name: "noop", args: endArgs(id) }),
@@ -157,7 +157,7 @@ const FLOOR: Kind = {
 };
 const FLOOR_KV: Kind = {
   label: "FLOOR-KV",
-  command: (store) => denoRun("floor_kv.ts", store),
+  command: (store) => floor("kv", store),
   start: () => ({ name: "kv_insert", args: startArgs() }),
   started: (_call, reply) => tracked(reply),
   end: (id) => ({ name: "kv_update", args: endArgs(id) }),

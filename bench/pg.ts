@@ -234,7 +234,7 @@ const OURS: Kind = {
 };
 const FLOOR_PG: Kind = {
   label: "FLOOR-PG",
-  command: (url) => benchProgram("floor_pg.ts", [url], { HOME: tmp }),
+  command: (url) => benchProgram("floor.ts", ["pg", url], { HOME: tmp }),
   tool: "pg_insert",
   table: "bench_floor.records",
   idColumn: "id",
