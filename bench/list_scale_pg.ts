@@ -34,6 +34,8 @@ export async function postgresSide(generate: Generate) {
                            WHERE c.conname = i.indexname AND c.connamespace = 'session_buddy'::regnamespace)`,
     );
     for (const ix of indexes) await q(`DROP INDEX session_buddy.${String(ix.indexname)}`);
+    // One statement in flight while the next rows are made.
+    let inFlight: Promise<unknown> = Promise.resolve();
     const filled: Filled = await generate(async (chunk) => {
       for (let i = 0; i < chunk.length; i += 10_000) {
         const rows = chunk.slice(i, i + 10_000).map(({ record: r }) => [
@@ -47,7 +49,8 @@ export async function postgresSide(generate: Generate) {
           Date.parse(r.last_seen_at),
           JSON.stringify(r),
         ]);
-        await q(
+        await inFlight;
+        inFlight = q(
           `INSERT INTO session_buddy.sessions (session_id, event_id, started_ms, component_name,
                hostname, username, status, last_seen_ms, record)
            SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
@@ -56,6 +59,7 @@ export async function postgresSide(generate: Generate) {
         );
       }
     });
+    await inFlight;
     for (const ix of indexes) await q(String(ix.indexdef));
     // How many ids each base has handed out, as the store's counters would say.
     await q(
