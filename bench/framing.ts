@@ -460,7 +460,7 @@ console.log([
     ? "SDK v2 decision: adopt"
     : `SDK v2 decision: keep our layer (${failed.map((c) => c.text).join("; ")})`,
 ].join("\n"));
-b.summary({
+await b.finish({
   deno: Deno.version.deno,
   ...result,
   stdio: { ...layers, ratios, thresholds: THRESHOLDS, decision, failed: failed.map((c) => c.text) },

@@ -1,15 +1,15 @@
 /**
- * The one harness every benchmark is declared on (as `deno bench`'s groups with a baseline):
- * options, phases run interleaved over servers, figures per server, ratios against a named
- * baseline with targets, one table printer, settle helpers, the processes and clients the
- * phases drive, and the final one-line JSON object.
+ * The one harness every benchmark is declared on: its options and sizes, its phases (each
+ * subject measured round by round, taking turns), figures per server, targets as ratios to a
+ * baseline, the tables, the processes and clients the phases drive, clean-up, and the final
+ * one-line JSON object.
  *
  *     const b = new Bench("perf", ["ours", "FLOOR"], ["start_p50_ms", ...], { "--keep": false });
  *     const S = b.sizes({ seqCalls: [250, 10], ... });            // [full, --quick]
- *     await b.phase({ name, measures, rounds, setup, label, run, done, teardown });
- *     b.target("p50 <= 1.3x FLOOR", "start_p50_ms", ours, floor, "<= 1.3");
- *     console.log([...b.figureTable(), ...b.targetLines()].join("\n"));
- *     b.summary({ ...its own keys });                              // the last line
+ *     await b.run(async () => { await b.phase({ name, measures, rounds, setup, run, ... }) });
+ *     b.vs("FLOOR", "p50 <= 1.3x FLOOR", "start_p50_ms", "<= 1.3");
+ *     b.report([b.title("performance")], [notes, ...sections]);
+ *     await b.finish({ ...its own keys });                        // the last line
  */
 // tests/helpers/server.ts asks `deno info` for the module cache when it loads: only where
 // children may be run (bench/list_scale.ts runs none, and may run without --allow-run).
@@ -25,14 +25,15 @@ export interface Command {
 }
 
 // ---------------------------------------------------------------------------------------
-// Numbers
+// Numbers and tables
 
 /** The `p` quantile (0-1) of sorted values: the first value at or above that share. */
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
 }
-export const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 0.5);
+export const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+export const median = (xs: number[]) => percentile(sorted(xs), 0.5);
 export const round = (x: number, digits = 2) =>
   Number.isFinite(x) ? Number(x.toFixed(digits)) : null;
 export const fmt = (v: number | null | undefined) =>
@@ -64,10 +65,15 @@ export function benchProgram(file: string, args: string[], env: Record<string, s
     env,
   };
 }
+/** session-buddy itself (`args` after `main.ts`), as `deno task start` runs it. */
+export const ourProgram = (env: Record<string, string>, args: string[] = []): Command => ({
+  ...helpers!.programCommand(args),
+  env,
+});
 
-/** A file of /proc as text (Deno lets only --allow-all read /proc; `cat` needs just run). */
-export function proc(path: string): string {
-  const out = new Deno.Command("cat", { args: [path], stderr: "null" }).outputSync();
+/** Files of /proc as text (Deno lets only --allow-all read /proc; `cat` needs just run). */
+export function proc(...paths: string[]): string {
+  const out = new Deno.Command("cat", { args: paths, stderr: "null" }).outputSync();
   return new TextDecoder().decode(out.stdout);
 }
 export const loadAverage = () => proc("/proc/loadavg").split(" ").slice(0, 3).join(" ");
@@ -90,10 +96,13 @@ export interface Sample {
   ms: number;
 }
 export const emptySample = (): Sample => ({ latencies: [], calls: 0, ms: 0 });
-function add(to: Sample, s: Sample): void {
+/** A sample of one timed event. */
+export const once = (ms: number): Sample => ({ latencies: [ms], calls: 1, ms });
+export function add(to: Sample, s: Sample): Sample {
   to.latencies.push(...s.latencies);
   to.calls += s.calls;
   to.ms += s.ms;
+  return to;
 }
 
 /**
@@ -134,11 +143,11 @@ export async function burst<C>(
   return { latencies, calls: latencies.length, ms: performance.now() - t0 };
 }
 
-/** Runs `fn` on `n` items, at most `width` at a time. */
-export async function inBatches(n: number, width: number, fn: (i: number) => Promise<unknown>) {
-  for (let i = 0; i < n; i += width) {
-    await Promise.all(Array.from({ length: Math.min(width, n - i) }, (_, j) => fn(i + j)));
-  }
+/** Runs `work` on every member of `group` at once: the calls of all, in their wall time. */
+export async function together<T>(group: T[], work: (t: T) => Promise<Sample>): Promise<Sample> {
+  const t0 = performance.now();
+  const all = await Promise.all(group.map(work));
+  return { latencies: [], calls: all.reduce((a, x) => a + x.calls, 0), ms: performance.now() - t0 };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -148,9 +157,6 @@ export async function inBatches(n: number, width: number, fn: (i: number) => Pro
 export class Child {
   /** The processes not yet stopped, for stopping them all when a run fails. */
   static readonly live = new Set<Child>();
-  static stopAll(): Promise<unknown> {
-    return Promise.all([...Child.live].map((c) => c.close().catch(() => {})));
-  }
   readonly child: Deno.ChildProcess;
   readonly pid: number;
   exit: Deno.CommandStatus | null = null;
@@ -217,9 +223,8 @@ export class Child {
       await Promise.race([this.child.status, new Promise((r) => timer = setTimeout(r, ms))]);
       clearTimeout(timer);
     };
-    const signals = ["SIGTERM", "SIGKILL"] as const;
     if (!sigterm) await waited(firstMs);
-    for (const [i, signal] of signals.entries()) {
+    for (const [i, signal] of (["SIGTERM", "SIGKILL"] as const).entries()) {
       if (this.exit) break;
       try {
         this.child.kill(signal);
@@ -238,8 +243,11 @@ export class Child {
 }
 
 const encoder = new TextEncoder();
-const CLIENT_INFO = { name: "session-buddy-bench", version: "1.0.0" };
-const INIT = { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: CLIENT_INFO };
+const INIT = {
+  protocolVersion: "2025-06-18",
+  capabilities: {},
+  clientInfo: { name: "session-buddy-bench", version: "1.0.0" },
+};
 
 /** A server process spoken to over its stdin/stdout (newline-delimited JSON-RPC). */
 export class RpcClient extends Child {
@@ -287,17 +295,21 @@ export class RpcClient extends Child {
   callTool(name: string, args: Record<string, unknown>): Promise<Message> {
     return this.request("tools/call", { name, arguments: args });
   }
-  /** initialize, notifications/initialized, tools/list: what every MCP client does first. */
-  async handshake(): Promise<void> {
-    for (const method of ["initialize", "tools/list"]) {
+  /** `n` calls of `tool` (fresh start arguments each), `depth` in flight; acked as `ack` says. */
+  starts(n: number, depth: number, tool: string, ack = tracked): Promise<Sample> {
+    return drive(n, depth, async () => {
+      const t0 = performance.now();
+      this.ack(ack(await this.callTool(tool, helpers!.startArgs())));
+      return performance.now() - t0;
+    });
+  }
+  /** initialize, notifications/initialized (and tools/list: what every MCP client does first). */
+  async handshake(list = true): Promise<void> {
+    for (const method of list ? ["initialize", "tools/list"] : ["initialize"]) {
       const reply = await this.request(method, method === "initialize" ? INIT : {});
       if (!reply.result) {
-        throw new Error(
-          `${this.label} did not start: ${method} failed: ${
-            JSON.stringify(reply).slice(0, 500)
-          }\n` +
-            this.errTail,
-        );
+        const what = JSON.stringify(reply).slice(0, 500);
+        throw new Error(`${this.label} did not start: ${method} failed: ${what}\n${this.errTail}`);
       }
       if (method === "initialize") this.notify("notifications/initialized");
     }
@@ -336,9 +348,9 @@ export class HttpChild extends Child {
   }
 }
 
-const HEADERS = {
+/** What the SDK's client sends; the SDK's server transport insists on both types. */
+export const MCP_HEADERS = {
   "content-type": "application/json",
-  // What the SDK's client sends; the SDK's server transport insists on both.
   accept: "application/json, text/event-stream",
   "mcp-protocol-version": "2025-06-18",
 };
@@ -353,15 +365,16 @@ export class HttpConn {
   #nextId = 1;
   constructor(readonly origin: string) {}
 
-  body(method: string, params?: unknown): string {
-    return JSON.stringify({ jsonrpc: "2.0", id: this.#nextId++, method, params });
-  }
   /** POSTs a message to /mcp; the parsed answer of a 200, else null. */
-  async post(body: string): Promise<{ status: number; message: Message | null }> {
+  async post(
+    method: string,
+    params?: unknown,
+  ): Promise<{ status: number; message: Message | null }> {
+    const id = method.startsWith("notifications/") ? undefined : this.#nextId++;
     const res = await fetch(`${this.origin}/mcp`, {
       method: "POST",
-      headers: HEADERS,
-      body,
+      headers: MCP_HEADERS,
+      body: JSON.stringify({ jsonrpc: "2.0", id, method, params }),
       client: this.#http,
     });
     const text = await res.text();
@@ -373,21 +386,18 @@ export class HttpConn {
   }
   /** One tools/call: its answer (null when it failed) and its latency. */
   async call(name: string, args: unknown): Promise<{ reply: Message | null; ms: number }> {
-    const body = this.body("tools/call", { name, arguments: args });
     const t0 = performance.now();
     let reply: Message | null = null;
     try {
-      reply = (await this.post(body)).message;
+      reply = (await this.post("tools/call", { name, arguments: args })).message;
     } catch { /* a failed call */ }
     return { reply, ms: performance.now() - t0 };
   }
   /** What an MCP client does first (the servers are stateless: once per client is enough). */
   async initialize(): Promise<void> {
-    const init = await this.post(this.body("initialize", INIT));
+    const init = await this.post("initialize", INIT);
     if (!init.message?.result) throw new Error(`initialize failed: HTTP ${init.status}`);
-    const note = await this.post(
-      JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }),
-    );
+    const note = await this.post("notifications/initialized");
     if (note.status !== 202) throw new Error(`notifications/initialized: HTTP ${note.status}`);
   }
   async health(): Promise<number> {
@@ -428,13 +438,13 @@ export interface Phase<S> {
   /** Before each measured block (default: `settle()`); `false` for none. */
   settle?: (() => Promise<void>) | false;
   setup(): Promise<S[]> | S[];
-  /** The server (column) a subject's samples count for. */
-  label(s: S): string;
+  /** The server (column) a subject's samples count for; default: its `label`. */
+  label?(s: S): string;
   /** One measured block of one subject. */
   run(s: S, round: number): Promise<Sample>;
   /** Sets the figures from every label's samples summed over the rounds. */
   done?(label: string, total: Sample): void;
-  teardown?(subjects: S[]): Promise<void> | void;
+  teardown?(subjects: S[]): Promise<unknown> | void;
 }
 
 /** What a store held of what its servers acknowledged, counted after a phase. */
@@ -471,6 +481,8 @@ export class Bench<F extends string> {
   readonly figures: Record<string, Record<F, number | null>>;
   readonly targets: (Target & { row: string; detail?: string })[] = [];
   readonly stored: Stored[] = [];
+  /** Run at the end, and when a run fails (last registered, first run). */
+  readonly #cleanups: (() => unknown)[] = [];
 
   /**
    * `options`: each option besides --quick with its default. A boolean one is a switch; a
@@ -514,9 +526,10 @@ export class Bench<F extends string> {
 
   /** The sizes of this run: each given as `[full, quick]`. */
   sizes<K extends string>(s: Record<K, [number, number]>): Record<K, number> {
-    const pick = ([full, quick]: [number, number]) => this.quick ? quick : full;
     return Object.fromEntries(
-      Object.entries<[number, number]>(s).map(([k, v]) => [k, pick(v)]),
+      Object.entries<[number, number]>(s).map((
+        [k, [full, quick]],
+      ) => [k, this.quick ? quick : full]),
     ) as Record<K, number>;
   }
   flag(name: string): boolean {
@@ -532,6 +545,36 @@ export class Bench<F extends string> {
     const s = ((performance.now() - this.began) / 1000).toFixed(1);
     console.error(`[bench ${this.name} ${s}s] ${message}`);
   }
+
+  /** Registers `fn` to run at the end (and when the run fails). */
+  atEnd(fn: () => unknown): void {
+    this.#cleanups.unshift(fn);
+  }
+  /** A temporary folder, removed at the end unless --keep was given. */
+  async tempDir(prefix: string): Promise<string> {
+    const dir = await Deno.makeTempDir({ prefix });
+    this.atEnd(() =>
+      this.flag("--keep")
+        ? console.error(`stores kept in ${dir}`)
+        : Deno.remove(dir, { recursive: true }).catch(() => {})
+    );
+    return dir;
+  }
+  async #cleanUp(): Promise<void> {
+    for (const fn of this.#cleanups.splice(0)) await Promise.resolve(fn()).catch(() => {});
+  }
+  /** Runs the phases; when one fails, stops every process, cleans up and exits 1. */
+  async run(phases: () => Promise<void>): Promise<void> {
+    try {
+      await phases();
+    } catch (error) {
+      console.error(error);
+      await Promise.all([...Child.live].map((c) => c.close().catch(() => {})));
+      await this.#cleanUp();
+      Deno.exit(1);
+    }
+  }
+
   set(server: string, figure: F, value: number | null): void {
     this.figures[server]![figure] = value === null ? null : round(value);
   }
@@ -617,6 +660,7 @@ export class Bench<F extends string> {
   /** Runs a phase: setup, rounds of every subject in turn (settled), figures, teardown. */
   async phase<S>(p: Phase<S>): Promise<S[]> {
     const subjects = await p.setup();
+    const label = p.label ?? ((s: S) => (s as { label: string }).label);
     const totals = new Map<string, Sample>();
     const warm = p.warmupRounds ?? 0;
     for (let r = 0; r < warm + p.rounds; r++) {
@@ -624,16 +668,33 @@ export class Bench<F extends string> {
       for (const s of order) {
         if (p.settle !== false) await (p.settle ?? settle)();
         const sample = await p.run(s, r);
-        if (r < warm) continue;
-        const total = totals.get(p.label(s)) ?? emptySample();
-        add(total, sample);
-        totals.set(p.label(s), total);
+        if (r >= warm) totals.set(label(s), add(totals.get(label(s)) ?? emptySample(), sample));
       }
     }
     for (const [label, total] of totals) p.done?.(label, total);
     await p.teardown?.(subjects);
     this.log(`${p.name} done (${p.measures})`);
     return subjects;
+  }
+  /** A cold-start phase: `start` a subject once per round; the median as `figure`. */
+  cold<S extends { label: string }>(
+    subjects: S[],
+    rounds: number,
+    measures: string,
+    start: (s: S, round: number) => Promise<number>,
+    figure = "cold_start_ms" as F,
+  ): Promise<S[]> {
+    return this.phase({
+      name: "cold start",
+      measures,
+      rounds,
+      // Round 0 warms the module cache and creates the stores.
+      warmupRounds: 1,
+      settle: false,
+      setup: () => subjects,
+      run: async (s, r) => once(await start(s, r)),
+      done: (label, s) => this.set(label, figure, median(s.latencies)),
+    });
   }
 
   /**
@@ -663,6 +724,12 @@ export class Bench<F extends string> {
       detail: o.detail,
     });
   }
+  /** A target on one figure: `ours`'s against `baseline`'s. */
+  vs(baseline: string, name: string, figure: F, limit: string, extra = true): void {
+    this.target(name, figure, this.get("ours", figure), this.get(baseline, figure), limit, {
+      extra,
+    });
+  }
   get passed(): boolean {
     return this.targets.every((t) => t.pass);
   }
@@ -678,8 +745,8 @@ export class Bench<F extends string> {
     ]);
     return table(["figure", ...this.servers, "target"], rows);
   }
-  /** The targets, one line each, and the overall verdict. */
-  targetLines(): string[] {
+  /** The targets, one line each (then `aside`), and the overall verdict. */
+  targetLines(aside: string[] = []): string[] {
     const n = this.targets.filter((t) => t.pass).length;
     return [
       "targets (ratios inside this run):",
@@ -687,18 +754,26 @@ export class Bench<F extends string> {
         `  ${t.pass ? "PASS" : "FAIL"}  ${t.target}: ` +
         (t.detail ?? `${fmt(t.ours)} vs ${fmt(t.baseline)} = ${t.ratio ?? "-"}x (${t.limit})`)
       ),
+      ...aside,
       `overall: ${this.passed ? "PASS" : "FAIL"} (${n}/${this.targets.length} targets)`,
     ];
   }
-  /** The last line of stdout: `{"bench":<name>,"quick":..., ...fields, "pass":...}`. */
-  summary(fields: Record<string, unknown>): void {
+  /** Prints `heading`, the figures, each section after a blank line, then the targets. */
+  report(heading: string[], sections: string[][], aside: string[] = []): void {
+    const out = ["", ...heading, ...this.figureTable()];
+    for (const section of [...sections, this.targetLines(aside)]) out.push("", ...section);
+    console.log(out.join("\n"));
+  }
+  /** Cleans up, then prints the last line: `{"bench":<name>,"quick":..., ...fields, "pass":...}`. */
+  async finish(fields: Record<string, unknown>): Promise<void> {
+    await this.#cleanUp();
     const targets = this.targets.map(({ row: _, detail: __, ...t }) => t);
     console.log(JSON.stringify({
       bench: this.name,
       quick: this.quick,
       ...fields,
       seconds: round((performance.now() - this.began) / 1000, 1),
-      // A benchmark with no servers or targets (framing.ts) carries its own figures.
+      // A benchmark with no servers or targets carries its own figures.
       ...(this.servers.length > 0 ? { figures: this.figures } : {}),
       ...(this.targets.length > 0 ? { targets, pass: this.passed } : {}),
     }));

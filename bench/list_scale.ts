@@ -694,7 +694,7 @@ try {
     );
   }
   console.log(`overall: ${pass ? "PASS" : "FAIL"}\n`);
-  b.summary({
+  await b.finish({
     page: PAGE,
     reps: o.reps,
     sessions: { small: o.small, large: o.sessions },

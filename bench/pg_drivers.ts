@@ -99,4 +99,4 @@ for (const [driver, r] of Object.entries(result)) {
   console.log(`${driver}:`);
   for (const [k, v] of Object.entries(r)) console.log(`  ${k.padEnd(16)} ${JSON.stringify(v)}`);
 }
-b.summary({ deno: Deno.version.deno, ...result });
+await b.finish({ deno: Deno.version.deno, ...result });
