@@ -13,24 +13,22 @@
  * Always exits 0 once the run completes (targets are reported, not enforced); the last line
  * of stdout is one JSON object with every figure.
  */
-import { startArgs } from "../tests/helpers/server.ts";
 import { freePort } from "../tests/helpers/http.ts";
 import {
   Bench,
   benchProgram,
   burst,
-  type Command,
   drive,
   emptySample,
-  HttpChild,
+  homeOf,
   HttpConn,
+  HttpServer,
+  type Kind,
   loadAverage,
   median,
-  type Message,
   ourProgram,
   settle,
   structured,
-  tracked,
 } from "./harness.ts";
 
 const FIGURES = [
@@ -70,65 +68,42 @@ const S = b.sizes({
 // ---------------------------------------------------------------------------------------
 // The servers
 
-interface Kind {
-  label: string;
-  command(listen: string, store: string, home: { HOME: string }): Command;
-  /** The tool a start calls. */
-  tool: string;
-  /** The id the store holds a start under when the reply acknowledges it, else null. */
-  acknowledged(args: Record<string, unknown>, reply: Message | null): string | null;
-  /** Where the store keeps one record per start; null for a server that stores nothing. */
-  prefix: Deno.KvKey | null;
-}
+/** Looks ids up among the keys under `prefix` of a Deno KV store. */
+const kvHeld = (prefix: Deno.KvKey) => async (store: string, ids: string[]) => {
+  const kv = await Deno.openKv(store);
+  const held = new Set<string>();
+  for await (const e of kv.list({ prefix }, { batchSize: 1000 })) {
+    held.add(String(e.key[prefix.length]));
+  }
+  kv.close();
+  return { found: ids.filter((id) => held.has(id)).length };
+};
+const floor = (tools: string) => (store: string, port?: number) =>
+  benchProgram("floor.ts", [tools, store, String(port)], homeOf(store));
 const KINDS: Kind[] = [{
   label: "ours",
-  command: (listen, store, home) =>
-    ourProgram({ ...home, SESSION_BUDDY_DB: store }, ["serve", "--http", `127.0.0.1:${listen}`]),
+  command: (store, port) =>
+    ourProgram({ ...homeOf(store), SESSION_BUDDY_DB: store }, [
+      "serve",
+      "--http",
+      `127.0.0.1:${port}`,
+    ]),
   tool: "track_session_start",
-  acknowledged: (_args, reply) => tracked(reply),
-  prefix: ["session"],
+  held: kvHeld(["session"]),
 }, {
   label: "FLOOR-HTTP",
-  command: (listen, store, home) => benchProgram("floor.ts", ["noop", store, listen], home),
+  command: floor("noop"),
   tool: "noop",
-  acknowledged: (args, reply) => structured(reply)?.status === "ok" ? String(args.event_id) : null,
-  prefix: null,
+  acked: (args, reply) => structured(reply)?.status === "ok" ? String(args.event_id) : null,
 }, {
   label: "FLOOR-HTTP-KV",
-  command: (listen, store, home) => benchProgram("floor.ts", ["kv", store, listen], home),
+  command: floor("kv"),
   tool: "kv_insert",
-  acknowledged: (_args, reply) => tracked(reply),
-  prefix: ["rec"],
+  held: kvHeld(["rec"]),
 }];
-
-/** One server process of one kind on one store. */
-class Instance extends HttpChild {
-  constructor(readonly kind: Kind, readonly store: string, port = freePort()) {
-    const home = { HOME: store.slice(0, store.lastIndexOf("/")) };
-    super(kind.label, kind.command(String(port), store, home), `http://127.0.0.1:${port}`);
-  }
-  /** One start (or the floor's tool with the same arguments) on `conn`: its latency. */
-  async start(conn: HttpConn): Promise<number> {
-    const args = startArgs();
-    const { reply, ms } = await conn.call(this.kind.tool, args);
-    this.ack(this.kind.acknowledged(args, reply));
-    return ms;
-  }
-}
-
-/** Looks every acknowledged id up in the store itself. */
-const countPhase = (phase: string, inst: Instance, exit: number | null = null) =>
-  b.count(phase, inst.label, [inst], async (ids) => {
-    const prefix = inst.kind.prefix;
-    if (!prefix) return null;
-    const kv = await Deno.openKv(inst.store);
-    const held = new Set<string>();
-    for await (const e of kv.list({ prefix }, { batchSize: 1000 })) {
-      held.add(String(e.key[prefix.length]));
-    }
-    kv.close();
-    return { found: ids.filter((id) => held.has(id)).length };
-  }, exit);
+const serve = (kind: Kind, store: string) => new HttpServer(kind, store, freePort());
+const countPhase = (phase: string, inst: HttpServer, exit: number | null = null) =>
+  b.count(phase, inst.label, [inst], exit);
 
 // ---------------------------------------------------------------------------------------
 // The phases
@@ -140,13 +115,13 @@ await b.run(async () => {
   b.log(`temp folder ${tmp}; ${b.quick ? "QUICK" : "full"} sizes`);
   await b.cold(KINDS, S.coldRuns, "spawn to the first 200 of GET /healthz", async (kind) => {
     const t0 = performance.now();
-    const inst = new Instance(kind, storeOf(`cold-${kind.label}.kv`));
+    const inst = serve(kind, storeOf(`cold-${kind.label}.kv`));
     const ms = await inst.healthy(t0);
     await inst.stop();
     return ms;
   });
 
-  const main = KINDS.map((kind) => new Instance(kind, storeOf(`${kind.label}.kv`)));
+  const main = KINDS.map((kind) => serve(kind, storeOf(`${kind.label}.kv`)));
   await Promise.all(main.map((i) => i.healthy()));
   const seqConn = new Map(main.map((i) => [i, new HttpConn(i.origin)]));
   await Promise.all([...seqConn.values()].map((c) => c.initialize()));
@@ -169,7 +144,7 @@ await b.run(async () => {
     Array.from({ length: S.clients }, () => new HttpConn(i.origin)),
   ]));
   await Promise.all([...loadConns.values()].flat().map((c) => c.initialize()));
-  const load = (inst: Instance, ms: number) =>
+  const load = (inst: HttpServer, ms: number) =>
     burst(loadConns.get(inst)!, ms, (c) => inst.start(c));
   // A short burst on each first, not counted (but counted in the stores): the code paths of
   // concurrent calls get compiled before they are timed.
@@ -216,7 +191,7 @@ await b.run(async () => {
     settle: false,
     setup: () => KINDS,
     async run(kind, r) {
-      const inst = new Instance(kind, storeOf(`idle-${kind.label}-${r}.kv`));
+      const inst = serve(kind, storeOf(`idle-${kind.label}-${r}.kv`));
       await inst.healthy();
       // The heap grows to its working size on the kinds of requests measured below.
       await Promise.all(Array.from({ length: 16 }, async (_, i) => {

@@ -24,22 +24,20 @@ import {
   Bench,
   benchProgram,
   burst,
-  type Command,
   fmt,
-  HttpChild,
   HttpConn,
+  HttpServer,
+  type Kind,
   loadAverage,
   ourProgram,
   proc,
   round,
-  RpcClient,
   type Sample,
   settle,
+  StdioServer,
   table,
   together,
-  tracked,
 } from "./harness.ts";
-import { startArgs } from "../tests/helpers/server.ts";
 
 const FIGURES = [
   "start_p50_ms",
@@ -104,10 +102,11 @@ b.atEnd(() => Deno.remove(tmp, { recursive: true }));
 const fresh = async () => {
   const db = await cluster.createDatabase();
   databases.push(db);
-  return db;
+  return db.url;
 };
+const dbOf = (url: string) => databases.find((d) => d.url === url)!;
 /** The bench's own database: its admin connection asks about the cluster and the others. */
-const adminDb = await fresh();
+const adminDb = dbOf(await fresh());
 const LOAD_BEFORE = loadAverage();
 const [settings = {}] = await adminDb.query(
   `SELECT current_setting('server_version') AS version, current_setting('port') AS port,
@@ -160,32 +159,31 @@ function cpuUs(pids: number[]): Map<number, number> {
   return times;
 }
 
-/** The backends of the connections that `db`'s own role (our servers, the floors) holds. */
-const backends = async (db: PgDatabase) =>
-  cpuLocal
-    ? (await adminDb.query(
-      "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND usename = $2",
-      [db.name, db.user],
-    )).map((r) => Number(r.pid))
-    : [];
+/** The backends of the connections that the database's own role (our servers, the floors) holds. */
+const backends = async (url: string) => {
+  if (!cpuLocal) return [];
+  const { name, user } = dbOf(url);
+  const sql = "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND usename = $2";
+  return (await adminDb.query(sql, [name, user])).map((r) => Number(r.pid));
+};
 
 const cpuUse = new Map<
   string,
   { calls: number; server: number; postgres: number; client: number }
 >();
 
-/** Runs one measured block and adds the CPU time it took to `phase`/`label`. */
+/** Runs one measured block of `group` (on one database) and adds its CPU time to `phase`/`label`. */
 async function metered(
   phase: string,
   label: string,
-  pids: number[],
-  db: PgDatabase,
+  group: { pid: number; store: string }[],
   work: () => Promise<Sample>,
 ): Promise<Sample> {
-  const pgBefore = await backends(db);
+  const pids = group.map((g) => g.pid);
+  const pgBefore = await backends(group[0]!.store);
   const before = cpuUs([...pids, ...pgBefore, Deno.pid]);
   const result = await work();
-  const pgAll = [...new Set([...pgBefore, ...await backends(db)])];
+  const pgAll = [...new Set([...pgBefore, ...await backends(group[0]!.store)])];
   const after = cpuUs([...pids, ...pgAll, Deno.pid]);
   // A process gone by the end counts nothing; one started meanwhile counts its whole life.
   const spent = (list: number[]) =>
@@ -206,57 +204,31 @@ async function metered(
 // ---------------------------------------------------------------------------------------
 // The servers
 
-interface Kind {
-  label: string;
-  command(url: string): Command;
-  tool: string;
-  /** Where the store keeps one row per start: the table and its id column. */
-  table: string;
-  idColumn: string;
-}
+/** Looks ids up in `table`'s `column` of the database at `url` (and counts its rows). */
+const pgHeld = (table: string, column: string) => async (url: string, ids: string[]) => {
+  const [row] = await dbOf(url).query(
+    `SELECT (SELECT count(*) FROM ${table})::int AS rows,
+            (SELECT count(*) FROM ${table} WHERE ${column} = ANY($1::text[]))::int AS found`,
+    [ids],
+  );
+  return { found: Number(row?.found ?? 0), rows: Number(row?.rows ?? 0) };
+};
 const OURS: Kind = {
   label: "ours",
-  command: (url) => ourProgram({ HOME: tmp, SESSION_BUDDY_DB: url }),
+  command: (url, port) =>
+    ourProgram(
+      { HOME: tmp, SESSION_BUDDY_DB: url },
+      port ? ["serve", "--http", `127.0.0.1:${port}`] : [],
+    ),
   tool: "track_session_start",
-  table: "session_buddy.sessions",
-  idColumn: "session_id",
+  held: pgHeld("session_buddy.sessions", "session_id"),
 };
 const FLOOR_PG: Kind = {
   label: "FLOOR-PG",
   command: (url) => benchProgram("floor.ts", ["pg", url], { HOME: tmp }),
   tool: "pg_insert",
-  table: "bench_floor.records",
-  idColumn: "id",
+  held: pgHeld("bench_floor.records", "id"),
 };
-
-/** A server process of one kind on one database. */
-class Instance extends RpcClient {
-  constructor(readonly kind: Kind, readonly db: PgDatabase, label = kind.label) {
-    super(kind.command(db.url), label);
-  }
-  go(n: number, depth: number): Promise<Sample> {
-    return this.starts(n, depth, this.kind.tool);
-  }
-}
-
-/** Looks up every acknowledged id of `group` (one database) in the database itself. */
-const countPhase = (
-  phase: string,
-  server: string,
-  kind: Kind,
-  db: PgDatabase,
-  group: { acked: string[]; failed: number }[],
-  exit: number | null = null,
-) =>
-  b.count(phase, server, group, async (ids) => {
-    const [row] = await db.query(
-      `SELECT (SELECT count(*) FROM ${kind.table})::int AS rows,
-              (SELECT count(*) FROM ${kind.table} WHERE ${kind.idColumn} = ANY($1::text[]))::int AS found`,
-      [ids],
-    );
-    return { found: Number(row?.found ?? 0), rows: Number(row?.rows ?? 0) };
-  }, exit);
-
 // ---------------------------------------------------------------------------------------
 // The phases
 
@@ -266,8 +238,8 @@ const PHASES = {
   multi: `${S.multiProcs} processes`,
   http: `${S.clients} HTTP clients`,
 };
-const on = (phase: string, work: (i: Instance) => Promise<Sample>) => (inst: Instance) =>
-  metered(phase, inst.label, [inst.pid], inst.db, () => work(inst));
+const on = (phase: string, work: (i: StdioServer) => Promise<Sample>) => (i: StdioServer) =>
+  metered(phase, i.label, [i], () => work(i));
 
 await b.run(async () => {
   b.log(
@@ -276,21 +248,21 @@ await b.run(async () => {
         b.quick ? "QUICK" : "full"
       } sizes`,
   );
-  const main = [new Instance(OURS, await fresh()), new Instance(FLOOR_PG, await fresh())];
+  const main = [new StdioServer(OURS, await fresh()), new StdioServer(FLOOR_PG, await fresh())];
   await Promise.all(main.map((i) => i.handshake()));
   // Warm-up, not timed (but counted in the stores): the code paths get compiled and the
   // pools open their connections.
-  for (const inst of main) await inst.go(50, 1), await inst.go(200, S.depth);
+  for (const inst of main) await inst.starts(50, 1), await inst.starts(200, S.depth);
   const common = { alternate: true, settle: checkpoint, setup: () => main };
   const count = (phase: string) => async () => {
-    for (const i of main) await countPhase(phase, i.label, i.kind, i.db, [i]);
+    for (const i of main) await b.count(phase, i.label, [i]);
   };
   await b.phase({
     ...common,
     name: PHASES.seq,
     measures: "track_session_start one call at a time",
     rounds: S.seqRounds,
-    run: on(PHASES.seq, (i) => i.go(S.seqCalls, 1)),
+    run: on(PHASES.seq, (i) => i.starts(S.seqCalls, 1)),
     done: (label, s) => b.latency(label, "start", s),
     teardown: count(PHASES.seq),
   });
@@ -299,7 +271,7 @@ await b.run(async () => {
     name: PHASES.pipe,
     measures: `calls/s with ${S.depth} in flight on one connection`,
     rounds: S.pipeRounds,
-    run: on(PHASES.pipe, (i) => i.go(S.pipeCalls, S.depth)),
+    run: on(PHASES.pipe, (i) => i.starts(S.pipeCalls, S.depth)),
     done: (label, s) => b.latency(label, "pipelined", s, ["calls_s", "p50_ms"]),
     async teardown() {
       await count(PHASES.pipe)();
@@ -314,16 +286,16 @@ await b.run(async () => {
     alternate: true,
     settle: checkpoint,
     async setup() {
-      const groups: Instance[][] = [];
+      const groups: StdioServer[][] = [];
       for (const kind of [OURS, FLOOR_PG]) {
-        const db = await fresh();
+        const url = await fresh();
         const group = Array.from(
           { length: S.multiProcs },
-          (_, i) => new Instance(kind, db, `${kind.label}#${i}`),
+          (_, i) => new StdioServer(kind, url, `${kind.label}#${i}`),
         );
         // One after another: the first creates the schema (the others would wait for its lock).
         for (const inst of group) await inst.handshake();
-        for (const inst of group) await inst.go(50, S.depth);
+        for (const inst of group) await inst.starts(50, S.depth);
         groups.push(group);
       }
       return groups;
@@ -333,23 +305,16 @@ await b.run(async () => {
       metered(
         PHASES.multi,
         group[0]!.kind.label,
-        group.map((i) => i.pid),
-        group[0]!.db,
-        () => together(group, (i) => i.go(S.multiCalls, S.depth)),
+        group,
+        () => together(group, (i) => i.starts(S.multiCalls, S.depth)),
       ),
     done: (label, s) => b.latency(label, "multi4", s, ["calls_s"]),
     async teardown(groups) {
       for (const group of groups) {
-        const { kind, db } = group[0]!;
-        const row = await countPhase(
-          PHASES.multi,
-          `${group.length}x ${kind.label}`,
-          kind,
-          db,
-          group,
-        );
-        b.set(kind.label, "multi4_failed", row.failed_calls);
-        b.set(kind.label, "multi4_lost", row.lost);
+        const label = group[0]!.kind.label;
+        const row = await b.count(PHASES.multi, `${group.length}x ${label}`, group);
+        b.set(label, "multi4_failed", row.failed_calls);
+        b.set(label, "multi4_lost", row.lost);
       }
       await Promise.all(groups.flat().map((i) => i.close()));
     },
@@ -357,35 +322,20 @@ await b.run(async () => {
 
   // Two collectors over HTTP sharing one database, 64 clients (half on each).
   const httpDb = await fresh();
-  const collectors: HttpChild[] = [];
+  const collectors: HttpServer[] = [];
   for (let i = 0; i < S.collectors; i++) {
-    const port = freePort();
-    const c = new HttpChild(
-      `collector#${i}`,
-      ourProgram({ HOME: tmp, SESSION_BUDDY_DB: httpDb.url }, [
-        "serve",
-        "--http",
-        `127.0.0.1:${port}`,
-      ]),
-      `http://127.0.0.1:${port}`,
-    );
-    collectors.push(c);
+    collectors.push(new HttpServer(OURS, httpDb, freePort(), `collector#${i}`));
     // One after another, as above.
-    await c.healthy(performance.now(), 5);
+    await collectors[i]!.healthy(performance.now(), 5);
   }
   const conns = Array.from({ length: S.clients }, (_, i) => {
     const to = collectors[i % collectors.length]!;
     return { conn: new HttpConn(to.origin), to };
   });
   await Promise.all(conns.map((c) => c.conn.initialize()));
-  const load = (ms: number) =>
-    burst(conns, ms, async ({ conn, to }) => {
-      const { reply, ms } = await conn.call("track_session_start", startArgs());
-      to.ack(tracked(reply));
-      return ms;
-    });
+  const load = (ms: number) => burst(conns, ms, ({ conn, to }) => to.start(conn));
   await load(S.httpMs / 6);
-  const sum = (f: (c: HttpChild) => number) => collectors.reduce((a, c) => a + f(c), 0);
+  const sum = (f: (c: HttpServer) => number) => collectors.reduce((a, c) => a + f(c), 0);
   let httpFailed = 0;
   const label = `${S.collectors}x collector`;
   await b.phase({
@@ -397,19 +347,18 @@ await b.run(async () => {
     label: () => "ours",
     async run() {
       const before = { acked: sum((c) => c.acked.length), failed: sum((c) => c.failed) };
-      const pids = collectors.map((c) => c.pid);
-      const s = await metered(PHASES.http, "ours", pids, httpDb, () => load(S.httpMs));
+      const s = await metered(PHASES.http, "ours", collectors, () => load(S.httpMs));
       httpFailed += sum((c) => c.failed) - before.failed;
       return { ...s, calls: sum((c) => c.acked.length) - before.acked };
     },
     done: (server, s) => b.latency(server, "http_c64", s, ["calls_s", "p50_ms", "p99_ms"]),
     async teardown() {
-      const running = await countPhase(PHASES.http, label, OURS, httpDb, collectors);
+      const running = await b.count(PHASES.http, label, collectors);
       for (const { conn } of conns) conn.close();
       const exits: number[] = [];
       for (const c of collectors) exits.push(await c.stop());
       const code = exits.find((x) => x !== 0) ?? 0;
-      const stopped = await countPhase("after stop", label, OURS, httpDb, collectors, code);
+      const stopped = await b.count("after stop", label, collectors, code);
       b.set("ours", "http_c64_failed", httpFailed);
       b.set("ours", "http_c64_lost", Math.max(running.lost ?? 0, stopped.lost ?? 0));
     },
