@@ -370,48 +370,38 @@ interface Side {
   pick: () => number;
 }
 
-/** The operations timed on every store: a page of each listing, and `get_session`. */
-function operations() {
-  const list = (name: string, filter: SessionFilter) => ({
-    name,
-    filter: filter as SessionFilter | null,
-    run: async (side: Side) =>
-      (await side.store.list(filter, PAGE, null, Date.now(), STALE_AFTER_MS)).sessions.length,
-  });
-  const since = nowMs - WEEK_MS;
-  return [
-    list("list unfiltered", { status: "all" }),
-    list("list component", { status: "all", component_name: TOP.component }),
-    list("list hostname", { status: "all", hostname: TOP.host }),
-    list("list username", { status: "all", username: TOP.user }),
-    list("list status=active", { status: "active" }),
-    list("list status=ended", { status: "ended" }),
-    list("list since 7d", { status: "all", sinceMs: since }),
-    list("list component+since 7d", {
-      status: "all",
-      component_name: TOP.component,
-      sinceMs: since,
-    }),
-    {
-      name: "get_session",
-      filter: null,
-      run: async (s: Side) => {
-        const record = await s.store.get(s.filled.sampleIds[s.pick()]!);
-        if (!record) throw new Error("get_session: a filled id was not found");
-        viewOf(record, Date.now(), STALE_AFTER_MS);
-        return 1;
-      },
-    },
-  ];
+/** The operations timed on every store: a page of each listing, and (no filter) `get_session`. */
+const SINCE = nowMs - WEEK_MS;
+const OPERATIONS: [string, SessionFilter | null][] = [
+  ["list unfiltered", { status: "all" }],
+  ["list component", { status: "all", component_name: TOP.component }],
+  ["list hostname", { status: "all", hostname: TOP.host }],
+  ["list username", { status: "all", username: TOP.user }],
+  ["list status=active", { status: "active" }],
+  ["list status=ended", { status: "ended" }],
+  ["list since 7d", { status: "all", sinceMs: SINCE }],
+  ["list component+since 7d", { status: "all", component_name: TOP.component, sinceMs: SINCE }],
+  ["get_session", null],
+];
+
+/** Runs one operation; the sessions it returned. */
+async function run(filter: SessionFilter | null, side: Side): Promise<number> {
+  const now = Date.now();
+  if (filter) {
+    return (await side.store.list(filter, PAGE, null, now, STALE_AFTER_MS)).sessions.length;
+  }
+  const record = await side.store.get(side.filled.sampleIds[side.pick()]!);
+  if (!record) throw new Error("get_session: a filled id was not found");
+  viewOf(record, now, STALE_AFTER_MS);
+  return 1;
 }
-type Operation = ReturnType<typeof operations>[number];
 
 /** Times one operation on both stores (median µs), alternating which goes first. */
-async function measure(op: Operation, sides: Side[]) {
+async function measure(name: string, filter: SessionFilter | null, sides: Side[]) {
   const us = { small: 0, large: 0 };
   const rows = { small: 0, large: 0 };
   await b.phase({
-    name: op.name,
+    name,
     measures: "median µs of one call on each store",
     rounds: o.reps,
     warmupRounds: o.warmup,
@@ -421,16 +411,16 @@ async function measure(op: Operation, sides: Side[]) {
     label: (s) => s.which,
     async run(s) {
       const t = performance.now();
-      rows[s.which] = await op.run(s);
+      rows[s.which] = await run(filter, s);
       const ms = performance.now() - t;
       return { latencies: [ms * 1000], calls: 1, ms };
     },
     done: (which, s) => us[which as Which] = median(s.latencies),
   });
   const ratio = us.large / us.small;
-  console.error(`  ${op.name}: ${Math.round(us.small)} µs vs ${Math.round(us.large)} µs`);
+  console.error(`  ${name}: ${Math.round(us.small)} µs vs ${Math.round(us.large)} µs`);
   return {
-    op: op.name,
+    op: name,
     small_us: Math.round(us.small),
     large_us: Math.round(us.large),
     ratio: Math.round(ratio * 100) / 100,
@@ -468,8 +458,9 @@ async function statsLastDay(side: Side) {
 }
 
 /**
- * One store kind: both sides filled and opened by `open`, every operation timed on both,
- * then `session_stats` over the last day on both (reads exactly the sessions of that day).
+ * One store kind: both sides filled and opened by `open` (into `opened`, for the caller to
+ * close), every operation timed on both, then `session_stats` over the last day on both;
+ * the table printed under the title `title` gives once the stores are filled.
  */
 async function half<T extends { store: SessionStore; filled: Filled }>(
   label: string,
@@ -477,6 +468,7 @@ async function half<T extends { store: SessionStore; filled: Filled }>(
   open: (which: Which, generate: Generate) => Promise<T>,
   opened: T[],
   detail: (f: T) => string,
+  title: (large: T) => Promise<string> | string,
 ) {
   for (const [which, n, seed] of SIDES) {
     console.error(`bench: filling a ${label} store with ${n} sessions (${which})`);
@@ -492,40 +484,16 @@ async function half<T extends { store: SessionStore; filled: Filled }>(
     pick: () => Math.floor(pickRand() * t.filled.sampleIds.length),
   }));
   console.error(`bench: measuring ${label} (${o.warmup} warm-up + ${o.reps} runs per op)`);
-  const ops = operations();
   const results = [];
-  for (const op of ops) results.push(await measure(op, sides));
+  for (const [name, filter] of OPERATIONS) results.push(await measure(name, filter, sides));
   const [small, large] = [await statsLastDay(sides[0]!), await statsLastDay(sides[1]!)];
   const stats = { small, large, pass: large.only_that_day && small.only_that_day };
-  const [s, l] = [opened[0]!, opened[1]!];
-  const fill = <E>(extra: E) => ({
-    small_ms: Math.round(s.filled.ms),
-    large_ms: Math.round(l.filled.ms),
-    ...extra,
-    large_ended: l.filled.ended,
-    large_last_week: l.filled.startedLastWeek,
-    large_top: l.filled.top,
-    small_top: s.filled.top,
-  });
-  return {
-    ops,
-    sides: opened,
-    results,
-    stats,
-    fill,
-    pass: results.every((r) => r.pass) && stats.pass,
-  };
-}
 
-// ---------------------------------------------------------------------------------------
-// Report
-
-/** The table of ratios and the stats line of one store kind. */
-function report(title: string, m: Awaited<ReturnType<typeof half>>): void {
   console.log(
-    `\n${title}: ${o.small} vs ${o.sessions} sessions, page ${PAGE}, median of ${o.reps} (interleaved)\n`,
+    `\n${await title(opened[1]!)}: ${o.small} vs ${o.sessions} sessions, page ${PAGE}, ` +
+      `median of ${o.reps} (interleaved)\n`,
   );
-  const rows = m.results.map((r) => [
+  const rows = results.map((r) => [
     r.op,
     String(r.small_us),
     String(r.large_us),
@@ -536,7 +504,7 @@ function report(title: string, m: Awaited<ReturnType<typeof half>>): void {
   console.log(
     table(["operation", "small µs", "large µs", "ratio", "target", "result"], rows).join("\n"),
   );
-  const short = m.results.filter((r) => r.op !== "get_session" && r.small_rows < PAGE);
+  const short = results.filter((r) => r.op !== "get_session" && r.small_rows < PAGE);
   if (short.length > 0) {
     console.log(
       `\nnote: a page on the small store held fewer than ${PAGE} sessions for: ${
@@ -544,19 +512,39 @@ function report(title: string, m: Awaited<ReturnType<typeof half>>): void {
       }; those ratios compare unequal pages.`,
     );
   }
-  const { small, large, pass } = m.stats;
   console.log(
-    `\nsession_stats last day: large store read ${large.records} records for ${large.started_last_day} started that day ` +
-      `(of ${large.store_sessions}) in ${large.ms} ms (${large.us_per_record} µs/record); ` +
-      `small store ${small.records}/${small.started_last_day} in ${small.ms} ms (${small.us_per_record} µs/record) ` +
-      `-> ${pass ? "PASS (scans only that day)" : "FAIL (read other days' records)"}`,
+    `\nsession_stats last day: large store read ${large.records} records for ` +
+      `${large.started_last_day} started that day (of ${large.store_sessions}) in ${large.ms} ` +
+      `ms (${large.us_per_record} µs/record); small store ${small.records}/` +
+      `${small.started_last_day} in ${small.ms} ms (${small.us_per_record} µs/record) -> ${
+        stats.pass ? "PASS (scans only that day)" : "FAIL (read other days' records)"
+      }`,
   );
+  const [s, l] = [opened[0]!.filled, opened[1]!.filled];
+  const fill = <E>(extra: E) => ({
+    small_ms: Math.round(s.ms),
+    large_ms: Math.round(l.ms),
+    ...extra,
+    large_ended: l.ended,
+    large_last_week: l.startedLastWeek,
+    large_top: l.top,
+    small_top: s.top,
+  });
+  return {
+    large: opened[1]!,
+    results,
+    stats,
+    fill,
+    pass: results.every((r) => r.pass) && stats.pass,
+  };
 }
 
-/** The Deno KV half: fills two stores with the exact key layout, then measures both. */
+// ---------------------------------------------------------------------------------------
+// The two halves
+
+/** The Deno KV half: two stores filled with the exact key layout, reopened for reading. */
 async function runKv(dir: string) {
-  const opened: Awaited<ReturnType<typeof openKvStore>>[] = [];
-  const kinds: { store: SessionStore; filled: Filled }[] = [];
+  const opened: { store: SessionStore; filled: Filled }[] = [];
   try {
     const m = await half(
       "Deno KV",
@@ -567,17 +555,19 @@ async function runKv(dir: string) {
         const filled = await fillKv(filling.kv, generate);
         await filling.store.close();
         // Reopened for reading, as a server would.
-        opened.push(await openKvStore({ kind: "file", path }, { readOnly: true }));
-        return { store: opened.at(-1)!.store, filled };
+        return {
+          store: (await openKvStore({ kind: "file", path }, { readOnly: true })).store,
+          filled,
+        };
       },
-      kinds,
+      opened,
       (t) =>
         `${t.filled.commits} commits, ${
           Math.round(t.filled.sessions / (t.filled.ms / 1000))
         } sessions/s`,
+      () => "list/get scale on Deno KV",
     );
-    report("list/get scale on Deno KV", m);
-    return m;
+    return { ...m, fill: m.fill({ large_commits: m.large.filled.commits }) };
   } finally {
     for (const s of opened) await s.store.close();
   }
@@ -593,46 +583,42 @@ async function runPostgres() {
   }
   const sides: Awaited<ReturnType<typeof pgs.postgresSide>>[] = [];
   try {
+    let cluster: Awaited<ReturnType<typeof pgs.clusterFacts>> | null = null;
     const m = await half(
       "PostgreSQL",
       o.seed + 3,
       (_which, generate) => pgs.postgresSide(generate),
       sides,
       (s) => `${s.filled.tableMb} MB table, ${s.filled.indexMb} MB indexes`,
+      async (large) => {
+        cluster = await pgs.clusterFacts(large);
+        return `list/get scale on PostgreSQL ${cluster.version} (${cluster.host}:${cluster.port}, ` +
+          `shared_buffers=${cluster.shared_buffers})`;
+      },
     );
-    const [small, large] = [sides[0]!, sides[1]!];
-    const cluster = await pgs.clusterFacts(large);
     // The plans of the very statements the store runs, in both databases, and of a listing
-    // with two filters of their own (its page walks at most the scan limit).
+    // with two filters that share no index (its page walks at most the scan limit).
     const scanLimit = Math.max(1000, PAGE * 20); // the store's default walk for a page
-    const combined = {
-      name: "list component+hostname",
-      filter: { status: "all", component_name: TOP.component, hostname: TOP.host } as SessionFilter,
-    };
+    const combined = { status: "all", component_name: TOP.component, hostname: TOP.host } as const;
     const explain = [];
-    for (const op of [...m.ops, combined]) {
-      const of = (side: typeof small) =>
+    for (const [op, filter] of [...OPERATIONS, ["list component+hostname", combined] as const]) {
+      const of = (side: (typeof sides)[number]) =>
         pgs.explainListing(
           side.db,
-          op.filter ?? { get: side.filled.sampleIds[0]! },
+          filter ?? { get: side.filled.sampleIds[0]! },
           Date.now() - STALE_AFTER_MS,
           PAGE,
           scanLimit,
         );
-      const [s, l] = [await of(small), await of(large)];
+      const l = await of(sides[1]!);
       explain.push({
-        op: op.name,
-        small: s,
+        op,
+        small: await of(sides[0]!),
         large: l,
-        ...pgs.judge(op.filter, l),
-        counted: op !== combined,
+        ...pgs.judge(filter, l),
+        counted: filter !== combined,
       });
     }
-    report(
-      `list/get scale on PostgreSQL ${cluster.version} (${cluster.host}:${cluster.port}, ` +
-        `shared_buffers=${cluster.shared_buffers})`,
-      m,
-    );
     console.log(
       `\nEXPLAIN (ANALYZE, BUFFERS) of the statements the store runs (listSql; page ${PAGE}, ` +
         `walk limit ${scanLimit}); buffers = shared hit/read of the whole statement; rows looked ` +
@@ -656,7 +642,10 @@ async function runPostgres() {
     }
     return {
       cluster,
-      fill: m.fill({ large_table_mb: large.filled.tableMb, large_index_mb: large.filled.indexMb }),
+      fill: m.fill({
+        large_table_mb: m.large.filled.tableMb,
+        large_index_mb: m.large.filled.indexMb,
+      }),
       ops: m.results,
       stats: m.stats,
       explain,
@@ -676,21 +665,19 @@ console.error(`bench: stores in ${dir}`);
 try {
   const kv = o.store === "postgres" ? null : await runKv(dir);
   const postgres = o.store === "kv" ? null : await runPostgres();
-  const pass = (kv?.pass ?? true) && ((postgres && "pass" in postgres) ? postgres.pass : true);
+  const pg = !postgres || "skipped" in postgres ? null : postgres;
+  const pass = (kv?.pass ?? true) && (pg?.pass ?? true);
   const secs = (ms: number) => (ms / 1000).toFixed(1);
   if (kv) {
-    const [s, l] = kv.sides;
     console.log(
-      `\nfill (Deno KV): small ${secs(s!.filled.ms)} s, large ${secs(l!.filled.ms)} s (${
-        l!.filled.commits
-      } commits)`,
+      `\nfill (Deno KV): small ${secs(kv.fill.small_ms)} s, large ${secs(kv.fill.large_ms)} s ` +
+        `(${kv.fill.large_commits} commits)`,
     );
   }
-  const pgFill = postgres && "fill" in postgres ? postgres.fill : null;
-  if (pgFill) {
+  if (pg) {
     console.log(
-      `fill (PostgreSQL): small ${secs(pgFill.small_ms)} s, large ${secs(pgFill.large_ms)} s ` +
-        `(${pgFill.large_table_mb} MB table, ${pgFill.large_index_mb} MB indexes)`,
+      `fill (PostgreSQL): small ${secs(pg.fill.small_ms)} s, large ${secs(pg.fill.large_ms)} s ` +
+        `(${pg.fill.large_table_mb} MB table, ${pg.fill.large_index_mb} MB indexes)`,
     );
   }
   console.log(`overall: ${pass ? "PASS" : "FAIL"}\n`);
@@ -699,7 +686,7 @@ try {
     reps: o.reps,
     sessions: { small: o.small, large: o.sessions },
     stores: o.store,
-    fill: kv ? kv.fill({ large_commits: kv.sides[1]!.filled.commits }) : null,
+    fill: kv?.fill ?? null,
     ops: kv?.results ?? [],
     stats: kv?.stats ?? null,
     postgres,
