@@ -708,6 +708,70 @@ export class Bench<F extends string> {
   }
 
   /**
+   * Clients calling back to back over HTTP, each on a keep-alive connection of its own:
+   * `clients` per group (servers on one store, one column `label`; `row` in the stored
+   * table), spread over its servers, for `rounds` of `ms` after an uncounted burst of a sixth
+   * (the code paths of concurrent calls get compiled first). Sets `<prefix>_calls_s`,
+   * `_p50_ms`, `_p99_ms`, `_failed` and `_lost`: acknowledged starts missing from the store,
+   * while running or after a SIGTERM stop. `meter` wraps each measured block.
+   */
+  async clients(o: {
+    name: string;
+    measures: string;
+    prefix: string;
+    groups: { label: string; row: string; servers: HttpServer[] }[];
+    clients: number;
+    rounds: number;
+    ms: number;
+    settle?: () => Promise<void>;
+    meter?: (label: string, servers: HttpServer[], work: () => Promise<Sample>) => Promise<Sample>;
+  }): Promise<void> {
+    const conns = new Map(o.groups.map((g) => [
+      g,
+      Array.from({ length: o.clients }, (_, i) => {
+        const to = g.servers[i % g.servers.length]!;
+        return { conn: new HttpConn(to.origin), to };
+      }),
+    ]));
+    await Promise.all([...conns.values()].flat().map((c) => c.conn.initialize()));
+    const load = (g: typeof o.groups[number], ms: number) =>
+      burst(conns.get(g)!, ms, ({ conn, to }) => to.start(conn));
+    for (const g of o.groups) await load(g, o.ms / 6);
+    const sum = (g: typeof o.groups[number], f: (s: HttpServer) => number) =>
+      g.servers.reduce((a, s) => a + f(s), 0);
+    const failed = new Map<string, number>();
+    await this.phase({
+      ...o,
+      setup: () => o.groups,
+      async run(g) {
+        const before = { acked: sum(g, (s) => s.acked.length), failed: sum(g, (s) => s.failed) };
+        const work = () => load(g, o.ms);
+        const sample = await (o.meter ? o.meter(g.label, g.servers, work) : work());
+        failed.set(g.label, (failed.get(g.label) ?? 0) + sum(g, (s) => s.failed) - before.failed);
+        return { ...sample, calls: sum(g, (s) => s.acked.length) - before.acked };
+      },
+      done: (label, s) => {
+        this.latency(label, o.prefix, s, ["calls_s", "p50_ms", "p99_ms"]);
+        this.set(label, `${o.prefix}_failed` as F, failed.get(label)!);
+      },
+      teardown: async () => {
+        const running = [];
+        for (const g of o.groups) running.push(await this.count(o.name, g.row, g.servers));
+        for (const { conn } of [...conns.values()].flat()) conn.close();
+        // Stopped (SIGTERM: ours answers what is in progress and writes what waits), then
+        // the stores are looked at again.
+        for (const [i, g] of o.groups.entries()) {
+          const exits: number[] = [];
+          for (const server of g.servers) exits.push(await server.stop());
+          const row = await this.count("after stop", g.row, g.servers, exits.find((x) => x) ?? 0);
+          const lost = row.lost === null ? null : Math.max(row.lost, running[i]!.lost ?? 0);
+          if (lost !== null) this.set(g.label, `${o.prefix}_lost` as F, lost);
+        }
+      },
+    });
+  }
+
+  /**
    * A target: `ours / baseline` against the limit that `limit` begins with (`<= 1.3`,
    * `>= 2, 0 failed`); `extra` must hold too. `row` is the figure row it is printed on.
    */

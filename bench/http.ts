@@ -17,7 +17,6 @@ import { freePort } from "../tests/helpers/http.ts";
 import {
   Bench,
   benchProgram,
-  burst,
   drive,
   emptySample,
   homeOf,
@@ -139,45 +138,15 @@ await b.run(async () => {
     },
   });
 
-  const loadConns = new Map(main.map((i) => [
-    i,
-    Array.from({ length: S.clients }, () => new HttpConn(i.origin)),
-  ]));
-  await Promise.all([...loadConns.values()].flat().map((c) => c.initialize()));
-  const load = (inst: HttpServer, ms: number) =>
-    burst(loadConns.get(inst)!, ms, (c) => inst.start(c));
-  // A short burst on each first, not counted (but counted in the stores): the code paths of
-  // concurrent calls get compiled before they are timed.
-  for (const inst of main) await load(inst, S.loadMs / 6);
-  const failed = new Map(SERVERS.map((s) => [s, 0]));
-  await b.phase({
+  for (const conn of seqConn.values()) conn.close();
+  await b.clients({
     name: `${S.clients} clients`,
     measures: "each client on its own keep-alive connection, calling back to back",
+    prefix: "c64",
+    groups: main.map((i) => ({ label: i.label, row: i.label, servers: [i] })),
+    clients: S.clients,
     rounds: S.loadRounds,
-    setup: () => main,
-    async run(inst) {
-      const before = { acked: inst.acked.length, failed: inst.failed };
-      const s = await load(inst, S.loadMs);
-      failed.set(inst.label, failed.get(inst.label)! + inst.failed - before.failed);
-      return { ...s, calls: inst.acked.length - before.acked };
-    },
-    done(label, s) {
-      b.latency(label, "c64", s, ["calls_s", "p50_ms", "p99_ms"]);
-      b.set(label, "c64_failed", failed.get(label)!);
-    },
-    async teardown() {
-      const running = [];
-      for (const inst of main) running.push(await countPhase(`${S.clients} clients`, inst));
-      for (const conn of [...seqConn.values(), ...[...loadConns.values()].flat()]) conn.close();
-      // Stopped (SIGTERM: ours answers what is in progress and writes what waits), then the
-      // stores are looked at again, closed.
-      for (const [i, inst] of main.entries()) {
-        const row = await countPhase("after stop", inst, await inst.stop());
-        if (row.lost !== null) {
-          b.set(inst.label, "c64_lost", Math.max(row.lost, running[i]!.lost ?? 0));
-        }
-      }
-    },
+    ms: S.loadMs,
   });
 
   const idle = new Map<string, Record<"base" | "idle" | "kib" | "fds", number[]>>(

@@ -23,9 +23,7 @@ import { pg, type PgDatabase, pgMissing, startOwnCluster } from "../tests/helper
 import {
   Bench,
   benchProgram,
-  burst,
   fmt,
-  HttpConn,
   HttpServer,
   type Kind,
   loadAverage,
@@ -328,40 +326,16 @@ await b.run(async () => {
     // One after another, as above.
     await collectors[i]!.healthy(performance.now(), 5);
   }
-  const conns = Array.from({ length: S.clients }, (_, i) => {
-    const to = collectors[i % collectors.length]!;
-    return { conn: new HttpConn(to.origin), to };
-  });
-  await Promise.all(conns.map((c) => c.conn.initialize()));
-  const load = (ms: number) => burst(conns, ms, ({ conn, to }) => to.start(conn));
-  await load(S.httpMs / 6);
-  const sum = (f: (c: HttpServer) => number) => collectors.reduce((a, c) => a + f(c), 0);
-  let httpFailed = 0;
-  const label = `${S.collectors}x collector`;
-  await b.phase({
+  await b.clients({
     name: PHASES.http,
     measures: `${S.collectors} collectors (serve --http) on one database, ${S.clients} clients`,
+    prefix: "http_c64",
+    groups: [{ label: "ours", row: `${S.collectors}x collector`, servers: collectors }],
+    clients: S.clients,
     rounds: S.httpRounds,
+    ms: S.httpMs,
     settle: checkpoint,
-    setup: () => [collectors],
-    label: () => "ours",
-    async run() {
-      const before = { acked: sum((c) => c.acked.length), failed: sum((c) => c.failed) };
-      const s = await metered(PHASES.http, "ours", collectors, () => load(S.httpMs));
-      httpFailed += sum((c) => c.failed) - before.failed;
-      return { ...s, calls: sum((c) => c.acked.length) - before.acked };
-    },
-    done: (server, s) => b.latency(server, "http_c64", s, ["calls_s", "p50_ms", "p99_ms"]),
-    async teardown() {
-      const running = await b.count(PHASES.http, label, collectors);
-      for (const { conn } of conns) conn.close();
-      const exits: number[] = [];
-      for (const c of collectors) exits.push(await c.stop());
-      const code = exits.find((x) => x !== 0) ?? 0;
-      const stopped = await b.count("after stop", label, collectors, code);
-      b.set("ours", "http_c64_failed", httpFailed);
-      b.set("ours", "http_c64_lost", Math.max(running.lost ?? 0, stopped.lost ?? 0));
-    },
+    meter: (label, servers, work) => metered(PHASES.http, label, servers, work),
   });
 });
 
