@@ -15,7 +15,7 @@
  * Always exits 0 once the run completes (targets are reported, not enforced); the last line
  * of stdout is one JSON object with every figure.
  */
-import { CONFIG, DEV_FLAGS, endArgs, ROOT, startArgs } from "../tests/helpers/server.ts";
+import { CONFIG, DEV_FLAGS, endArgs, ROOT, startArgs, withStore } from "../tests/helpers/server.ts";
 import {
   add,
   Bench,
@@ -23,6 +23,7 @@ import {
   type Command,
   drive,
   emptySample,
+  homeOf,
   type Message,
   ourProgram,
   RpcClient,
@@ -98,24 +99,21 @@ interface Kind {
   count(store: string): Promise<{ starts: number; ends: number } | null>;
 }
 
-async function countKv(store: string, starts: Deno.KvKey, ends: Deno.KvKey) {
-  const kv = await Deno.openKv(store);
-  const n = async (prefix: Deno.KvKey) => {
-    let c = 0;
-    for await (const _ of kv.list({ prefix }, { batchSize: 1000 })) c++;
-    return c;
-  };
-  const counts = { starts: await n(starts), ends: await n(ends) };
-  kv.close();
-  return counts;
-}
-
-const home = (store: string) => ({ HOME: store.slice(0, store.lastIndexOf("/")) });
-const floor = (kind: string, store: string) => benchProgram("floor.ts", [kind, store], home(store));
+const countKv = (store: string, starts: Deno.KvKey, ends: Deno.KvKey) =>
+  withStore(store, async (kv) => {
+    const n = async (prefix: Deno.KvKey) => {
+      let c = 0;
+      for await (const _ of kv.list({ prefix }, { batchSize: 1000 })) c++;
+      return c;
+    };
+    return { starts: await n(starts), ends: await n(ends) };
+  });
+const floor = (kind: string, store: string) =>
+  benchProgram("floor.ts", [kind, store], homeOf(store));
 const REPLAYED = startArgs();
 const OURS: Kind = {
   label: "ours",
-  command: (store) => ourProgram({ ...home(store), SESSION_BUDDY_DB: store }),
+  command: (store) => ourProgram({ ...homeOf(store), SESSION_BUDDY_DB: store }),
   start: () => ({ name: "track_session_start", args: startArgs() }),
   started: (_call, reply) => tracked(reply),
   end: (id) => ({ name: "track_session_end", args: endArgs(id) }),
@@ -155,7 +153,7 @@ const peerKind = (label: string): Kind => ({
   command: (store) => ({
     command: Deno.execPath(),
     args: ["run", "-q", "-A", ...DEV_FLAGS, "--config", CONFIG, PEER_SPEC],
-    env: { ...home(store), MEMORY_FILE_PATH: store },
+    env: { ...homeOf(store), MEMORY_FILE_PATH: store },
   }),
   start() {
     const a = startArgs();
