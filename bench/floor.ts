@@ -1,31 +1,21 @@
 /**
- * FLOOR baseline for `deno task bench`: a bare MCP SDK stdio server with one no-op tool.
- * It is what any MCP server on this runtime and SDK costs before doing any work.
+ * A baseline for `deno task bench` and `deno task bench:pg`: a bare MCP SDK stdio server with
+ * the tools of bench/floor_tools.ts (FLOOR: `noop`, FLOOR-KV: `kv`, FLOOR-PG: `pg`). It stops
+ * at the end of stdin, as an MCP stdio server does. (The benchmarks start it with the runtime
+ * flags of `deno task start`.)
  *
  *     deno run -q -P=server --v8-flags=--max-semi-space-size=2 --config deno.json \
- *       --import-map=tests/imports.json --lock=tests/deno.lock bench/floor.ts
- *
- * (`deno task bench` starts it with the runtime flags of `deno task start`.)
+ *       --import-map=tests/imports.json --lock=tests/deno.lock bench/floor.ts \
+ *       noop|kv|pg [STORE-PATH|postgres://URL]
  */
-import { Server } from "@modelcontextprotocol/sdk/server";
 // @ts-types="npm:/@modelcontextprotocol/sdk@1.32.2/server/stdio"
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-// @ts-types="npm:/@modelcontextprotocol/sdk@1.32.2/types"
-import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import process from "node:process";
+import { floorOf, mcpServer } from "./floor_tools.ts";
 
-const server = new Server({ name: "bench-floor", version: "1.0.0" }, {
-  capabilities: { tools: {} },
-});
-server.setRequestHandler(ListToolsRequestSchema, () => ({
-  tools: [{
-    name: "noop",
-    description: "Does nothing and answers at once.",
-    inputSchema: { type: "object", additionalProperties: true },
-  }],
-}));
-server.setRequestHandler(CallToolRequestSchema, (request) => {
-  const args = (request.params.arguments ?? {}) as Record<string, unknown>;
-  const result = { session_id: String(args.event_id ?? args.session_id ?? ""), status: "ok" };
-  return { content: [{ type: "text", text: JSON.stringify(result) }], structuredContent: result };
-});
+const floor = await floorOf("floor.ts noop|kv|pg [STORE-PATH|postgres://URL]");
+const server = mcpServer(floor);
 await server.connect(new StdioServerTransport());
+// The SDK's transport does not stop at the end of stdin, and a pool's connections would keep
+// the process alive.
+process.stdin.on("end", () => server.close().catch(() => {}).finally(() => floor.close?.()));

@@ -1,15 +1,15 @@
 /**
- * The one harness every benchmark is declared on (as `deno bench`'s groups with a baseline):
- * options, phases run interleaved over servers, figures per server, ratios against a named
- * baseline with targets, one table printer, settle helpers, the processes and clients the
- * phases drive, and the final one-line JSON object.
+ * The one harness every benchmark is declared on: options and sizes, phases (subjects
+ * measured round by round, taking turns), figures per server, targets as ratios to a
+ * baseline, the report, the servers under test and the clients that drive them, clean-up,
+ * and the final one-line JSON object:
  *
- *     const b = new Bench("perf", ["ours", "FLOOR"], ["start_p50_ms", ...], { "--keep": false });
- *     const S = b.sizes({ seqCalls: [250, 10], ... });            // [full, --quick]
- *     await b.phase({ name, measures, rounds, setup, label, run, done, teardown });
- *     b.target("p50 <= 1.3x FLOOR", "start_p50_ms", ours, floor, "<= 1.3");
- *     console.log([...b.figureTable(), ...b.targetLines()].join("\n"));
- *     b.summary({ ...its own keys });                              // the last line
+ *     const b = new Bench("perf", ["ours", "FLOOR"], FIGURES, { "--keep": false });
+ *     const S = b.sizes({ seqCalls: [250, 10] });                // [full, --quick]
+ *     await b.run(() => b.phase({ name, measures, rounds, setup, run, done }));
+ *     b.vs("FLOOR", "p50 <= 1.3x FLOOR", "start_p50_ms", "<= 1.3");
+ *     b.report([b.title("performance")], [notes]);
+ *     await b.finish({ ...its own keys });                        // the last line
  */
 // tests/helpers/server.ts asks `deno info` for the module cache when it loads: only where
 // children may be run (bench/list_scale.ts runs none, and may run without --allow-run).
@@ -25,24 +25,21 @@ export interface Command {
 }
 
 // ---------------------------------------------------------------------------------------
-// Numbers
+// Numbers, tables, the machine
 
 /** The `p` quantile (0-1) of sorted values: the first value at or above that share. */
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
 }
-export const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 0.5);
+export const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+export const median = (xs: number[]) => percentile(sorted(xs), 0.5);
 export const round = (x: number, digits = 2) =>
   Number.isFinite(x) ? Number(x.toFixed(digits)) : null;
 export const fmt = (v: number | null | undefined) =>
   v === null || v === undefined
     ? "-"
-    : Math.abs(v) >= 100
-    ? v.toFixed(0)
-    : Math.abs(v) >= 10
-    ? v.toFixed(1)
-    : v.toFixed(2);
+    : v.toFixed(Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2);
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Aligned columns: the first left-aligned, the others right-aligned. */
@@ -64,10 +61,17 @@ export function benchProgram(file: string, args: string[], env: Record<string, s
     env,
   };
 }
+/** session-buddy itself (`args` after `main.ts`), as `deno task start` runs it. */
+export const ourProgram = (env: Record<string, string>, args: string[] = []): Command => ({
+  ...helpers!.programCommand(args),
+  env,
+});
+/** The folder of a store file: the HOME of the server on it. */
+export const homeOf = (store: string) => ({ HOME: store.slice(0, store.lastIndexOf("/")) });
 
-/** A file of /proc as text (Deno lets only --allow-all read /proc; `cat` needs just run). */
-export function proc(path: string): string {
-  const out = new Deno.Command("cat", { args: [path], stderr: "null" }).outputSync();
+/** Files of /proc as text (Deno lets only --allow-all read /proc; `cat` needs just run). */
+export function proc(...paths: string[]): string {
+  const out = new Deno.Command("cat", { args: paths, stderr: "null" }).outputSync();
   return new TextDecoder().decode(out.stdout);
 }
 export const loadAverage = () => proc("/proc/loadavg").split(" ").slice(0, 3).join(" ");
@@ -90,10 +94,11 @@ export interface Sample {
   ms: number;
 }
 export const emptySample = (): Sample => ({ latencies: [], calls: 0, ms: 0 });
-function add(to: Sample, s: Sample): void {
+export function add(to: Sample, s: Sample): Sample {
   to.latencies.push(...s.latencies);
   to.calls += s.calls;
   to.ms += s.ms;
+  return to;
 }
 
 /**
@@ -121,11 +126,7 @@ export async function drive(
 }
 
 /** Every client calls `one` back to back for `ms`. */
-export async function burst<C>(
-  clients: C[],
-  ms: number,
-  one: (c: C) => Promise<number>,
-): Promise<Sample> {
+export async function burst<C>(clients: C[], ms: number, one: (c: C) => Promise<number>) {
   const latencies: number[] = [];
   const t0 = performance.now();
   await Promise.all(clients.map(async (c) => {
@@ -134,23 +135,20 @@ export async function burst<C>(
   return { latencies, calls: latencies.length, ms: performance.now() - t0 };
 }
 
-/** Runs `fn` on `n` items, at most `width` at a time. */
-export async function inBatches(n: number, width: number, fn: (i: number) => Promise<unknown>) {
-  for (let i = 0; i < n; i += width) {
-    await Promise.all(Array.from({ length: Math.min(width, n - i) }, (_, j) => fn(i + j)));
-  }
+/** Runs `work` on every member of `group` at once: the calls of all, in their wall time. */
+export async function together<T>(group: T[], work: (t: T) => Promise<Sample>): Promise<Sample> {
+  const t0 = performance.now();
+  const all = await Promise.all(group.map(work));
+  return { latencies: [], calls: all.reduce((a, x) => a + x.calls, 0), ms: performance.now() - t0 };
 }
 
 // ---------------------------------------------------------------------------------------
-// Processes
+// Processes and clients
 
 /** A server process: its output drained (the tail kept for errors), its memory, its stop. */
 export class Child {
   /** The processes not yet stopped, for stopping them all when a run fails. */
   static readonly live = new Set<Child>();
-  static stopAll(): Promise<unknown> {
-    return Promise.all([...Child.live].map((c) => c.close().catch(() => {})));
-  }
   readonly child: Deno.ChildProcess;
   readonly pid: number;
   exit: Deno.CommandStatus | null = null;
@@ -166,15 +164,12 @@ export class Child {
     this.pid = this.child.pid;
     this.child.status.then((s) => this.exit = s);
     Child.live.add(this);
-    this.done = Promise.all([
-      readStdout ? this.tail(this.child.stdout) : null,
-      this.tail(this.child.stderr),
-    ]);
-  }
-  protected async tail(stream: ReadableStream<Uint8Array>): Promise<void> {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      this.errTail = (this.errTail + chunk).slice(-4000);
-    }
+    const streams = readStdout ? [this.child.stdout, this.child.stderr] : [this.child.stderr];
+    this.done = Promise.all(streams.map(async (stream) => {
+      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+        this.errTail = (this.errTail + chunk).slice(-4000);
+      }
+    }));
   }
   get stderrTail(): string {
     return this.errTail;
@@ -187,22 +182,18 @@ export class Child {
   /** VmRSS and VmHWM of the process, in MiB. */
   memory(): { rss: number; hwm: number } {
     const status = proc(`/proc/${this.pid}/status`);
-    const kb = (field: string) =>
-      Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
-    return { rss: kb("VmRSS") / 1024, hwm: kb("VmHWM") / 1024 };
+    const mb = (field: string) =>
+      Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024;
+    return { rss: mb("VmRSS"), hwm: mb("VmHWM") };
   }
   /** RSS at rest: after 500 ms, the median of five readings 100 ms apart (and VmHWM). */
   async restingRss(): Promise<{ rss: number; hwm: number }> {
-    await sleep(500);
     const readings: number[] = [];
-    let hwm = 0;
     for (let i = 0; i < 5; i++) {
-      if (i > 0) await sleep(100);
-      const m = this.memory();
-      readings.push(m.rss);
-      hwm = m.hwm;
+      await sleep(i ? 100 : 500);
+      readings.push(this.memory().rss);
     }
-    return { rss: median(readings), hwm };
+    return { rss: median(readings), hwm: this.memory().hwm };
   }
   /** Open file descriptors (each connection holds one). */
   fds(): number {
@@ -210,21 +201,20 @@ export class Child {
     return new TextDecoder().decode(out).split("\n").filter((l) => l.trim() !== "").length;
   }
 
-  /** Waits `firstMs` (after closing stdin, or a SIGTERM), then SIGTERM/SIGKILL; the exit code. */
-  async stop(sigterm = true, firstMs = 15_000): Promise<number> {
-    const waited = async (ms: number) => {
+  /** A SIGTERM (`sigterm`; else it was asked already), SIGKILL `graceMs` later; the exit code. */
+  async stop(sigterm = true, graceMs = 15_000): Promise<number> {
+    const wait = async (ms: number) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([this.child.status, new Promise((r) => timer = setTimeout(r, ms))]);
       clearTimeout(timer);
     };
-    const signals = ["SIGTERM", "SIGKILL"] as const;
-    if (!sigterm) await waited(firstMs);
-    for (const [i, signal] of signals.entries()) {
+    if (!sigterm) await wait(graceMs);
+    for (const signal of ["SIGTERM", "SIGKILL"] as const) {
       if (this.exit) break;
       try {
         this.child.kill(signal);
       } catch { /* gone */ }
-      await waited(sigterm && i === 0 ? firstMs : 2000);
+      await wait(sigterm && signal === "SIGTERM" ? graceMs : 2000);
     }
     const { code } = await this.child.status;
     await this.done.catch(() => {});
@@ -237,9 +227,11 @@ export class Child {
   }
 }
 
-const encoder = new TextEncoder();
-const CLIENT_INFO = { name: "session-buddy-bench", version: "1.0.0" };
-const INIT = { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: CLIENT_INFO };
+const INIT = {
+  protocolVersion: "2025-06-18",
+  capabilities: {},
+  clientInfo: { name: "session-buddy-bench", version: "1.0.0" },
+};
 
 /** A server process spoken to over its stdin/stdout (newline-delimited JSON-RPC). */
 export class RpcClient extends Child {
@@ -257,8 +249,7 @@ export class RpcClient extends Child {
     for await (const chunk of this.child.stdout.pipeThrough(new TextDecoderStream())) {
       const parts = (rest + chunk).split("\n");
       rest = parts.pop()!;
-      for (const line of parts) {
-        if (line.trim() === "") continue;
+      for (const line of parts.filter((l) => l.trim() !== "")) {
         const msg = JSON.parse(line) as Message;
         // Notifications and server requests are ignored.
         if (typeof msg.id === "number" && ("result" in msg || "error" in msg)) {
@@ -273,7 +264,7 @@ export class RpcClient extends Child {
   }
   #send(message: Message): void {
     const line = JSON.stringify({ jsonrpc: "2.0", ...message }) + "\n";
-    this.#writer.write(encoder.encode(line)).catch(() => {});
+    this.#writer.write(new TextEncoder().encode(line)).catch(() => {});
   }
   request(method: string, params?: unknown): Promise<Message> {
     const id = this.#nextId++;
@@ -281,25 +272,18 @@ export class RpcClient extends Child {
     this.#send({ id, method, ...(params ? { params } : {}) });
     return promise;
   }
-  notify(method: string): void {
-    this.#send({ method });
-  }
   callTool(name: string, args: Record<string, unknown>): Promise<Message> {
     return this.request("tools/call", { name, arguments: args });
   }
-  /** initialize, notifications/initialized, tools/list: what every MCP client does first. */
-  async handshake(): Promise<void> {
-    for (const method of ["initialize", "tools/list"]) {
+  /** initialize, notifications/initialized, and tools/list (what every MCP client does first). */
+  async handshake(list = true): Promise<void> {
+    for (const method of list ? ["initialize", "tools/list"] : ["initialize"]) {
       const reply = await this.request(method, method === "initialize" ? INIT : {});
       if (!reply.result) {
-        throw new Error(
-          `${this.label} did not start: ${method} failed: ${
-            JSON.stringify(reply).slice(0, 500)
-          }\n` +
-            this.errTail,
-        );
+        const what = JSON.stringify(reply).slice(0, 500);
+        throw new Error(`${this.label} did not start: ${method} failed: ${what}\n${this.errTail}`);
       }
-      if (method === "initialize") this.notify("notifications/initialized");
+      if (method === "initialize") this.#send({ method: "notifications/initialized" });
     }
   }
   /** Closes stdin (how an MCP client stops a stdio server), then signals after 5 s. */
@@ -322,12 +306,12 @@ export class HttpChild extends Child {
         try {
           if (await conn.health() === 200) return performance.now() - since;
         } catch { /* not listening yet */ }
-        if (this.exit) {
-          throw new Error(`${this.label} exited (${this.exit.code}):\n${this.errTail}`);
-        }
-        if (performance.now() - since > timeoutMs) {
-          throw new Error(`${this.label} not healthy after ${timeoutMs} ms:\n${this.errTail}`);
-        }
+        const trouble = this.exit
+          ? `exited (${this.exit.code})`
+          : performance.now() - since > timeoutMs
+          ? `not healthy after ${timeoutMs} ms`
+          : null;
+        if (trouble) throw new Error(`${this.label} ${trouble}:\n${this.errTail}`);
         await sleep(everyMs);
       }
     } finally {
@@ -336,9 +320,9 @@ export class HttpChild extends Child {
   }
 }
 
-const HEADERS = {
+/** What the SDK's client sends; the SDK's server transport insists on both types. */
+export const MCP_HEADERS = {
   "content-type": "application/json",
-  // What the SDK's client sends; the SDK's server transport insists on both.
   accept: "application/json, text/event-stream",
   "mcp-protocol-version": "2025-06-18",
 };
@@ -353,15 +337,16 @@ export class HttpConn {
   #nextId = 1;
   constructor(readonly origin: string) {}
 
-  body(method: string, params?: unknown): string {
-    return JSON.stringify({ jsonrpc: "2.0", id: this.#nextId++, method, params });
-  }
-  /** POSTs a message to /mcp; the parsed answer of a 200, else null. */
-  async post(body: string): Promise<{ status: number; message: Message | null }> {
+  /** POSTs a message to /mcp (a notification without `params`): status, parsed 200 answer. */
+  async post(
+    method: string,
+    params?: unknown,
+  ): Promise<{ status: number; message: Message | null }> {
+    const id = params === undefined ? undefined : this.#nextId++;
     const res = await fetch(`${this.origin}/mcp`, {
       method: "POST",
-      headers: HEADERS,
-      body,
+      headers: MCP_HEADERS,
+      body: JSON.stringify({ jsonrpc: "2.0", id, method, params }),
       client: this.#http,
     });
     const text = await res.text();
@@ -373,21 +358,16 @@ export class HttpConn {
   }
   /** One tools/call: its answer (null when it failed) and its latency. */
   async call(name: string, args: unknown): Promise<{ reply: Message | null; ms: number }> {
-    const body = this.body("tools/call", { name, arguments: args });
     const t0 = performance.now();
-    let reply: Message | null = null;
-    try {
-      reply = (await this.post(body)).message;
-    } catch { /* a failed call */ }
+    const reply = await this.post("tools/call", { name, arguments: args })
+      .then((r) => r.message, () => null);
     return { reply, ms: performance.now() - t0 };
   }
   /** What an MCP client does first (the servers are stateless: once per client is enough). */
   async initialize(): Promise<void> {
-    const init = await this.post(this.body("initialize", INIT));
+    const init = await this.post("initialize", INIT);
     if (!init.message?.result) throw new Error(`initialize failed: HTTP ${init.status}`);
-    const note = await this.post(
-      JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }),
-    );
+    const note = await this.post("notifications/initialized");
     if (note.status !== 202) throw new Error(`notifications/initialized: HTTP ${note.status}`);
   }
   async health(): Promise<number> {
@@ -412,6 +392,50 @@ export function tracked(reply: Message | null): string | null {
   return s?.status === "tracked" && typeof s.session_id === "string" ? s.session_id : null;
 }
 
+/** A server under test: how it runs on a store, and what its starts leave there. */
+export interface Kind {
+  label: string;
+  /** Its command on `store` (a file, a database URL); over HTTP on `port` when given. */
+  command(store: string, port?: number): Command;
+  /** The tool a start calls, with `track_session_start`'s arguments. */
+  tool: string;
+  /** The id a reply acknowledges as stored (default: `tracked`). */
+  acked?(args: Message, reply: Message | null): string | null;
+  /** How many of `ids` the store holds (and its rows); absent for a server that stores nothing. */
+  held?(store: string, ids: string[]): Promise<{ found: number; rows?: number }>;
+}
+/** The acknowledgement of one start of `kind`, counted on `server`. */
+const ackStart = (server: Child & { kind: Kind }, args: Message, reply: Message | null) =>
+  server.ack((server.kind.acked ?? ((_, r) => tracked(r)))(args, reply));
+
+/** A server of `kind` on `store`, over stdio. */
+export class StdioServer extends RpcClient {
+  constructor(readonly kind: Kind, readonly store: string, label = kind.label) {
+    super(kind.command(store), label);
+  }
+  /** `n` starts, `depth` in flight; their latencies. */
+  starts(n: number, depth: number): Promise<Sample> {
+    return drive(n, depth, async () => {
+      const [args, t0] = [helpers!.startArgs(), performance.now()];
+      ackStart(this, args, await this.callTool(this.kind.tool, args));
+      return performance.now() - t0;
+    });
+  }
+}
+/** A server of `kind` on `store`, listening on `port` of the loopback address. */
+export class HttpServer extends HttpChild {
+  constructor(readonly kind: Kind, readonly store: string, port: number, label = kind.label) {
+    super(label, kind.command(store, port), `http://127.0.0.1:${port}`);
+  }
+  /** One start on `conn`: its latency. */
+  async start(conn: HttpConn): Promise<number> {
+    const args = helpers!.startArgs();
+    const { reply, ms } = await conn.call(this.kind.tool, args);
+    ackStart(this, args, reply);
+    return ms;
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // Phases, figures, targets
 
@@ -428,13 +452,13 @@ export interface Phase<S> {
   /** Before each measured block (default: `settle()`); `false` for none. */
   settle?: (() => Promise<void>) | false;
   setup(): Promise<S[]> | S[];
-  /** The server (column) a subject's samples count for. */
-  label(s: S): string;
+  /** The server (column) a subject's samples count for; default: its `label`. */
+  label?(s: S): string;
   /** One measured block of one subject. */
   run(s: S, round: number): Promise<Sample>;
   /** Sets the figures from every label's samples summed over the rounds. */
   done?(label: string, total: Sample): void;
-  teardown?(subjects: S[]): Promise<void> | void;
+  teardown?(subjects: S[]): Promise<unknown> | void;
 }
 
 /** What a store held of what its servers acknowledged, counted after a phase. */
@@ -452,16 +476,6 @@ export interface Stored {
   exit: number | null;
 }
 
-export interface Target {
-  target: string;
-  figure: string;
-  ours: number | null;
-  baseline: number | null;
-  ratio: number | null;
-  limit: string;
-  pass: boolean;
-}
-
 /** One benchmark run: its options, its figures per server, its targets. */
 export class Bench<F extends string> {
   readonly began = performance.now();
@@ -469,8 +483,20 @@ export class Bench<F extends string> {
   /** Every option's value: its default, or what the command line gave. */
   readonly opts: Record<string, boolean | number | string>;
   readonly figures: Record<string, Record<F, number | null>>;
-  readonly targets: (Target & { row: string; detail?: string })[] = [];
+  readonly targets: {
+    target: string;
+    figure: string;
+    ours: number | null;
+    baseline: number | null;
+    ratio: number | null;
+    limit: string;
+    pass: boolean;
+  }[] = [];
+  /** Per target: the figure row it is printed on, and what its line says instead of a ratio. */
+  readonly #shown: { row: string; detail?: string }[] = [];
   readonly stored: Stored[] = [];
+  /** Run at the end, and when a run fails (the last registered first). */
+  readonly #cleanups: (() => unknown)[] = [];
 
   /**
    * `options`: each option besides --quick with its default. A boolean one is a switch; a
@@ -515,9 +541,8 @@ export class Bench<F extends string> {
   /** The sizes of this run: each given as `[full, quick]`. */
   sizes<K extends string>(s: Record<K, [number, number]>): Record<K, number> {
     const pick = ([full, quick]: [number, number]) => this.quick ? quick : full;
-    return Object.fromEntries(
-      Object.entries<[number, number]>(s).map(([k, v]) => [k, pick(v)]),
-    ) as Record<K, number>;
+    const picked = Object.entries<[number, number]>(s).map(([k, v]) => [k, pick(v)]);
+    return Object.fromEntries(picked) as Record<K, number>;
   }
   flag(name: string): boolean {
     return this.opts[name] === true;
@@ -532,6 +557,36 @@ export class Bench<F extends string> {
     const s = ((performance.now() - this.began) / 1000).toFixed(1);
     console.error(`[bench ${this.name} ${s}s] ${message}`);
   }
+
+  /** Registers `fn` to run at the end (and when the run fails). */
+  atEnd(fn: () => unknown): void {
+    this.#cleanups.unshift(fn);
+  }
+  /** A temporary folder, removed at the end (unless --keep: then named on stderr). */
+  async tempDir(prefix: string): Promise<string> {
+    const dir = await Deno.makeTempDir({ prefix });
+    this.atEnd(() =>
+      this.flag("--keep")
+        ? console.error(`stores kept in ${dir}`)
+        : Deno.remove(dir, { recursive: true })
+    );
+    return dir;
+  }
+  async #cleanUp(): Promise<void> {
+    for (const fn of this.#cleanups.splice(0)) await Promise.resolve().then(fn).catch(() => {});
+  }
+  /** Runs the phases; when one fails, stops every process, cleans up and exits 1. */
+  async run(phases: () => Promise<unknown>): Promise<void> {
+    try {
+      await phases();
+    } catch (error) {
+      console.error(error);
+      await Promise.all([...Child.live].map((c) => c.close().catch(() => {})));
+      await this.#cleanUp();
+      Deno.exit(1);
+    }
+  }
+
   set(server: string, figure: F, value: number | null): void {
     this.figures[server]![figure] = value === null ? null : round(value);
   }
@@ -540,10 +595,10 @@ export class Bench<F extends string> {
   }
   /** `<prefix>_p50_ms`, `<prefix>_p99_ms` and `<prefix>_calls_s` of a sample. */
   latency(server: string, prefix: string, s: Sample, figures = ["p50_ms", "p99_ms", "calls_s"]) {
-    const sorted = [...s.latencies].sort((a, b) => a - b);
+    const ms = sorted(s.latencies);
     const value: Record<string, number> = {
-      p50_ms: percentile(sorted, 0.5),
-      p99_ms: percentile(sorted, 0.99),
+      p50_ms: percentile(ms, 0.5),
+      p99_ms: percentile(ms, 0.99),
       calls_s: (s.calls / s.ms) * 1000,
     };
     for (const f of figures) this.set(server, `${prefix}_${f}` as F, value[f]!);
@@ -556,19 +611,15 @@ export class Bench<F extends string> {
       "all in one run)";
   }
 
-  /**
-   * Looks the ids acknowledged by `group` (servers on one store) up in that store: `held`
-   * says how many it holds (and its rows), or null for a server that stores nothing.
-   */
+  /** Looks the ids acknowledged by `group` (servers on one store) up in that store. */
   async count(
     phase: string,
     server: string,
-    group: { acked: string[]; failed: number }[],
-    held: (ids: string[]) => Promise<{ found: number; rows?: number } | null>,
+    group: (Child & { kind: Kind; store: string })[],
     exit: number | null = null,
   ): Promise<Stored> {
     const ids = group.flatMap((g) => g.acked);
-    const h = await held(ids);
+    const h = await group[0]!.kind.held?.(group[0]!.store, ids);
     const row = {
       phase,
       server,
@@ -617,6 +668,7 @@ export class Bench<F extends string> {
   /** Runs a phase: setup, rounds of every subject in turn (settled), figures, teardown. */
   async phase<S>(p: Phase<S>): Promise<S[]> {
     const subjects = await p.setup();
+    const label = p.label ?? ((s: S) => (s as { label: string }).label);
     const totals = new Map<string, Sample>();
     const warm = p.warmupRounds ?? 0;
     for (let r = 0; r < warm + p.rounds; r++) {
@@ -624,16 +676,99 @@ export class Bench<F extends string> {
       for (const s of order) {
         if (p.settle !== false) await (p.settle ?? settle)();
         const sample = await p.run(s, r);
-        if (r < warm) continue;
-        const total = totals.get(p.label(s)) ?? emptySample();
-        add(total, sample);
-        totals.set(p.label(s), total);
+        if (r >= warm) totals.set(label(s), add(totals.get(label(s)) ?? emptySample(), sample));
       }
     }
     for (const [label, total] of totals) p.done?.(label, total);
     await p.teardown?.(subjects);
     this.log(`${p.name} done (${p.measures})`);
     return subjects;
+  }
+  /** Cold starts: `start` each subject once a round (the first round not counted); medians. */
+  cold<S extends { label: string }>(
+    subjects: S[],
+    rounds: number,
+    measures: string,
+    start: (s: S) => Promise<number>,
+  ): Promise<S[]> {
+    return this.phase({
+      name: "cold start",
+      measures,
+      rounds,
+      // Round 0 warms the module cache and creates the stores.
+      warmupRounds: 1,
+      settle: false,
+      setup: () => subjects,
+      run: async (s) => {
+        const ms = await start(s);
+        return { latencies: [ms], calls: 1, ms };
+      },
+      done: (label, s) => this.set(label, "cold_start_ms" as F, median(s.latencies)),
+    });
+  }
+
+  /**
+   * Clients calling back to back over HTTP, each on a keep-alive connection of its own:
+   * `clients` per group (servers on one store, one column `label`; `row` in the stored
+   * table), spread over its servers, for `rounds` of `ms` after an uncounted burst of a sixth
+   * (the code paths of concurrent calls get compiled first). Sets `<prefix>_calls_s`,
+   * `_p50_ms`, `_p99_ms`, `_failed` and `_lost`: acknowledged starts missing from the store,
+   * while running or after a SIGTERM stop. `meter` wraps each measured block.
+   */
+  async clients(o: {
+    name: string;
+    measures: string;
+    prefix: string;
+    groups: { label: string; row: string; servers: HttpServer[] }[];
+    clients: number;
+    rounds: number;
+    ms: number;
+    settle?: () => Promise<void>;
+    meter?: (label: string, servers: HttpServer[], work: () => Promise<Sample>) => Promise<Sample>;
+  }): Promise<void> {
+    const conns = new Map(o.groups.map((g) => [
+      g,
+      Array.from({ length: o.clients }, (_, i) => {
+        const to = g.servers[i % g.servers.length]!;
+        return { conn: new HttpConn(to.origin), to };
+      }),
+    ]));
+    await Promise.all([...conns.values()].flat().map((c) => c.conn.initialize()));
+    const load = (g: typeof o.groups[number], ms: number) =>
+      burst(conns.get(g)!, ms, ({ conn, to }) => to.start(conn));
+    for (const g of o.groups) await load(g, o.ms / 6);
+    const sum = (g: typeof o.groups[number], f: (s: HttpServer) => number) =>
+      g.servers.reduce((a, s) => a + f(s), 0);
+    const failed = new Map<string, number>();
+    await this.phase({
+      ...o,
+      setup: () => o.groups,
+      async run(g) {
+        const before = { acked: sum(g, (s) => s.acked.length), failed: sum(g, (s) => s.failed) };
+        const work = () => load(g, o.ms);
+        const sample = await (o.meter ? o.meter(g.label, g.servers, work) : work());
+        failed.set(g.label, (failed.get(g.label) ?? 0) + sum(g, (s) => s.failed) - before.failed);
+        return { ...sample, calls: sum(g, (s) => s.acked.length) - before.acked };
+      },
+      done: (label, s) => {
+        this.latency(label, o.prefix, s, ["calls_s", "p50_ms", "p99_ms"]);
+        this.set(label, `${o.prefix}_failed` as F, failed.get(label)!);
+      },
+      teardown: async () => {
+        const running = [];
+        for (const g of o.groups) running.push(await this.count(o.name, g.row, g.servers));
+        for (const { conn } of [...conns.values()].flat()) conn.close();
+        // Stopped (SIGTERM: ours answers what is in progress and writes what waits), then
+        // the stores are looked at again.
+        for (const [i, g] of o.groups.entries()) {
+          const exits: number[] = [];
+          for (const server of g.servers) exits.push(await server.stop());
+          const row = await this.count("after stop", g.row, g.servers, exits.find((x) => x) ?? 0);
+          const lost = row.lost === null ? null : Math.max(row.lost, running[i]!.lost ?? 0);
+          if (lost !== null) this.set(g.label, `${o.prefix}_lost` as F, lost);
+        }
+      },
+    });
   }
 
   /**
@@ -651,6 +786,7 @@ export class Bench<F extends string> {
     const [, op, bound] = /^([<>]=) ([\d.]+)/.exec(limit) ?? [];
     const r = ours !== null && baseline !== null && baseline > 0 ? ours / baseline : NaN;
     const within = op === "<=" ? r <= Number(bound) : r >= Number(bound);
+    const pass = o.pass ?? (Number.isFinite(r) && within && (o.extra ?? true));
     this.targets.push({
       target: name,
       figure,
@@ -658,10 +794,14 @@ export class Bench<F extends string> {
       baseline,
       ratio: op ? round(r, 3) : null,
       limit,
-      pass: o.pass ?? (Number.isFinite(r) && within && (o.extra ?? true)),
-      row: o.row ?? figure.split(" ")[0]!,
-      detail: o.detail,
+      pass,
     });
+    this.#shown.push({ row: o.row ?? figure.split(" ")[0]!, detail: o.detail });
+  }
+  /** A target on one figure: `ours`'s against `baseline`'s. */
+  vs(baseline: string, name: string, figure: F, limit: string, extra = true): void {
+    const [ours, base] = [this.get("ours", figure), this.get(baseline, figure)];
+    this.target(name, figure, ours, base, limit, { extra });
   }
   get passed(): boolean {
     return this.targets.every((t) => t.pass);
@@ -672,35 +812,40 @@ export class Bench<F extends string> {
     const rows = this.figureNames.map((f) => [
       f,
       ...this.servers.map((s) => fmt(this.figures[s]![f])),
-      this.targets.filter((t) => t.row === f).map((t) =>
+      this.targets.filter((_, i) => this.#shown[i]!.row === f).map((t) =>
         `${t.pass ? "PASS" : "FAIL"} ${t.ratio === null ? "" : `${t.ratio}x `}(${t.limit})`
       ).join("; "),
     ]);
     return table(["figure", ...this.servers, "target"], rows);
   }
-  /** The targets, one line each, and the overall verdict. */
-  targetLines(): string[] {
+  /** Prints `heading`, the figures, each section after a blank line, then the targets (and `aside`). */
+  report(heading: string[], sections: string[][], aside: string[] = []): void {
     const n = this.targets.filter((t) => t.pass).length;
-    return [
+    const targets = [
       "targets (ratios inside this run):",
-      ...this.targets.map((t) =>
+      ...this.targets.map((t, i) =>
         `  ${t.pass ? "PASS" : "FAIL"}  ${t.target}: ` +
-        (t.detail ?? `${fmt(t.ours)} vs ${fmt(t.baseline)} = ${t.ratio ?? "-"}x (${t.limit})`)
+        (this.#shown[i]!.detail ??
+          `${fmt(t.ours)} vs ${fmt(t.baseline)} = ${t.ratio ?? "-"}x (${t.limit})`)
       ),
+      ...aside,
       `overall: ${this.passed ? "PASS" : "FAIL"} (${n}/${this.targets.length} targets)`,
     ];
+    const out = ["", ...heading, ...this.figureTable()];
+    for (const section of [...sections, targets]) out.push("", ...section);
+    console.log(out.join("\n"));
   }
-  /** The last line of stdout: `{"bench":<name>,"quick":..., ...fields, "pass":...}`. */
-  summary(fields: Record<string, unknown>): void {
-    const targets = this.targets.map(({ row: _, detail: __, ...t }) => t);
+  /** Cleans up, then prints the last line: `{"bench":<name>,"quick":..., ...fields, "pass":...}`. */
+  async finish(fields: Record<string, unknown>): Promise<void> {
+    await this.#cleanUp();
     console.log(JSON.stringify({
       bench: this.name,
       quick: this.quick,
       ...fields,
       seconds: round((performance.now() - this.began) / 1000, 1),
-      // A benchmark with no servers or targets (framing.ts) carries its own figures.
+      // A benchmark with no servers or targets carries its own figures.
       ...(this.servers.length > 0 ? { figures: this.figures } : {}),
-      ...(this.targets.length > 0 ? { targets, pass: this.passed } : {}),
+      ...(this.targets.length > 0 ? { targets: this.targets, pass: this.passed } : {}),
     }));
   }
 }

@@ -1,42 +1,33 @@
 /**
- * `deno task bench:http`: the benchmark of the Streamable HTTP transport (issue 11), declared
- * as phases on bench/harness.ts. Our server and two baselines run interleaved in one run,
- * each a subprocess on a loopback port, spoken to with `fetch` (raw JSON-RPC POSTs to `/mcp`):
- *
- * - `ours`           `session-buddy serve --http 127.0.0.1:PORT`, as `deno task start` runs it.
- * - `FLOOR-HTTP`     bench/floor_http.ts: `Deno.serve` + the SDK's stateless
- *                    `WebStandardStreamableHTTPServerTransport` with one no-op tool.
- * - `FLOOR-HTTP-KV`  bench/floor_http_kv.ts: the same, whose tool does one Deno KV commit.
- *
- * Phases: cold start (spawn to the first 200 of `GET /healthz`); sequential starts on one
- * keep-alive connection; 64 clients calling back to back (calls/s, latency, failed, lost:
- * acknowledged starts missing from the store, while running and after a SIGTERM stop); RSS
- * per idle keep-alive connection.
+ * `deno task bench:http`: the Streamable HTTP transport (issue 11). `ours` (`session-buddy
+ * serve --http 127.0.0.1:PORT`, as `deno task start` runs it) beside FLOOR-HTTP and
+ * FLOOR-HTTP-KV (bench/floor_http.ts: `Deno.serve` + the SDK's stateless
+ * `WebStandardStreamableHTTPServerTransport`, a no-op tool or one Deno KV commit per call),
+ * all in one run, spoken to with `fetch` (raw JSON-RPC POSTs to `/mcp`). Phases: cold start
+ * (spawn to the first 200 of `GET /healthz`); sequential starts on one keep-alive connection;
+ * 64 clients calling back to back (calls/s, latency, failed, lost: acknowledged starts missing
+ * from the store, while running and after a SIGTERM stop); RSS per idle keep-alive connection.
  *
  *     deno task bench:http [--quick] [--keep]
  *
- * Always exits 0 once the run completes (targets are reported, not enforced); the last
- * line of stdout is one JSON object with every figure.
+ * Always exits 0 once the run completes (targets are reported, not enforced); the last line
+ * of stdout is one JSON object with every figure.
  */
-import { programCommand, startArgs } from "../tests/helpers/server.ts";
 import { freePort } from "../tests/helpers/http.ts";
 import {
   Bench,
   benchProgram,
-  burst,
-  Child,
-  type Command,
   drive,
   emptySample,
-  HttpChild,
+  homeOf,
   HttpConn,
-  inBatches,
+  HttpServer,
+  type Kind,
   loadAverage,
   median,
-  type Message,
+  ourProgram,
   settle,
   structured,
-  tracked,
 } from "./harness.ts";
 
 const FIGURES = [
@@ -76,99 +67,60 @@ const S = b.sizes({
 // ---------------------------------------------------------------------------------------
 // The servers
 
-interface Kind {
-  label: string;
-  command(port: number, store: string): Command;
-  /** The tool a start calls. */
-  tool: string;
-  /** The id the store holds a start under when the reply acknowledges it, else null. */
-  acknowledged(args: Record<string, unknown>, reply: Message | null): string | null;
-  /** Where the store keeps one record per start; null for a server that stores nothing. */
-  prefix: Deno.KvKey | null;
-}
-
-const dirOf = (path: string) => path.slice(0, path.lastIndexOf("/"));
-const floor = (file: string, port: number, store: string) =>
-  benchProgram(file, [String(port), store], { HOME: dirOf(store) });
+/** Looks ids up among the keys under `prefix` of a Deno KV store. */
+const kvHeld = (prefix: Deno.KvKey) => async (store: string, ids: string[]) => {
+  const kv = await Deno.openKv(store);
+  const held = new Set<string>();
+  for await (const e of kv.list({ prefix }, { batchSize: 1000 })) {
+    held.add(String(e.key[prefix.length]));
+  }
+  kv.close();
+  return { found: ids.filter((id) => held.has(id)).length };
+};
+const floor = (tools: string) => (store: string, port?: number) =>
+  benchProgram("floor_http.ts", [tools, store, String(port)], homeOf(store));
 const KINDS: Kind[] = [{
   label: "ours",
-  command: (port, store) => ({
-    ...programCommand(["serve", "--http", `127.0.0.1:${port}`]),
-    env: { HOME: dirOf(store), SESSION_BUDDY_DB: store },
-  }),
+  command: (store, port) =>
+    ourProgram({ ...homeOf(store), SESSION_BUDDY_DB: store }, [
+      "serve",
+      "--http",
+      `127.0.0.1:${port}`,
+    ]),
   tool: "track_session_start",
-  acknowledged: (_args, reply) => tracked(reply),
-  prefix: ["session"],
+  held: kvHeld(["session"]),
 }, {
   label: "FLOOR-HTTP",
-  command: (port, store) => floor("floor_http.ts", port, store),
+  command: floor("noop"),
   tool: "noop",
-  acknowledged: (args, reply) => structured(reply)?.status === "ok" ? String(args.event_id) : null,
-  prefix: null,
+  acked: (args, reply) => structured(reply)?.status === "ok" ? String(args.event_id) : null,
 }, {
   label: "FLOOR-HTTP-KV",
-  command: (port, store) => floor("floor_http_kv.ts", port, store),
+  command: floor("kv"),
   tool: "kv_insert",
-  acknowledged: (_args, reply) => tracked(reply),
-  prefix: ["rec"],
+  held: kvHeld(["rec"]),
 }];
-
-/** One server process of one kind on one store. */
-class Instance extends HttpChild {
-  constructor(readonly kind: Kind, readonly store: string, port = freePort()) {
-    super(kind.label, kind.command(port, store), `http://127.0.0.1:${port}`);
-  }
-  /** One start (or the floor's tool with the same arguments) on `conn`: its latency. */
-  async start(conn: HttpConn): Promise<number> {
-    const args = startArgs();
-    const { reply, ms } = await conn.call(this.kind.tool, args);
-    this.ack(this.kind.acknowledged(args, reply));
-    return ms;
-  }
-}
-
-/** Looks every acknowledged id up in the store itself. */
-const countPhase = (phase: string, inst: Instance, exit: number | null = null) =>
-  b.count(phase, inst.kind.label, [inst], async (ids) => {
-    const prefix = inst.kind.prefix;
-    if (!prefix) return null;
-    const kv = await Deno.openKv(inst.store);
-    const held = new Set<string>();
-    for await (const e of kv.list({ prefix }, { batchSize: 1000 })) {
-      held.add(String(e.key[prefix.length]));
-    }
-    kv.close();
-    return { found: ids.filter((id) => held.has(id)).length };
-  }, exit);
+const serve = (kind: Kind, store: string) => new HttpServer(kind, store, freePort());
+const countPhase = (phase: string, inst: HttpServer, exit: number | null = null) =>
+  b.count(phase, inst.label, [inst], exit);
 
 // ---------------------------------------------------------------------------------------
 // The phases
 
-const tmp = await Deno.makeTempDir({ prefix: "session-buddy-bench-http-" });
+const tmp = await b.tempDir("session-buddy-bench-http-");
 const storeOf = (name: string) => `${tmp}/${name}`;
-const keep = b.flag("--keep");
 
-try {
+await b.run(async () => {
   b.log(`temp folder ${tmp}; ${b.quick ? "QUICK" : "full"} sizes`);
-  await b.phase({
-    name: "cold start",
-    measures: "spawn to the first 200 of GET /healthz",
-    rounds: S.coldRuns,
-    warmupRounds: 1,
-    settle: false,
-    setup: () => KINDS,
-    label: (k) => k.label,
-    async run(kind) {
-      const t0 = performance.now();
-      const inst = new Instance(kind, storeOf(`cold-${kind.label}.kv`));
-      const ms = await inst.healthy(t0);
-      await inst.stop();
-      return { latencies: [ms], calls: 1, ms };
-    },
-    done: (label, s) => b.set(label, "cold_start_ms", median(s.latencies)),
+  await b.cold(KINDS, S.coldRuns, "spawn to the first 200 of GET /healthz", async (kind) => {
+    const t0 = performance.now();
+    const inst = serve(kind, storeOf(`cold-${kind.label}.kv`));
+    const ms = await inst.healthy(t0);
+    await inst.stop();
+    return ms;
   });
 
-  const main = KINDS.map((kind) => new Instance(kind, storeOf(`${kind.label}.kv`)));
+  const main = KINDS.map((kind) => serve(kind, storeOf(`${kind.label}.kv`)));
   await Promise.all(main.map((i) => i.healthy()));
   const seqConn = new Map(main.map((i) => [i, new HttpConn(i.origin)]));
   await Promise.all([...seqConn.values()].map((c) => c.initialize()));
@@ -179,7 +131,6 @@ try {
     measures: "track_session_start one call at a time on one keep-alive connection",
     rounds: S.seqRounds,
     setup: () => main,
-    label: (i) => i.kind.label,
     run: (inst) => drive(S.seqCalls, 1, () => inst.start(seqConn.get(inst)!)),
     done: (label, s) => b.latency(label, "start", s),
     async teardown() {
@@ -187,55 +138,19 @@ try {
     },
   });
 
-  const loadConns = new Map(main.map((i) => [
-    i,
-    Array.from({ length: S.clients }, () => new HttpConn(i.origin)),
-  ]));
-  await Promise.all([...loadConns.values()].flat().map((c) => c.initialize()));
-  const load = (inst: Instance, ms: number) =>
-    burst(loadConns.get(inst)!, ms, (c) => inst.start(c));
-  // A short burst on each first, not counted (but counted in the stores): the code paths of
-  // concurrent calls get compiled before they are timed.
-  for (const inst of main) await load(inst, S.loadMs / 6);
-  const failedAt = new Map<string, number>();
-  await b.phase({
+  for (const conn of seqConn.values()) conn.close();
+  await b.clients({
     name: `${S.clients} clients`,
     measures: "each client on its own keep-alive connection, calling back to back",
+    prefix: "c64",
+    groups: main.map((i) => ({ label: i.label, row: i.label, servers: [i] })),
+    clients: S.clients,
     rounds: S.loadRounds,
-    setup: () => main,
-    label: (i) => i.kind.label,
-    async run(inst) {
-      const before = { acked: inst.acked.length, failed: inst.failed };
-      const s = await load(inst, S.loadMs);
-      failedAt.set(
-        inst.kind.label,
-        (failedAt.get(inst.kind.label) ?? 0) + inst.failed - before.failed,
-      );
-      return { ...s, calls: inst.acked.length - before.acked };
-    },
-    done(label, s) {
-      b.latency(label, "c64", s, ["calls_s", "p50_ms", "p99_ms"]);
-      b.set(label, "c64_failed", failedAt.get(label)!);
-    },
-    async teardown() {
-      const lostAt = new Map<string, number | null>();
-      for (const inst of main) {
-        lostAt.set(inst.kind.label, (await countPhase(`${S.clients} clients`, inst)).lost);
-      }
-      for (const conn of [...seqConn.values(), ...[...loadConns.values()].flat()]) conn.close();
-      // Stopped (SIGTERM: ours answers what is in progress and writes what waits), then the
-      // stores are looked at again, closed.
-      for (const inst of main) {
-        const row = await countPhase("after stop", inst, await inst.stop());
-        if (row.lost !== null) {
-          b.set(inst.kind.label, "c64_lost", Math.max(row.lost, lostAt.get(inst.kind.label) ?? 0));
-        }
-      }
-    },
+    ms: S.loadMs,
   });
 
-  const idle = new Map(
-    SERVERS.map((s) => [s, { base: [], idle: [], kib: [], fds: [] } as Record<string, number[]>]),
+  const idle = new Map<string, Record<"base" | "idle" | "kib" | "fds", number[]>>(
+    SERVERS.map((s) => [s, { base: [], idle: [], kib: [], fds: [] }]),
   );
   await b.phase({
     name: "idle connections",
@@ -244,115 +159,96 @@ try {
     rounds: S.idleRounds,
     settle: false,
     setup: () => KINDS,
-    label: (k) => k.label,
     async run(kind, r) {
-      const inst = new Instance(kind, storeOf(`idle-${kind.label}-${r}.kv`));
+      const inst = serve(kind, storeOf(`idle-${kind.label}-${r}.kv`));
       await inst.healthy();
       // The heap grows to its working size on the kinds of requests measured below.
-      const warm = Array.from({ length: 16 }, () => new HttpConn(inst.origin));
-      await Promise.all(warm.map(async (conn, i) => {
+      await Promise.all(Array.from({ length: 16 }, async (_, i) => {
+        const conn = new HttpConn(inst.origin);
         await conn.initialize();
-        for (let n = i; n < S.idleWarmup; n += warm.length) {
+        for (let n = i; n < S.idleWarmup; n += 16) {
           await inst.start(conn);
           if (await conn.health() !== 200) inst.failed++;
         }
+        conn.close();
       }));
-      for (const conn of warm) conn.close();
       await settle();
       const base = (await inst.restingRss()).rss;
       const fdsBefore = inst.fds();
       const conns: HttpConn[] = [];
-      await inBatches(S.idleConns, 50, async () => {
-        const conn = new HttpConn(inst.origin);
-        conns.push(conn);
-        if (await conn.health() !== 200) inst.failed++;
-      });
+      for (let i = 0; i < S.idleConns; i += 50) {
+        await Promise.all(Array.from({ length: Math.min(50, S.idleConns - i) }, async () => {
+          const conn = new HttpConn(inst.origin);
+          conns.push(conn);
+          if (await conn.health() !== 200) inst.failed++;
+        }));
+      }
       const withIdle = (await inst.restingRss()).rss;
       const f = idle.get(kind.label)!;
-      f.fds!.push(inst.fds() - fdsBefore);
-      f.base!.push(base);
-      f.idle!.push(withIdle);
-      f.kib!.push(((withIdle - base) * 1024) / S.idleConns);
+      f.fds.push(inst.fds() - fdsBefore);
+      f.base.push(base);
+      f.idle.push(withIdle);
+      f.kib.push(((withIdle - base) * 1024) / S.idleConns);
       for (const conn of conns) conn.close();
       await countPhase(`idle connections #${r + 1}`, inst, await inst.stop());
       return emptySample();
     },
     done(label) {
       const f = idle.get(label)!;
-      b.set(label, "rss_base_mb", median(f.base!));
-      b.set(label, "rss_idle_mb", median(f.idle!));
-      b.set(label, "idle_conn_kib", median(f.kib!));
-      b.set(label, "idle_fds_added", median(f.fds!));
+      b.set(label, "rss_base_mb", median(f.base));
+      b.set(label, "rss_idle_mb", median(f.idle));
+      b.set(label, "idle_conn_kib", median(f.kib));
+      b.set(label, "idle_fds_added", median(f.fds));
     },
   });
-} catch (error) {
-  console.error(error);
-  await Child.stopAll();
-  if (!keep) await Deno.remove(tmp, { recursive: true }).catch(() => {});
-  Deno.exit(1);
-}
+});
 
 // ---------------------------------------------------------------------------------------
 // Targets and report
 
-const ratioTo = (
-  name: string,
-  figure: (typeof FIGURES)[number],
-  baseline: string,
-  limit: string,
-  extra = true,
-) => b.target(name, figure, b.get("ours", figure), b.get(baseline, figure), limit, { extra });
-ratioTo("track_session_start p50 <= 1.3x FLOOR-HTTP-KV", "start_p50_ms", "FLOOR-HTTP-KV", "<= 1.3");
-ratioTo(
+const KV = "FLOOR-HTTP-KV";
+b.vs(KV, "track_session_start p50 <= 1.3x FLOOR-HTTP-KV", "start_p50_ms", "<= 1.3");
+b.vs(
+  KV,
   `${S.clients} clients: calls/s >= 2x FLOOR-HTTP-KV, 0 failed, 0 lost`,
   "c64_calls_s",
-  "FLOOR-HTTP-KV",
   ">= 2, 0 failed, 0 lost",
   b.get("ours", "c64_failed") === 0 && b.get("ours", "c64_lost") === 0,
 );
-ratioTo(
+b.vs(
+  "FLOOR-HTTP",
   "RSS per idle keep-alive connection <= 1.25x FLOOR-HTTP",
   "idle_conn_kib",
-  "FLOOR-HTTP",
   "<= 1.25",
 );
-ratioTo(
+b.vs(
+  "FLOOR-HTTP",
   "cold start to the first 200 of /healthz <= 1.3x FLOOR-HTTP",
   "cold_start_ms",
-  "FLOOR-HTTP",
   "<= 1.3",
 );
 
 const LOAD_AFTER = loadAverage();
-console.log([
-  "",
-  b.title("HTTP transport"),
-  ...b.figureTable(),
-  "",
-  "FLOOR-HTTP = Deno.serve + the SDK's stateless WebStandardStreamableHTTPServerTransport " +
-  "(JSON answers) + a low-level SDK Server with a no-op tool; FLOOR-HTTP-KV = the same whose " +
-  "tool does one Deno KV commit (and whose /healthz reads one key). start = " +
-  "track_session_start for ours, the floors' tool with the same arguments.",
-  `cold start: spawn to the first 200 of GET /healthz (polled every ms), median of ` +
-  `${S.coldRuns}. start_*: one call at a time on one keep-alive connection, ` +
-  `${S.seqRounds}x${S.seqCalls} calls. c64_*: ${S.clients} clients, each on its own ` +
-  `keep-alive connection, calling back to back for ${S.loadMs} ms, ${S.loadRounds} rounds; ` +
-  "lost = acknowledged starts missing from the store (while running and after a SIGTERM stop). " +
-  `rss_*: fresh servers after ${S.idleWarmup} calls and health checks, then with ` +
-  `${S.idleConns} idle keep-alive connections that made one GET /healthz each (VmRSS at rest, ` +
-  `median of ${S.idleRounds} rounds); idle_fds_added shows they stayed open. ` +
-  "The load generator runs on the same cores as the servers.",
-  `load average (1, 5, 15 min) before the run: ${LOAD_BEFORE}; after: ${LOAD_AFTER}`,
-  "",
-  "stored (acknowledged starts looked up in the store itself):",
-  ...b.storedTable(),
-  "",
-  ...b.targetLines(),
-].join("\n"));
-if (!keep) await Deno.remove(tmp, { recursive: true }).catch(() => {});
-else console.error(`stores kept in ${tmp}`);
-
-b.summary({
+b.report([b.title("HTTP transport")], [
+  [
+    "FLOOR-HTTP = Deno.serve + the SDK's stateless WebStandardStreamableHTTPServerTransport " +
+    "(JSON answers) + a low-level SDK Server with a no-op tool; FLOOR-HTTP-KV = the same whose " +
+    "tool does one Deno KV commit (and whose /healthz reads one key). start = " +
+    "track_session_start for ours, the floors' tool with the same arguments.",
+    `cold start: spawn to the first 200 of GET /healthz (polled every ms), median of ` +
+    `${S.coldRuns}. start_*: one call at a time on one keep-alive connection, ` +
+    `${S.seqRounds}x${S.seqCalls} calls. c64_*: ${S.clients} clients, each on its own ` +
+    `keep-alive connection, calling back to back for ${S.loadMs} ms, ${S.loadRounds} rounds; ` +
+    "lost = acknowledged starts missing from the store (while running and after a SIGTERM " +
+    `stop). rss_*: fresh servers after ${S.idleWarmup} calls and health checks, then with ` +
+    `${S.idleConns} idle keep-alive connections that made one GET /healthz each (VmRSS at ` +
+    `rest, median of ${S.idleRounds} rounds); idle_fds_added shows they stayed open. ` +
+    "The load generator runs on the same cores as the servers.",
+    `load average (1, 5, 15 min) before the run: ${LOAD_BEFORE}; after: ${LOAD_AFTER}`,
+  ],
+  ["stored (acknowledged starts looked up in the store itself):", ...b.storedTable()],
+]);
+await b.finish({
   deno: Deno.version.deno,
   cores: navigator.hardwareConcurrency,
   load_average: { before: LOAD_BEFORE, after: LOAD_AFTER },

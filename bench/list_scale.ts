@@ -1,23 +1,21 @@
 /**
- * Scale benchmark for the reading tools (issue 3, item 5; PostgreSQL: issue 12, item 2):
- * one `list_sessions` page of 50 (unfiltered and with each filter) and `get_session`,
- * timed through the real store on a small store (default 1,000 sessions) and a large one
- * (default 1,000,000) holding the same workload, small and large interleaved. Target: the
- * ratio large/small at most 2 per operation, and `session_stats` over the last day reading
- * only that day's sessions. Deno KV stores are filled with the exact key layout
- * `KvSessionStore` writes; PostgreSQL databases (bench/list_scale_pg.ts) are filled in SQL,
- * ANALYZEd, and each listing's statements (`listSql`) EXPLAINed in both: an index under a
- * Limit, with buffers that do not grow with the table. Without PostgreSQL that half skips.
+ * `deno task bench:list`: the reading tools at scale (issue 3, item 5; PostgreSQL: issue 12,
+ * item 2). One `list_sessions` page of 50 (unfiltered and with each filter) and `get_session`
+ * are timed through the real store on a small store (default 1,000 sessions) and a large one
+ * (default 1,000,000) of the same workload, the two taking turns. Targets: large/small at most
+ * 2 per operation, and `session_stats` over the last day reading only that day's sessions.
+ * One seeded generator makes the sessions with the store's own record functions: components,
+ * hosts and users drawn with a Zipf-like skew (s = 1.2), 30% started in the last 7 days (so
+ * every query fills a page of 50 on the small store too), about half ended. Deno KV stores get
+ * the exact key layout `KvSessionStore` writes; PostgreSQL databases (bench/list_scale_pg.ts)
+ * the store's rows, and each listing's statements EXPLAINed in both (without PostgreSQL that
+ * half skips). 1,000,000 sessions take about 2 GB on Deno KV, 1.2 GB on PostgreSQL.
  *
- *     deno run -P=bench bench/list_scale.ts [--sessions N] [--small N] [--reps N]
- *       [--warmup N] [--seed N] [--store kv|postgres|all] [--keep]
+ *     deno task bench:list [--sessions N] [--small N] [--reps N] [--warmup N] [--seed N]
+ *       [--store kv|postgres|all] [--keep]
  *
- * The workload: components, hosts and users drawn with a Zipf-like skew (s = 1.2), 30% of
- * the sessions started in the last 7 days (the rest over the year before), so every query
- * fills a page of 50 on the small store too; about half ended, the others alive. 1,000,000
- * sessions take about 2 GB and 1.5 minutes to fill on Deno KV (1.2 GB, under a minute on
- * PostgreSQL); `--keep` keeps the stores and databases. Always exits 0; the last line of
- * stdout is one JSON object with every figure (the PostgreSQL half under `postgres`).
+ * Always exits 0; the last line of stdout is one JSON object with every figure (the
+ * PostgreSQL half under `postgres`).
  */
 import type { SessionStartEvent } from "../src/sessions/events.ts";
 import {
@@ -49,17 +47,7 @@ const YEAR_MS = 365 * DAY_MS;
 const STALE_AFTER_MS = 12 * 3600 * 1000;
 const PAGE = 50;
 const TARGET_RATIO = 2;
-
-/** The one workload both halves fill: `recentShare` started in the last 7 days. */
-export const WORKLOAD = {
-  components: 200,
-  hosts: 2000,
-  users: 5000,
-  zipfS: 1.2,
-  recentShare: 0.3,
-  endedShare: 0.5,
-};
-export type Workload = typeof WORKLOAD;
+const [COMPONENTS, HOSTS, USERS, ZIPF_S] = [200, 2000, 5000, 1.2];
 const componentName = (i: number) => `svc-${String(i + 1).padStart(3, "0")}`;
 const hostName = (i: number) => `host-${String(i + 1).padStart(4, "0")}.dc${i % 4}.example.net`;
 const userName = (i: number) => `user${String(i + 1).padStart(4, "0")}`;
@@ -94,7 +82,7 @@ const nowMs = Date.now();
 const SIDES = [["small", o.small, o.seed], ["large", o.sessions, o.seed + 1]] as const;
 
 // ---------------------------------------------------------------------------------------
-// Workload on Deno KV
+// The workload, one generator for both stores
 
 /** Deterministic PRNG (mulberry32), so two runs build the same stores. */
 function rng(seed: number): () => number {
@@ -126,6 +114,14 @@ function zipf(n: number, s: number): (u: number) => number {
   };
 }
 
+/** One generated session: its record, and what the Deno KV layout also keys it by. */
+export interface Made {
+  record: SessionRecord;
+  base: string;
+  seq: number;
+  at: number;
+  endAt: number | null;
+}
 /** What a fill made, for checks and for `get_session` ids (commits: statements on PG). */
 export interface Filled {
   sessions: number;
@@ -137,12 +133,136 @@ export interface Filled {
   top: { component: number; host: number; user: number };
   sampleIds: string[];
 }
+export type Generate = (write: (chunk: Made[]) => Promise<void>) => Promise<Filled>;
 
-/** A generous estimate of a key's encoded size (tag, bytes, terminator per part). */
-function keyBytes(key: Deno.KvKey): number {
-  let n = 4;
-  for (const part of key) n += typeof part === "string" ? part.length * 1.1 + 2 : 10;
-  return n;
+/** Sessions generated and written per chunk; bounds memory, and sorting within it. */
+const CHUNK = 100_000;
+
+/**
+ * Makes `n` sessions from `seed` in start order, as the store's `start` (then `end` for ended
+ * ones, `heartbeat` for live ones) records them, and hands them to `write` a chunk at a time.
+ * Event ids are UUIDs v4 whose first 8 hex digits count up: inserted in key order, they cost
+ * a tenth of random ones (only `track_session_start` reads them). `ms`, `commits`: the
+ * writer's.
+ */
+async function generate(
+  n: number,
+  seed: number,
+  label: string,
+  write: (chunk: Made[]) => Promise<void>,
+): Promise<Filled> {
+  const t0 = performance.now();
+  const rand = rng(seed);
+  const [pickComponent, pickHost, pickUser] = [COMPONENTS, HOSTS, USERS].map((k) =>
+    zipf(k, ZIPF_S)
+  );
+  const hex = (digits: number) =>
+    Math.floor(rand() * 16 ** digits).toString(16).padStart(digits, "0");
+  // Start times, oldest first; the newest a second before "now", so the last day is full.
+  const times = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    times[i] = rand() < 0.3
+      ? nowMs - 1000 - Math.floor(rand() * (WEEK_MS - 1000))
+      : nowMs - WEEK_MS - Math.floor(rand() * (YEAR_MS - WEEK_MS));
+  }
+  times.sort();
+  const out: Filled = {
+    sessions: n,
+    ms: 0,
+    commits: 0,
+    ended: 0,
+    startedLastDay: 0,
+    startedLastWeek: 0,
+    top: { component: 0, host: 0, user: 0 },
+    sampleIds: [],
+  };
+  // Ids: `{component}-{YYYYMMDD}-{HHMMSS}`, then `-2`, `-3`... within one second.
+  let second = -1;
+  const seqOfBase = new Map<string, number>();
+  for (let from = 0; from < n; from += CHUNK) {
+    const chunk: Made[] = [];
+    for (let i = from; i < Math.min(n, from + CHUNK); i++) {
+      const at = times[i]!;
+      const [c, h, u] = [pickComponent!(rand()), pickHost!(rand()), pickUser!(rand())];
+      if (c === 0) out.top.component++;
+      if (h === 0) out.top.host++;
+      if (u === 0) out.top.user++;
+      if (at >= nowMs - DAY_MS) out.startedLastDay++;
+      if (at >= nowMs - WEEK_MS) out.startedLastWeek++;
+      const [username, component] = [userName(u), componentName(c)];
+      const counter = (seed * 16_000_000 + i).toString(16).padStart(8, "0");
+      const event: SessionStartEvent = {
+        event_version: "1.0",
+        event_id: `${counter}-${hex(4)}-4${hex(3)}-${"89ab"[Math.floor(rand() * 4)]}${hex(3)}-${
+          hex(6)
+        }${hex(6)}`,
+        event_type: "session_start",
+        component_name: component,
+        shell_type: "MahavishnuShell",
+        timestamp: new Date(at).toISOString(),
+        pid: 1 + Math.floor(rand() * 4_000_000),
+        user: { username, home: `/home/${username}` },
+        hostname: hostName(h),
+        environment: {
+          python_version: "3.13.1",
+          platform: "Linux-6.8.0-x86_64",
+          cwd: `/home/${username}/projects/${component}`,
+        },
+        metadata: rand() < 0.5 ? {} : { ticket: `OPS-${Math.floor(rand() * 99999)}` },
+      };
+      const s = Math.floor(at / 1000);
+      if (s !== second) second = s, seqOfBase.clear();
+      const base = baseSessionId(event);
+      const seq = (seqOfBase.get(base) ?? 0) + 1;
+      seqOfBase.set(base, seq);
+      // The tracker's clock: a few milliseconds after the shell's.
+      let record = startRecord(event, candidateId(base, seq), null, new Date(at + 3));
+      // About half end (client; durations log-normal around 20 minutes), the rest stay alive.
+      let endAt: number | null = null;
+      if (rand() < 0.5) {
+        const z = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+        const duration = Math.max(1000, Math.round(1_200_000 * Math.exp(1.2 * z)));
+        if (at + duration < nowMs - 1000) endAt = at + duration;
+      }
+      if (endAt !== null) {
+        record = endRecord(record, {
+          session_id: record.session_id,
+          timestamp: new Date(endAt).toISOString(),
+          event_type: "session_end",
+          metadata: { exit_code: 0 },
+        }, "client").record;
+        out.ended++;
+      } else {
+        record = touchRecord(record, new Date(nowMs - Math.floor(rand() * 300_000))).record;
+      }
+      chunk.push({ record, base, seq, at, endAt });
+      // A uniform sample of 2,000 ids for get_session (reservoir).
+      if (out.sampleIds.length < 2000) out.sampleIds.push(record.session_id);
+      else {
+        const j = Math.floor(rand() * (i + 1));
+        if (j < 2000) out.sampleIds[j] = record.session_id;
+      }
+    }
+    await write(chunk);
+    const secs = (performance.now() - t0) / 1000;
+    const done = from + chunk.length;
+    console.error(
+      `  ${label}: ${done}/${n} sessions (${secs.toFixed(0)} s, ${Math.round(done / secs)}/s)`,
+    );
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// The Deno KV layout
+
+interface Mutation {
+  key: Deno.KvKey;
+  value: unknown;
+  /** Estimated bytes of key plus value, and of the key. */
+  bytes: number;
+  keyBytes: number;
+  expireIn?: number;
 }
 
 /** Deno KV key order for keys of one family (parts of the same types at each position). */
@@ -155,19 +275,6 @@ function compareKeys(a: Deno.KvKey, b: Deno.KvKey): number {
   }
   return a.length - b.length;
 }
-
-interface Mutation {
-  key: Deno.KvKey;
-  value: unknown;
-  /** Estimated bytes of key plus value, and of the key. */
-  bytes: number;
-  keyBytes: number;
-  expireIn?: number;
-}
-
-/** Key families in the order they are written; each is sorted before writing. */
-const FAMILIES = ["session", "event", "id_seq", "index", "feed"] as const;
-type Family = typeof FAMILIES[number];
 
 /**
  * Commits mutations in atomics as large as Deno KV allows (1000 mutations, 80 KiB of keys,
@@ -205,172 +312,52 @@ class BatchWriter {
   }
 }
 
-/** Sessions generated and written per chunk; bounds memory, and sorting within it. */
-const CHUNK = 100_000;
-
-/** A syntactically valid UUID v4 whose first 8 hex digits count up (see `fill`). */
-function sequentialUuid(counter: number, rand: () => number): string {
-  const hex = (digits: number) =>
-    Math.floor(rand() * 16 ** digits).toString(16).padStart(digits, "0");
-  const variant = "89ab"[Math.floor(rand() * 4)]!;
-  return `${counter.toString(16).padStart(8, "0")}-${hex(4)}-4${hex(3)}-${variant}${hex(3)}-${
-    hex(6)
-  }${hex(6)}`;
-}
-
 /**
- * Writes `n` sessions into `kv` exactly as `KvSessionStore.start` (then `end` for ended
- * ones, `heartbeat` for live ones) would leave them. For speed a chunk's keys are written
- * family by family, each sorted in key order (SQLite inserts in key order cost a tenth of
- * random ones); event ids count up for the same reason (only `track_session_start` reads
- * them).
+ * Writes the sessions into `kv` exactly as `KvSessionStore` leaves them. For speed a chunk's
+ * keys are written family by family, each sorted in key order (SQLite inserts in key order
+ * cost a tenth of random ones).
  */
-async function fill(kv: Deno.Kv, n: number, nowMs: number, seed: number, label: string) {
+async function fillKv(kv: Deno.Kv, generate: Generate): Promise<Filled> {
   const t0 = performance.now();
-  const w = WORKLOAD;
-  const rand = rng(seed);
-  const pickComponent = zipf(w.components, w.zipfS);
-  const pickHost = zipf(w.hosts, w.zipfS);
-  const pickUser = zipf(w.users, w.zipfS);
-
-  // Start times, oldest first; the newest a second before "now", so the last day is full.
-  const times = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    times[i] = rand() < w.recentShare
-      ? nowMs - 1000 - Math.floor(rand() * (WEEK_MS - 1000))
-      : nowMs - WEEK_MS - Math.floor(rand() * (YEAR_MS - WEEK_MS));
-  }
-  times.sort();
-
-  const out: Filled = {
-    sessions: n,
-    ms: 0,
-    commits: 0,
-    ended: 0,
-    startedLastDay: 0,
-    startedLastWeek: 0,
-    top: { component: 0, host: 0, user: 0 },
-    sampleIds: [],
-  };
-  const SAMPLE = 2000;
-  const realNow = Date.now();
   const writer = new BatchWriter(kv);
-  // Ids: `{component}-{YYYYMMDD}-{HHMMSS}`, then `-2`, `-3`... within one second.
-  let second = -1;
-  const seqOfBase = new Map<string, number>();
-
-  for (let chunkStart = 0; chunkStart < n; chunkStart += CHUNK) {
-    const chunkEnd = Math.min(n, chunkStart + CHUNK);
-    const families = Object.fromEntries(FAMILIES.map((f) => [f, []])) as unknown as Record<
-      Family,
-      Mutation[]
-    >;
-    const push = (f: Family, key: Deno.KvKey, value: unknown, size: number, expireIn?: number) => {
-      const kb = keyBytes(key);
-      families[f].push({ key, value, keyBytes: kb, bytes: kb + size + 16, expireIn });
+  const realNow = Date.now();
+  const filled = await generate(async (chunk) => {
+    const families: Record<string, Mutation[]> = {
+      session: [],
+      event: [],
+      seq: [],
+      index: [],
+      feed: [],
     };
-
-    for (let i = chunkStart; i < chunkEnd; i++) {
-      const at = times[i]!;
-      const c = pickComponent(rand());
-      const h = pickHost(rand());
-      const u = pickUser(rand());
-      if (c === 0) out.top.component++;
-      if (h === 0) out.top.host++;
-      if (u === 0) out.top.user++;
-      if (at >= nowMs - DAY_MS) out.startedLastDay++;
-      if (at >= nowMs - WEEK_MS) out.startedLastWeek++;
-
-      const username = userName(u);
-      const component = componentName(c);
-      const event: SessionStartEvent = {
-        event_version: "1.0",
-        event_id: sequentialUuid(seed * 16_000_000 + i, rand),
-        event_type: "session_start",
-        component_name: component,
-        shell_type: "MahavishnuShell",
-        timestamp: new Date(at).toISOString(),
-        pid: 1 + Math.floor(rand() * 4_000_000),
-        user: { username, home: `/home/${username}` },
-        hostname: hostName(h),
-        environment: {
-          python_version: "3.13.1",
-          platform: "Linux-6.8.0-x86_64",
-          cwd: `/home/${username}/projects/${component}`,
-        },
-        metadata: rand() < 0.5 ? {} : { ticket: `OPS-${Math.floor(rand() * 99999)}` },
-      };
-
-      const s = Math.floor(at / 1000);
-      if (s !== second) second = s, seqOfBase.clear();
-      const base = baseSessionId(event);
-      const seq = (seqOfBase.get(base) ?? 0) + 1;
-      seqOfBase.set(base, seq);
-      // The tracker's clock: a few milliseconds after the shell's.
-      let record: SessionRecord = startRecord(
-        event,
-        candidateId(base, seq),
-        null,
-        new Date(at + 3),
+    const push = (f: string, key: Deno.KvKey, value: unknown, size: number, expireIn?: number) => {
+      // A generous estimate of a key's encoded size (tag, bytes, terminator per part).
+      const kb = key.reduce<number>(
+        (a, p) => a + (typeof p === "string" ? p.length * 1.1 + 2 : 10),
+        4,
       );
-
-      // About half end (client; durations log-normal around 20 minutes), the rest stay alive.
-      let endAt: number | null = null;
-      if (rand() < w.endedShare) {
-        const z = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-        const duration = Math.max(1000, Math.round(1_200_000 * Math.exp(1.2 * z)));
-        if (at + duration < nowMs - 1000) endAt = at + duration;
-      }
-      if (endAt !== null) {
-        record = endRecord(record, {
-          session_id: record.session_id,
-          timestamp: new Date(endAt).toISOString(),
-          event_type: "session_end",
-          metadata: { exit_code: 0 },
-        }, "client").record;
-        out.ended++;
-      } else {
-        record = touchRecord(record, new Date(nowMs - Math.floor(rand() * 300_000))).record;
-      }
-
+      families[f]!.push({ key, value, keyBytes: kb, bytes: kb + size + 16, expireIn });
+    };
+    for (const { record, base, seq, at, endAt } of chunk) {
       const id = record.session_id;
       const bytes = encodeRecord(record);
       push("session", sessionKey(id), bytes, bytes.length);
-      push("event", eventKey(event.event_id), { session_id: id }, id.length + 30);
-      push("id_seq", idSeqKey(base), seq, 12);
+      push("event", eventKey(record.event_id), { session_id: id }, id.length + 30);
+      push("seq", idSeqKey(base), seq, 12);
       for (const key of indexKeys(record)) push("index", key, null, 4);
       // Change-feed entries still within their time to live.
       for (const [ms, what] of [[at + 3, "start"], [endAt && endAt + 5, "end"]] as const) {
         const ttl = ms ? ms + FEED_TTL_MS - realNow : 0;
         if (ms && ttl > 60_000) push("feed", feedKey(ms, id, what), null, 4, ttl);
       }
-
-      // A uniform sample of ids for get_session (reservoir).
-      if (out.sampleIds.length < SAMPLE) out.sampleIds.push(id);
-      else {
-        const j = Math.floor(rand() * (i + 1));
-        if (j < SAMPLE) out.sampleIds[j] = id;
-      }
     }
-
     // Stable sorts: a base's later `id_seq` value stays after its earlier ones.
-    for (const family of FAMILIES) {
-      for (const m of families[family].sort((a, b) => compareKeys(a.key, b.key))) {
-        await writer.add(m);
-      }
+    for (const family of Object.values(families)) {
+      for (const m of family.sort((a, b) => compareKeys(a.key, b.key))) await writer.add(m);
     }
-    const secs = (performance.now() - t0) / 1000;
-    console.error(
-      `  ${label}: ${chunkEnd}/${n} sessions (${secs.toFixed(0)} s, ${
-        Math.round(chunkEnd / secs)
-      }/s, ${writer.commits} commits)`,
-    );
-  }
+  });
   await writer.flush();
   await writer.settle();
-  out.commits = writer.commits;
-  out.ms = performance.now() - t0;
-  return out;
+  return { ...filled, commits: writer.commits, ms: performance.now() - t0 };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -383,48 +370,38 @@ interface Side {
   pick: () => number;
 }
 
-/** The operations timed on every store: a page of each listing, and `get_session`. */
-function operations() {
-  const list = (name: string, filter: SessionFilter) => ({
-    name,
-    filter: filter as SessionFilter | null,
-    run: async (side: Side) =>
-      (await side.store.list(filter, PAGE, null, Date.now(), STALE_AFTER_MS)).sessions.length,
-  });
-  const since = nowMs - WEEK_MS;
-  return [
-    list("list unfiltered", { status: "all" }),
-    list("list component", { status: "all", component_name: TOP.component }),
-    list("list hostname", { status: "all", hostname: TOP.host }),
-    list("list username", { status: "all", username: TOP.user }),
-    list("list status=active", { status: "active" }),
-    list("list status=ended", { status: "ended" }),
-    list("list since 7d", { status: "all", sinceMs: since }),
-    list("list component+since 7d", {
-      status: "all",
-      component_name: TOP.component,
-      sinceMs: since,
-    }),
-    {
-      name: "get_session",
-      filter: null,
-      run: async (s: Side) => {
-        const record = await s.store.get(s.filled.sampleIds[s.pick()]!);
-        if (!record) throw new Error("get_session: a filled id was not found");
-        viewOf(record, Date.now(), STALE_AFTER_MS);
-        return 1;
-      },
-    },
-  ];
+/** The operations timed on every store: a page of each listing, and (no filter) `get_session`. */
+const SINCE = nowMs - WEEK_MS;
+const OPERATIONS: [string, SessionFilter | null][] = [
+  ["list unfiltered", { status: "all" }],
+  ["list component", { status: "all", component_name: TOP.component }],
+  ["list hostname", { status: "all", hostname: TOP.host }],
+  ["list username", { status: "all", username: TOP.user }],
+  ["list status=active", { status: "active" }],
+  ["list status=ended", { status: "ended" }],
+  ["list since 7d", { status: "all", sinceMs: SINCE }],
+  ["list component+since 7d", { status: "all", component_name: TOP.component, sinceMs: SINCE }],
+  ["get_session", null],
+];
+
+/** Runs one operation; the sessions it returned. */
+async function run(filter: SessionFilter | null, side: Side): Promise<number> {
+  const now = Date.now();
+  if (filter) {
+    return (await side.store.list(filter, PAGE, null, now, STALE_AFTER_MS)).sessions.length;
+  }
+  const record = await side.store.get(side.filled.sampleIds[side.pick()]!);
+  if (!record) throw new Error("get_session: a filled id was not found");
+  viewOf(record, now, STALE_AFTER_MS);
+  return 1;
 }
-type Operation = ReturnType<typeof operations>[number];
 
 /** Times one operation on both stores (median µs), alternating which goes first. */
-async function measure(op: Operation, sides: Side[]) {
+async function measure(name: string, filter: SessionFilter | null, sides: Side[]) {
   const us = { small: 0, large: 0 };
   const rows = { small: 0, large: 0 };
   await b.phase({
-    name: op.name,
+    name,
     measures: "median µs of one call on each store",
     rounds: o.reps,
     warmupRounds: o.warmup,
@@ -434,16 +411,16 @@ async function measure(op: Operation, sides: Side[]) {
     label: (s) => s.which,
     async run(s) {
       const t = performance.now();
-      rows[s.which] = await op.run(s);
+      rows[s.which] = await run(filter, s);
       const ms = performance.now() - t;
       return { latencies: [ms * 1000], calls: 1, ms };
     },
     done: (which, s) => us[which as Which] = median(s.latencies),
   });
   const ratio = us.large / us.small;
-  console.error(`  ${op.name}: ${Math.round(us.small)} µs vs ${Math.round(us.large)} µs`);
+  console.error(`  ${name}: ${Math.round(us.small)} µs vs ${Math.round(us.large)} µs`);
   return {
-    op: op.name,
+    op: name,
     small_us: Math.round(us.small),
     large_us: Math.round(us.large),
     ratio: Math.round(ratio * 100) / 100,
@@ -454,7 +431,7 @@ async function measure(op: Operation, sides: Side[]) {
 }
 
 /** `session_stats` over the last day exactly as the tool runs it, five times. */
-async function statsLastDay(side: Side, nowMs: number) {
+async function statsLastDay(side: Side) {
   const runs: { records: number; ms: number }[] = [];
   for (let i = 0; i < 5; i++) {
     const t = performance.now();
@@ -481,19 +458,21 @@ async function statsLastDay(side: Side, nowMs: number) {
 }
 
 /**
- * One store kind: both sides filled and opened by `open`, every operation timed on both,
- * then `session_stats` over the last day on both (reads exactly the sessions of that day).
+ * One store kind: both sides filled and opened by `open` (into `opened`, for the caller to
+ * close), every operation timed on both, then `session_stats` over the last day on both;
+ * the table printed under the title `title` gives once the stores are filled.
  */
 async function half<T extends { store: SessionStore; filled: Filled }>(
   label: string,
   pickSeed: number,
-  open: (which: Which, n: number, seed: number) => Promise<T>,
+  open: (which: Which, generate: Generate) => Promise<T>,
   opened: T[],
   detail: (f: T) => string,
+  title: (large: T) => Promise<string> | string,
 ) {
   for (const [which, n, seed] of SIDES) {
     console.error(`bench: filling a ${label} store with ${n} sessions (${which})`);
-    const t = await open(which, n, seed);
+    const t = await open(which, (write) => generate(n, seed, which, write));
     opened.push(t);
     console.error(`bench: ${which} filled in ${(t.filled.ms / 1000).toFixed(1)} s (${detail(t)})`);
   }
@@ -505,43 +484,16 @@ async function half<T extends { store: SessionStore; filled: Filled }>(
     pick: () => Math.floor(pickRand() * t.filled.sampleIds.length),
   }));
   console.error(`bench: measuring ${label} (${o.warmup} warm-up + ${o.reps} runs per op)`);
-  const ops = operations();
   const results = [];
-  for (const op of ops) results.push(await measure(op, sides));
-  const [small, large] = [
-    await statsLastDay(sides[0]!, nowMs),
-    await statsLastDay(sides[1]!, nowMs),
-  ];
+  for (const [name, filter] of OPERATIONS) results.push(await measure(name, filter, sides));
+  const [small, large] = [await statsLastDay(sides[0]!), await statsLastDay(sides[1]!)];
   const stats = { small, large, pass: large.only_that_day && small.only_that_day };
-  const [s, l] = [opened[0]!, opened[1]!];
-  const fill = <E>(extra: E) => ({
-    small_ms: Math.round(s.filled.ms),
-    large_ms: Math.round(l.filled.ms),
-    ...extra,
-    large_ended: l.filled.ended,
-    large_last_week: l.filled.startedLastWeek,
-    large_top: l.filled.top,
-    small_top: s.filled.top,
-  });
-  return {
-    ops,
-    sides: opened,
-    results,
-    stats,
-    fill,
-    pass: results.every((r) => r.pass) && stats.pass,
-  };
-}
 
-// ---------------------------------------------------------------------------------------
-// Report
-
-/** The table of ratios and the stats line of one store kind. */
-function report(title: string, m: Awaited<ReturnType<typeof half>>): void {
   console.log(
-    `\n${title}: ${o.small} vs ${o.sessions} sessions, page ${PAGE}, median of ${o.reps} (interleaved)\n`,
+    `\n${await title(opened[1]!)}: ${o.small} vs ${o.sessions} sessions, page ${PAGE}, ` +
+      `median of ${o.reps} (interleaved)\n`,
   );
-  const rows = m.results.map((r) => [
+  const rows = results.map((r) => [
     r.op,
     String(r.small_us),
     String(r.large_us),
@@ -552,7 +504,7 @@ function report(title: string, m: Awaited<ReturnType<typeof half>>): void {
   console.log(
     table(["operation", "small µs", "large µs", "ratio", "target", "result"], rows).join("\n"),
   );
-  const short = m.results.filter((r) => r.op !== "get_session" && r.small_rows < PAGE);
+  const short = results.filter((r) => r.op !== "get_session" && r.small_rows < PAGE);
   if (short.length > 0) {
     console.log(
       `\nnote: a page on the small store held fewer than ${PAGE} sessions for: ${
@@ -560,40 +512,62 @@ function report(title: string, m: Awaited<ReturnType<typeof half>>): void {
       }; those ratios compare unequal pages.`,
     );
   }
-  const { small, large, pass } = m.stats;
   console.log(
-    `\nsession_stats last day: large store read ${large.records} records for ${large.started_last_day} started that day ` +
-      `(of ${large.store_sessions}) in ${large.ms} ms (${large.us_per_record} µs/record); ` +
-      `small store ${small.records}/${small.started_last_day} in ${small.ms} ms (${small.us_per_record} µs/record) ` +
-      `-> ${pass ? "PASS (scans only that day)" : "FAIL (read other days' records)"}`,
+    `\nsession_stats last day: large store read ${large.records} records for ` +
+      `${large.started_last_day} started that day (of ${large.store_sessions}) in ${large.ms} ` +
+      `ms (${large.us_per_record} µs/record); small store ${small.records}/` +
+      `${small.started_last_day} in ${small.ms} ms (${small.us_per_record} µs/record) -> ${
+        stats.pass ? "PASS (scans only that day)" : "FAIL (read other days' records)"
+      }`,
   );
+  const [s, l] = [opened[0]!.filled, opened[1]!.filled];
+  const fill = <E>(extra: E) => ({
+    small_ms: Math.round(s.ms),
+    large_ms: Math.round(l.ms),
+    ...extra,
+    large_ended: l.ended,
+    large_last_week: l.startedLastWeek,
+    large_top: l.top,
+    small_top: s.top,
+  });
+  return {
+    large: opened[1]!,
+    results,
+    stats,
+    fill,
+    pass: results.every((r) => r.pass) && stats.pass,
+  };
 }
 
-/** The Deno KV half: fills two stores with the exact key layout, then measures both. */
+// ---------------------------------------------------------------------------------------
+// The two halves
+
+/** The Deno KV half: two stores filled with the exact key layout, reopened for reading. */
 async function runKv(dir: string) {
-  const opened: Awaited<ReturnType<typeof openKvStore>>[] = [];
-  const kinds: { store: SessionStore; filled: Filled }[] = [];
+  const opened: { store: SessionStore; filled: Filled }[] = [];
   try {
     const m = await half(
       "Deno KV",
       o.seed + 2,
-      async (which, n, seed) => {
+      async (which, generate) => {
         const path = `${dir}/${which}.kv`;
         const filling = await openKvStore({ kind: "file", path });
-        const filled = await fill(filling.kv, n, nowMs, seed, which);
+        const filled = await fillKv(filling.kv, generate);
         await filling.store.close();
         // Reopened for reading, as a server would.
-        opened.push(await openKvStore({ kind: "file", path }, { readOnly: true }));
-        return { store: opened.at(-1)!.store, filled };
+        return {
+          store: (await openKvStore({ kind: "file", path }, { readOnly: true })).store,
+          filled,
+        };
       },
-      kinds,
+      opened,
       (t) =>
         `${t.filled.commits} commits, ${
           Math.round(t.filled.sessions / (t.filled.ms / 1000))
         } sessions/s`,
+      () => "list/get scale on Deno KV",
     );
-    report("list/get scale on Deno KV", m);
-    return m;
+    return { ...m, fill: m.fill({ large_commits: m.large.filled.commits }) };
   } finally {
     for (const s of opened) await s.store.close();
   }
@@ -609,46 +583,42 @@ async function runPostgres() {
   }
   const sides: Awaited<ReturnType<typeof pgs.postgresSide>>[] = [];
   try {
+    let cluster: Awaited<ReturnType<typeof pgs.clusterFacts>> | null = null;
     const m = await half(
       "PostgreSQL",
       o.seed + 3,
-      (which, n, seed) => pgs.postgresSide(n, nowMs, seed, WORKLOAD, which),
+      (_which, generate) => pgs.postgresSide(generate),
       sides,
       (s) => `${s.filled.tableMb} MB table, ${s.filled.indexMb} MB indexes`,
+      async (large) => {
+        cluster = await pgs.clusterFacts(large);
+        return `list/get scale on PostgreSQL ${cluster.version} (${cluster.host}:${cluster.port}, ` +
+          `shared_buffers=${cluster.shared_buffers})`;
+      },
     );
-    const [small, large] = [sides[0]!, sides[1]!];
-    const cluster = await pgs.clusterFacts(large);
     // The plans of the very statements the store runs, in both databases, and of a listing
-    // with two filters of their own (its page walks at most the scan limit).
+    // with two filters that share no index (its page walks at most the scan limit).
     const scanLimit = Math.max(1000, PAGE * 20); // the store's default walk for a page
-    const combined = {
-      name: "list component+hostname",
-      filter: { status: "all", component_name: TOP.component, hostname: TOP.host } as SessionFilter,
-    };
+    const combined = { status: "all", component_name: TOP.component, hostname: TOP.host } as const;
     const explain = [];
-    for (const op of [...m.ops, combined]) {
-      const of = (side: typeof small) =>
+    for (const [op, filter] of [...OPERATIONS, ["list component+hostname", combined] as const]) {
+      const of = (side: (typeof sides)[number]) =>
         pgs.explainListing(
           side.db,
-          op.filter ?? { get: side.filled.sampleIds[0]! },
+          filter ?? { get: side.filled.sampleIds[0]! },
           Date.now() - STALE_AFTER_MS,
           PAGE,
           scanLimit,
         );
-      const [s, l] = [await of(small), await of(large)];
+      const l = await of(sides[1]!);
       explain.push({
-        op: op.name,
-        small: s,
+        op,
+        small: await of(sides[0]!),
         large: l,
-        ...pgs.judge(op.filter, l),
-        counted: op !== combined,
+        ...pgs.judge(filter, l),
+        counted: filter !== combined,
       });
     }
-    report(
-      `list/get scale on PostgreSQL ${cluster.version} (${cluster.host}:${cluster.port}, ` +
-        `shared_buffers=${cluster.shared_buffers})`,
-      m,
-    );
     console.log(
       `\nEXPLAIN (ANALYZE, BUFFERS) of the statements the store runs (listSql; page ${PAGE}, ` +
         `walk limit ${scanLimit}); buffers = shared hit/read of the whole statement; rows looked ` +
@@ -672,7 +642,10 @@ async function runPostgres() {
     }
     return {
       cluster,
-      fill: m.fill({ large_table_mb: large.filled.tableMb, large_index_mb: large.filled.indexMb }),
+      fill: m.fill({
+        large_table_mb: m.large.filled.tableMb,
+        large_index_mb: m.large.filled.indexMb,
+      }),
       ops: m.results,
       stats: m.stats,
       explain,
@@ -687,43 +660,39 @@ async function runPostgres() {
   }
 }
 
-if (import.meta.main) {
-  const dir = await Deno.makeTempDir({ prefix: "session-buddy-bench-" });
-  console.error(`bench: stores in ${dir}`);
-  try {
-    const kv = o.store === "postgres" ? null : await runKv(dir);
-    const postgres = o.store === "kv" ? null : await runPostgres();
-    const pass = (kv?.pass ?? true) && ((postgres && "pass" in postgres) ? postgres.pass : true);
-    const secs = (ms: number) => (ms / 1000).toFixed(1);
-    if (kv) {
-      const [s, l] = kv.sides;
-      console.log(
-        `\nfill (Deno KV): small ${secs(s!.filled.ms)} s, large ${secs(l!.filled.ms)} s (${
-          l!.filled.commits
-        } commits)`,
-      );
-    }
-    const pgFill = postgres && "fill" in postgres ? postgres.fill : null;
-    if (pgFill) {
-      console.log(
-        `fill (PostgreSQL): small ${secs(pgFill.small_ms)} s, large ${secs(pgFill.large_ms)} s ` +
-          `(${pgFill.large_table_mb} MB table, ${pgFill.large_index_mb} MB indexes)`,
-      );
-    }
-    console.log(`overall: ${pass ? "PASS" : "FAIL"}\n`);
-    b.summary({
-      page: PAGE,
-      reps: o.reps,
-      sessions: { small: o.small, large: o.sessions },
-      stores: o.store,
-      fill: kv ? kv.fill({ large_commits: kv.sides[1]!.filled.commits }) : null,
-      ops: kv?.results ?? [],
-      stats: kv?.stats ?? null,
-      postgres,
-      pass,
-    });
-  } finally {
-    if (o.keep) console.error(`bench: kept stores in ${dir}`);
-    else await Deno.remove(dir, { recursive: true });
+const dir = await Deno.makeTempDir({ prefix: "session-buddy-bench-" });
+console.error(`bench: stores in ${dir}`);
+try {
+  const kv = o.store === "postgres" ? null : await runKv(dir);
+  const postgres = o.store === "kv" ? null : await runPostgres();
+  const pg = !postgres || "skipped" in postgres ? null : postgres;
+  const pass = (kv?.pass ?? true) && (pg?.pass ?? true);
+  const secs = (ms: number) => (ms / 1000).toFixed(1);
+  if (kv) {
+    console.log(
+      `\nfill (Deno KV): small ${secs(kv.fill.small_ms)} s, large ${secs(kv.fill.large_ms)} s ` +
+        `(${kv.fill.large_commits} commits)`,
+    );
   }
+  if (pg) {
+    console.log(
+      `fill (PostgreSQL): small ${secs(pg.fill.small_ms)} s, large ${secs(pg.fill.large_ms)} s ` +
+        `(${pg.fill.large_table_mb} MB table, ${pg.fill.large_index_mb} MB indexes)`,
+    );
+  }
+  console.log(`overall: ${pass ? "PASS" : "FAIL"}\n`);
+  await b.finish({
+    page: PAGE,
+    reps: o.reps,
+    sessions: { small: o.small, large: o.sessions },
+    stores: o.store,
+    fill: kv?.fill ?? null,
+    ops: kv?.results ?? [],
+    stats: kv?.stats ?? null,
+    postgres,
+    pass,
+  });
+} finally {
+  if (o.keep) console.error(`bench: kept stores in ${dir}`);
+  else await Deno.remove(dir, { recursive: true });
 }

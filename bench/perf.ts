@@ -1,48 +1,37 @@
 /**
- * `deno task bench`: the performance benchmark of session-buddy (issue 5), declared as
- * phases on bench/harness.ts. Our server and its baselines run interleaved in one run, each
- * a subprocess spoken to over MCP stdio (newline-delimited JSON-RPC, written and read here
- * directly so that the client costs the same, and little, for every server):
- *
- * - `ours`      session-buddy, started as `deno task start` does it, store in a temp folder.
- * - `FLOOR`     bench/floor.ts: a bare MCP SDK stdio server with one no-op tool.
- * - `FLOOR-KV`  bench/floor_kv.ts: the same, whose tools do one Deno KV atomic commit.
- * - `peer`      the reference server @modelcontextprotocol/server-memory (npm): its
- *               create_entities (start) and add_observations (end), on an empty store and
- *               on one holding 10,000 entities (`peer-10k`).
- *
- * Phases: cold start (spawn to the answers of initialize and tools/list, median of 20);
- * sequential start and end calls (p50/p99, calls/s); pipelined calls/s (16 in flight);
- * RSS after 1,000 and 100,000 tracked sessions and peak RSS; 4 processes on one store.
- * After each phase the stores are counted, so lost writes show.
+ * `deno task bench`: session-buddy over MCP stdio (issue 5) beside its baselines, all in one
+ * run, each a subprocess spoken to in newline-delimited JSON-RPC written and read here (the
+ * client costs the same, and little, for every server): `ours` as `deno task start` runs it;
+ * FLOOR and FLOOR-KV (bench/floor.ts: a bare MCP SDK server, no-op or one Deno KV commit per
+ * call); `peer`, the reference server @modelcontextprotocol/server-memory (create_entities and
+ * add_observations), on an empty store and on one of 10,000 entities (`peer-10k`). Phases:
+ * cold start (spawn to the answers of initialize and tools/list, median of 20); sequential
+ * starts and ends (p50/p99, calls/s); pipelined calls/s (16 in flight); RSS after 1,000 and
+ * 100,000 tracked sessions, and peak RSS; 4 processes on one store. The stores are counted
+ * after each phase, so lost writes show.
  *
  *     deno task bench [--quick] [--with-list] [--keep]
  *
- * Always exits 0 once the run completes (targets are reported, not enforced); the last
- * line of stdout is one JSON object with every figure.
+ * Always exits 0 once the run completes (targets are reported, not enforced); the last line
+ * of stdout is one JSON object with every figure.
  */
+import { CONFIG, DEV_FLAGS, endArgs, ROOT, startArgs, withStore } from "../tests/helpers/server.ts";
 import {
-  CONFIG,
-  DEV_FLAGS,
-  endArgs,
-  MAIN,
-  ROOT,
-  RUNTIME_FLAGS,
-  startArgs,
-} from "../tests/helpers/server.ts";
-import {
+  add,
   Bench,
   benchProgram,
   type Command,
   drive,
   emptySample,
-  median,
+  homeOf,
   type Message,
+  ourProgram,
   RpcClient,
   type Sample,
   settle,
   structured,
   table,
+  together,
   tracked,
 } from "./harness.ts";
 import devImports from "../tests/imports.json" with { type: "json" };
@@ -67,7 +56,6 @@ const b = new Bench("perf", ["ours", "FLOOR", "FLOOR-KV", "peer", "peer-10k"], F
   "--with-list": false,
   "--keep": false,
 });
-
 const S = b.sizes({
   coldRuns: [20, 2],
   seqRounds: [4, 2],
@@ -111,32 +99,21 @@ interface Kind {
   count(store: string): Promise<{ starts: number; ends: number } | null>;
 }
 
-async function countKv(store: string, starts: Deno.KvKey, ends: Deno.KvKey) {
-  const kv = await Deno.openKv(store);
-  try {
+const countKv = (store: string, starts: Deno.KvKey, ends: Deno.KvKey) =>
+  withStore(store, async (kv) => {
     const n = async (prefix: Deno.KvKey) => {
       let c = 0;
       for await (const _ of kv.list({ prefix }, { batchSize: 1000 })) c++;
       return c;
     };
     return { starts: await n(starts), ends: await n(ends) };
-  } finally {
-    kv.close();
-  }
-}
-
-const dirOf = (path: string) => path.slice(0, path.lastIndexOf("/"));
-const denoRun = (file: string, store: string) =>
-  benchProgram(file, [store], { HOME: dirOf(store) });
+  });
+const floor = (kind: string, store: string) =>
+  benchProgram("floor.ts", [kind, store], homeOf(store));
 const REPLAYED = startArgs();
-
 const OURS: Kind = {
   label: "ours",
-  command: (store) => ({
-    command: Deno.execPath(),
-    args: ["run", ...RUNTIME_FLAGS, "--config", CONFIG, MAIN],
-    env: { HOME: dirOf(store), SESSION_BUDDY_DB: store },
-  }),
+  command: (store) => ourProgram({ ...homeOf(store), SESSION_BUDDY_DB: store }),
   start: () => ({ name: "track_session_start", args: startArgs() }),
   started: (_call, reply) => tracked(reply),
   end: (id) => ({ name: "track_session_end", args: endArgs(id) }),
@@ -147,7 +124,7 @@ const OURS: Kind = {
 };
 const FLOOR: Kind = {
   label: "FLOOR",
-  command: (store) => denoRun("floor.ts", store),
+  command: (store) => floor("noop", store),
   start: () => ({ name: "noop", args: startArgs() }),
   started: (call, reply) => structured(reply) ? String(call.args.event_id) : null,
   end: (id) => ({ name: "noop", args: endArgs(id) }),
@@ -157,7 +134,7 @@ const FLOOR: Kind = {
 };
 const FLOOR_KV: Kind = {
   label: "FLOOR-KV",
-  command: (store) => denoRun("floor_kv.ts", store),
+  command: (store) => floor("kv", store),
   start: () => ({ name: "kv_insert", args: startArgs() }),
   started: (_call, reply) => tracked(reply),
   end: (id) => ({ name: "kv_update", args: endArgs(id) }),
@@ -168,19 +145,23 @@ const FLOOR_KV: Kind = {
 
 /** The peer's package, as pinned in the tooling's import map. */
 const PEER_SPEC = devImports.imports["@modelcontextprotocol/server-memory"];
+const observation = (a: Record<string, unknown>) =>
+  `session ${a.event_id} component=${a.component_name} shell=${a.shell_type} pid=${a.pid} ` +
+  `user=john host=${a.hostname} cwd=/home/john/projects/mahavishnu started=${a.timestamp}`;
 const peerKind = (label: string): Kind => ({
   label,
   command: (store) => ({
     command: Deno.execPath(),
     args: ["run", "-q", "-A", ...DEV_FLAGS, "--config", CONFIG, PEER_SPEC],
-    env: { HOME: dirOf(store), MEMORY_FILE_PATH: store },
+    env: { ...homeOf(store), MEMORY_FILE_PATH: store },
   }),
   start() {
     const a = startArgs();
-    const observation =
-      `session ${a.event_id} component=${a.component_name} shell=${a.shell_type} pid=${a.pid} ` +
-      `user=john host=${a.hostname} cwd=/home/john/projects/mahavishnu started=${a.timestamp}`;
-    const entity = { name: String(a.event_id), entityType: "session", observations: [observation] };
+    const entity = {
+      name: String(a.event_id),
+      entityType: "session",
+      observations: [observation(a)],
+    };
     return { name: "create_entities", args: { entities: [entity] } };
   },
   started: (call, reply) =>
@@ -220,8 +201,8 @@ class Instance {
   failed = 0;
   /** Ids started and not yet ended. */
   open: string[] = [];
-  constructor(readonly kind: Kind, readonly store: string, readonly name = kind.label) {
-    this.client = new RpcClient(kind.command(store), name);
+  constructor(readonly kind: Kind, readonly store: string, readonly label = kind.label) {
+    this.client = new RpcClient(kind.command(store), label);
   }
 
   /** `n` calls of one sort with `depth` in flight. */
@@ -266,15 +247,14 @@ const stored: StoredRow[] = [];
 
 /** Counts each store once (a store shared by several processes against the sum of calls). */
 async function countPhase(phase: string, instances: Instance[]): Promise<void> {
-  const byStore = Map.groupBy(instances, (i) => i.store);
-  for (const group of byStore.values()) {
+  for (const group of Map.groupBy(instances, (i) => i.store).values()) {
     const first = group[0]!;
     const held = await first.kind.count(first.store);
     const sum = (f: (i: Instance) => number) => group.reduce((a, i) => a + f(i), 0);
     const [starts, ends] = [sum((i) => i.expectedStarts), sum((i) => i.expectedEnds)];
     stored.push({
       phase,
-      server: group.length > 1 ? `${group.length}x ${first.kind.label}` : first.name,
+      server: group.length > 1 ? `${group.length}x ${first.kind.label}` : first.label,
       expected_starts: starts,
       stored_starts: held?.starts ?? null,
       expected_ends: ends,
@@ -303,62 +283,47 @@ async function seedPeer(path: string, n: number): Promise<void> {
 // ---------------------------------------------------------------------------------------
 // The phases
 
-const tmp = await Deno.makeTempDir({ prefix: "session-buddy-bench-" });
+const tmp = await b.tempDir("session-buddy-bench-");
 const storeOf = (name: string) => `${tmp}/${name}`;
-const keep = b.flag("--keep");
+const instances = (kinds: Kind[], prefix: string) =>
+  kinds.map((k) => new Instance(k, storeOf(`${prefix}${k.label}`)));
 
-try {
+await b.run(async () => {
   b.log(`temp folder ${tmp}; ${b.quick ? "QUICK" : "full"} sizes; peer ${PEER_SPEC}`);
-
-  await b.phase({
-    name: "cold start",
-    measures: "spawn to the answers of initialize and tools/list",
-    rounds: S.coldRuns,
-    // Round 0 warms the module cache and creates the stores.
-    warmupRounds: 1,
-    settle: false,
-    setup: () => [OURS, FLOOR, FLOOR_KV, PEER],
-    label: (k) => k.label,
-    async run(kind) {
+  await b.cold(
+    [OURS, FLOOR, FLOOR_KV, PEER],
+    S.coldRuns,
+    "spawn to the answers of initialize and tools/list",
+    async (kind) => {
       const t0 = performance.now();
       const client = new RpcClient(kind.command(storeOf(`cold-${kind.label}`)), kind.label);
       await client.handshake();
       const ms = performance.now() - t0;
       await client.close();
-      return { latencies: [ms], calls: 1, ms };
+      return ms;
     },
-    done: (label, s) => b.set(label, "cold_start_ms", median(s.latencies)),
-  });
+  );
 
   // Sequential and pipelined calls on long-lived servers.
-  await seedPeer(storeOf("peer-10k.jsonl"), S.peerSeed);
-  const main = [
-    new Instance(OURS, storeOf("ours.kv")),
-    new Instance(FLOOR, storeOf("floor.kv")),
-    new Instance(FLOOR_KV, storeOf("floor-kv.kv")),
-    new Instance(PEER, storeOf("peer.jsonl")),
-    new Instance(PEER_10K, storeOf("peer-10k.jsonl")),
-  ];
+  await seedPeer(storeOf("peer-10k"), S.peerSeed);
+  const main = instances([OURS, FLOOR, FLOOR_KV, PEER, PEER_10K], "");
   main[4]!.expectedStarts = main[4]!.expectedEnds = S.peerSeed;
   await Promise.all(main.map((i) => i.client.handshake()));
   // A short warm-up on each, not counted in latencies (but counted in the stores).
   for (const inst of main) await inst.calls(20, 1, "start"), await inst.calls(10, 1, "end");
-  const ends = new Map(main.map((i) => [i.name, emptySample()]));
+  const ends = new Map(main.map((i) => [i.label, emptySample()]));
   await b.phase({
     name: "sequential",
     measures: "start and end calls one at a time: p50, p99, calls/s",
     rounds: S.seqRounds,
     settle: false,
     setup: () => main,
-    label: (i) => i.name,
     async run(inst) {
-      const n = inst.name === "peer-10k" ? S.seqCallsPeer10k : S.seqCalls;
+      const n = inst.label === "peer-10k" ? S.seqCallsPeer10k : S.seqCalls;
       await settle();
       const start = await inst.calls(n, 1, "start");
       await settle();
-      const end = await inst.calls(n, 1, "end");
-      const e = ends.get(inst.name)!;
-      e.latencies.push(...end.latencies), e.calls += end.calls, e.ms += end.ms;
+      add(ends.get(inst.label)!, await inst.calls(n, 1, "end"));
       return start;
     },
     done(label, s) {
@@ -372,19 +337,13 @@ try {
     measures: `calls/s with ${S.depth} in flight on one connection`,
     rounds: S.pipeRounds,
     setup: () => main,
-    label: (i) => i.name,
     run: (inst) =>
-      inst.calls(
-        inst.kind.label.startsWith("peer") ? S.pipeCallsPeer : S.pipeCalls,
-        S.depth,
-        "start",
-      ),
+      inst.calls(inst.label.startsWith("peer") ? S.pipeCallsPeer : S.pipeCalls, S.depth, "start"),
     done: (label, s) => b.latency(label, "pipelined", s, ["calls_s"]),
     async teardown() {
       await countPhase("pipelined", main);
       // The peer holding 10,000 entities: its memory is its peak and its "RSS at scale".
-      b.set("peer-10k", "peak_rss_mb", main[4]!.client.memory().hwm);
-      b.set("peer", "peak_rss_mb", main[3]!.client.memory().hwm);
+      for (const inst of main.slice(3)) b.set(inst.label, "peak_rss_mb", inst.client.memory().hwm);
       await Promise.all(main.map((i) => i.client.close()));
     },
   });
@@ -395,23 +354,18 @@ try {
     rounds: 1,
     settle: false,
     async setup() {
-      const mem = [
-        new Instance(OURS, storeOf("rss-ours.kv")),
-        new Instance(FLOOR, storeOf("rss-floor.kv")),
-        new Instance(FLOOR_KV, storeOf("rss-floor-kv.kv")),
-      ];
+      const mem = instances([OURS, FLOOR, FLOOR_KV], "rss-");
       await Promise.all(mem.map((i) => i.client.handshake()));
       for (const inst of mem) await inst.calls(S.rssWarmup, S.depth, "idle");
       // The warm-up's first replayed start was a real one.
       mem[0]!.expectedStarts = 1;
       return mem;
     },
-    label: (i) => i.name,
     async run(inst) {
       await inst.calls(S.rssFirst, S.depth, "start");
       inst.open = [];
       // At rest: let the process return what a burst left behind, as between bursts.
-      b.set(inst.name, "rss_1k_mb", (await inst.client.restingRss()).rss);
+      b.set(inst.label, "rss_1k_mb", (await inst.client.restingRss()).rss);
       return emptySample();
     },
     async teardown(mem) {
@@ -423,8 +377,8 @@ try {
       }
       for (const inst of mem) {
         const m = await inst.client.restingRss();
-        b.set(inst.name, "rss_100k_mb", m.rss);
-        b.set(inst.name, "peak_rss_mb", m.hwm);
+        b.set(inst.label, "rss_100k_mb", m.rss);
+        b.set(inst.label, "peak_rss_mb", m.hwm);
       }
       await countPhase("memory", mem);
       await Promise.all(mem.map((i) => i.client.close()));
@@ -447,62 +401,28 @@ try {
       return groups;
     },
     label: (g) => g[0]!.kind.label,
-    async run(group) {
-      const t0 = performance.now();
-      const all = await Promise.all(group.map((i) => i.calls(S.multiCalls, S.depth, "start")));
-      return {
-        latencies: [],
-        calls: all.reduce((a, x) => a + x.calls, 0),
-        ms: performance.now() - t0,
-      };
-    },
+    run: (group) => together(group, (i) => i.calls(S.multiCalls, S.depth, "start")),
     done: (label, s) => b.latency(label, "multi4", s, ["calls_s"]),
     async teardown(groups) {
       await countPhase("4 processes", groups.flat());
       for (const group of groups) {
         const label = group[0]!.kind.label;
         b.set(label, "multi4_failed", group.reduce((a, i) => a + i.failed, 0));
-        b.set(
-          label,
-          "multi4_lost",
-          stored.findLast((x) => x.server === `${group.length}x ${label}`)!.lost,
-        );
+        b.set(label, "multi4_lost", stored.findLast((r) => r.server.endsWith(` ${label}`))!.lost);
       }
       await Promise.all(groups.flat().map((i) => i.client.close()));
     },
   });
-} catch (error) {
-  console.error(error);
-  if (!keep) await Deno.remove(tmp, { recursive: true }).catch(() => {});
-  Deno.exit(1);
-}
+});
 
 // ---------------------------------------------------------------------------------------
 // Targets and report
 
 const F = (server: string, figure: (typeof FIGURES)[number]) => b.get(server, figure);
 const ratio1 = (a: number, c: number) => (c > 0 ? Number((a / c).toFixed(1)) : null);
-b.target(
-  "cold start <= 1.2x FLOOR",
-  "cold_start_ms",
-  F("ours", "cold_start_ms"),
-  F("FLOOR", "cold_start_ms"),
-  "<= 1.2",
-);
-b.target(
-  "track_session_start p50 <= 1.3x FLOOR-KV",
-  "start_p50_ms",
-  F("ours", "start_p50_ms"),
-  F("FLOOR-KV", "start_p50_ms"),
-  "<= 1.3",
-);
-b.target(
-  "pipelined calls/s >= 1.5x FLOOR-KV",
-  "pipelined_calls_s",
-  F("ours", "pipelined_calls_s"),
-  F("FLOOR-KV", "pipelined_calls_s"),
-  ">= 1.5",
-);
+b.vs("FLOOR", "cold start <= 1.2x FLOOR", "cold_start_ms", "<= 1.2");
+b.vs("FLOOR-KV", "track_session_start p50 <= 1.3x FLOOR-KV", "start_p50_ms", "<= 1.3");
+b.vs("FLOOR-KV", "pipelined calls/s >= 1.5x FLOOR-KV", "pipelined_calls_s", ">= 1.5");
 b.target(
   `RSS after ${S.rssSecond} <= 1.1x RSS after ${S.rssFirst}`,
   "rss_100k_mb / rss_1k_mb",
@@ -510,13 +430,12 @@ b.target(
   F("ours", "rss_1k_mb"),
   "<= 1.1",
 );
-b.target(
+b.vs(
+  "FLOOR-KV",
   "4 processes on one store: 0 failed/lost, >= 1.5x 4x FLOOR-KV",
   "multi4_calls_s",
-  F("ours", "multi4_calls_s"),
-  F("FLOOR-KV", "multi4_calls_s"),
   ">= 1.5, 0 failed, 0 lost",
-  { extra: F("ours", "multi4_failed") === 0 && F("ours", "multi4_lost") === 0 },
+  F("ours", "multi4_failed") === 0 && F("ours", "multi4_lost") === 0,
 );
 // The peer's target compares each server at its best, 16 calls in flight (the busy-fleet
 // case it is about). One call at a time every durable server is bound by one commit (an
@@ -534,51 +453,47 @@ b.target(
 );
 
 const peerLost = stored.filter((r) => r.server.startsWith("peer") && (r.lost ?? 0) > 0);
-const out = [
-  "",
-  b.title("performance"),
-  ...b.figureTable(),
-  "",
-  "peer = @modelcontextprotocol/server-memory, empty store; peer-10k = the same holding " +
-  `${S.peerSeed} entities. start = create_entities, end = add_observations for the peer; ` +
-  "FLOOR's tool is a no-op; FLOOR-KV's start/end are kv_insert/kv_update.",
-  `RSS figures: fresh servers, ${S.rssWarmup} calls that store nothing (V8's heap grows to its ` +
-  `working size: a no-op server too grows about 2x over its first ~30k calls), then after ` +
-  `${S.rssFirst} and ${S.rssSecond} tracked sessions (FLOOR: no-op calls), each the median of ` +
-  `five readings at rest; peer peak RSS is after its runs. multi4 = ${S.multiProcs} processes ` +
-  `on one store, ${S.depth} in flight each; FLOOR-KV retries "database is locked" with a 1-5 ms ` +
-  "random pause.",
-  "",
-  "stored after each phase (counted in the store itself):",
-  ...table(
-    ["phase", "server", "starts stored/expected", "ends stored/expected", "failed", "lost"],
-    stored.map((r) => [
-      r.phase,
-      r.server,
-      r.stored_starts === null ? "- (stores nothing)" : `${r.stored_starts}/${r.expected_starts}`,
-      r.stored_ends === null ? "-" : `${r.stored_ends}/${r.expected_ends}`,
-      String(r.failed_calls),
-      r.lost === null ? "-" : r.lost > 0 ? `${r.lost} LOST` : "0",
-    ]),
-  ),
-];
-if (peerLost.length > 0) {
-  out.push(
-    `the reference peer LOST writes: ${
-      peerLost.map((r) => `${r.lost} in ${r.phase} (${r.server})`).join(", ")
-    } -- create_entities/add_observations read the whole file, change it and write it back, ` +
-      "so calls that overlap overwrite each other (its calls still answered success).",
-  );
-}
-const lines = b.targetLines();
-if (!b.flag("--with-list")) {
-  lines.splice(
-    -1,
-    0,
+b.report(
+  [b.title("performance")],
+  [
+    [
+      "peer = @modelcontextprotocol/server-memory, empty store; peer-10k = the same holding " +
+      `${S.peerSeed} entities. start = create_entities, end = add_observations for the peer; ` +
+      "FLOOR's tool is a no-op; FLOOR-KV's start/end are kv_insert/kv_update.",
+      `RSS figures: fresh servers, ${S.rssWarmup} calls that store nothing (V8's heap grows to ` +
+      `its working size: a no-op server too grows about 2x over its first ~30k calls), then ` +
+      `after ${S.rssFirst} and ${S.rssSecond} tracked sessions (FLOOR: no-op calls), each the ` +
+      `median of five readings at rest; peer peak RSS is after its runs. multi4 = ` +
+      `${S.multiProcs} processes on one store, ${S.depth} in flight each; FLOOR-KV retries ` +
+      `"database is locked" with a 1-5 ms random pause.`,
+    ],
+    [
+      "stored after each phase (counted in the store itself):",
+      ...table(
+        ["phase", "server", "starts stored/expected", "ends stored/expected", "failed", "lost"],
+        stored.map((r) => [
+          r.phase,
+          r.server,
+          r.stored_starts === null
+            ? "- (stores nothing)"
+            : `${r.stored_starts}/${r.expected_starts}`,
+          r.stored_ends === null ? "-" : `${r.stored_ends}/${r.expected_ends}`,
+          String(r.failed_calls),
+          r.lost === null ? "-" : r.lost > 0 ? `${r.lost} LOST` : "0",
+        ]),
+      ),
+      ...peerLost.length === 0 ? [] : [
+        `the reference peer LOST writes: ${
+          peerLost.map((r) => `${r.lost} in ${r.phase} (${r.server})`).join(", ")
+        } -- create_entities/add_observations read the whole file, change it and write it ` +
+        "back, so calls that overlap overwrite each other (its calls still answered success).",
+      ],
+    ],
+  ],
+  b.flag("--with-list") ? [] : [
     "  ----  list_sessions 1M vs 1k: run `deno task bench:list` (bench/list_scale.ts), or pass --with-list",
-  );
-}
-console.log([...out, "", ...lines].join("\n"));
+  ],
+);
 
 let list: { code: number } | null = null;
 if (b.flag("--with-list")) {
@@ -589,10 +504,7 @@ if (b.flag("--with-list")) {
   }).spawn().status;
   list = { code: status.code };
 }
-if (!keep) await Deno.remove(tmp, { recursive: true }).catch(() => {});
-else console.error(`stores kept in ${tmp}`);
-
-b.summary({
+await b.finish({
   deno: Deno.version.deno,
   cores: navigator.hardwareConcurrency,
   peer: PEER_SPEC,

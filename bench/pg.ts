@@ -1,58 +1,40 @@
 /**
- * `deno task bench:pg`: the PostgreSQL store's benchmark (issue 12, item 7).
+ * `deno task bench:pg`: the PostgreSQL store's benchmark (issue 12, item 7). Our server on
+ * PostgreSQL (`SESSION_BUDDY_DB=postgres://...`, a fresh database per phase) beside FLOOR-PG
+ * (bench/floor.ts: one autocommitted `INSERT` per call through the store's driver, npm:pg, on
+ * a database of its own), in one run on one cluster, spoken to over stdio as bench/perf.ts
+ * does: sequential starts (p50/p99, calls/s); 16 in flight on one connection; 4 processes on
+ * one database against 4 FLOOR-PG on one; two collectors (`serve --http`) on one database
+ * with 64 clients calling back to back (calls/s, latency, failed, lost). After each phase the
+ * databases are asked for every acknowledged id; CPU time per call is measured for the
+ * servers, the backends serving them and this client. The cluster: SESSION_BUDDY_TEST_PG_URL
+ * (an admin URL) when set, else one started from the binaries found here, durable as a
+ * production one (fsync, synchronous_commit, full_page_writes on); `--fsync-off` uses the
+ * tests' cluster instead (fsync=off: CPU and round trips only).
  *
- * Runs our server on PostgreSQL (`SESSION_BUDDY_DB=postgres://...`, a fresh database per
- * phase) beside FLOOR-PG (bench/floor_pg.ts: a bare MCP SDK stdio server doing one `INSERT`
- * per call through the same driver, npm:pg, on a database of its own), interleaved in one
- * run on one cluster, every server started with the runtime flags of `deno task start` and
- * spoken to over stdio (newline-delimited JSON-RPC, written and read here directly so that
- * the client costs the same, and little, for both):
- *
- * - sequential: `track_session_start` latency p50/p99 and calls/s, one call at a time;
- * - pipelined: calls/s with 16 calls in flight on one connection;
- * - 4 processes on one database (16 in flight each) against 4 FLOOR-PG processes on one;
- * - over HTTP: two collectors (`serve --http`) sharing one database, 64 clients (each on its
- *   own keep-alive connection, half on each collector) calling back to back: calls/s,
- *   latency, failed calls, lost ones.
- *
- * After each phase the databases are asked for every acknowledged id (and their rows are
- * counted), so lost writes show. Targets are ratios inside this run, printed as pass/fail.
- *
- * The cluster: `SESSION_BUDDY_TEST_PG_URL` (an admin URL) when set; else a throwaway cluster of
- * the PostgreSQL binaries found here, durable as a production one is (`fsync=on`,
- * `synchronous_commit=on`, `full_page_writes=on`: every commit waits for its WAL flush);
- * `--fsync-off` uses the tests' cluster instead (`fsync=off`: CPU and round trips only).
- *
- *     deno task bench:pg              # full size (about a minute on 2 cores)
- *     deno task bench:pg --quick      # tiny counts, a smoke run (seconds)
- *     deno task bench:pg --fsync-off  # on a cluster whose commits do not wait for the disk
- *     deno task bench:pg --keep       # keep the databases (their URLs are printed)
+ *     deno task bench:pg [--quick] [--fsync-off] [--keep]   # --keep: the databases stay
  *
  * Always exits 0 once the run completes (targets are reported, not enforced); exits 1 when
  * there is no PostgreSQL here or a server does not start. The last line of stdout is one
  * JSON object with every figure.
  */
-import { programCommand, startArgs } from "../tests/helpers/server.ts";
 import { freePort } from "../tests/helpers/http.ts";
 import { pg, type PgDatabase, pgMissing, startOwnCluster } from "../tests/helpers/postgres.ts";
 import {
   Bench,
   benchProgram,
-  burst,
-  Child,
-  type Command,
-  drive,
   fmt,
-  HttpChild,
-  HttpConn,
+  HttpServer,
+  type Kind,
   loadAverage,
+  ourProgram,
   proc,
   round,
-  RpcClient,
   type Sample,
   settle,
+  StdioServer,
   table,
-  tracked,
+  together,
 } from "./harness.ts";
 
 const FIGURES = [
@@ -70,10 +52,7 @@ const FIGURES = [
   "http_c64_failed",
   "http_c64_lost",
 ] as const;
-const b = new Bench("pg", ["ours", "FLOOR-PG"], FIGURES, {
-  "--keep": false,
-  "--fsync-off": false,
-});
+const b = new Bench("pg", ["ours", "FLOOR-PG"], FIGURES, { "--keep": false, "--fsync-off": false });
 const S = b.sizes({
   seqRounds: [8, 2],
   seqCalls: [250, 10],
@@ -100,7 +79,8 @@ const fail = (message: string): never => {
 };
 const missing = pgMissing();
 if (missing) fail(`${missing}; nothing measured`);
-const durable = !b.flag("--fsync-off") && !Deno.env.get("SESSION_BUDDY_TEST_PG_URL");
+const given = Deno.env.get("SESSION_BUDDY_TEST_PG_URL");
+const durable = !b.flag("--fsync-off") && !given;
 const own = durable
   ? await startOwnCluster({
     settings: () => ({ fsync: "on", synchronous_commit: "on", full_page_writes: "on" }),
@@ -108,15 +88,23 @@ const own = durable
   : null;
 const cluster = own ?? await pg().catch((error) => fail((error as Error).message)) ??
   fail("no PostgreSQL cluster; nothing measured");
-const tmp = await Deno.makeTempDir({ prefix: "session-buddy-bench-pg-" });
+b.atEnd(() => own?.close());
 const databases: PgDatabase[] = [];
+b.atEnd(async () => {
+  if (!b.flag("--keep")) return await Promise.all(databases.map((d) => d.drop().catch(() => {})));
+  console.error("databases kept (until the cluster stops, when this run started it):");
+  for (const db of databases) console.error(`  ${db.url}`);
+});
+const tmp = await Deno.makeTempDir({ prefix: "session-buddy-bench-pg-" });
+b.atEnd(() => Deno.remove(tmp, { recursive: true }));
 const fresh = async () => {
   const db = await cluster.createDatabase();
   databases.push(db);
-  return db;
+  return db.url;
 };
+const dbOf = (url: string) => databases.find((d) => d.url === url)!;
 /** The bench's own database: its admin connection asks about the cluster and the others. */
-const adminDb = await fresh();
+const adminDb = dbOf(await fresh());
 const LOAD_BEFORE = loadAverage();
 const [settings = {}] = await adminDb.query(
   `SELECT current_setting('server_version') AS version, current_setting('port') AS port,
@@ -130,7 +118,7 @@ const CLUSTER = {
   version: String(settings.version),
   host: cluster.host,
   port: cluster.port,
-  source: Deno.env.get("SESSION_BUDDY_TEST_PG_URL")
+  source: given
     ? "SESSION_BUDDY_TEST_PG_URL"
     : durable
     ? "a durable cluster started for this run"
@@ -159,9 +147,7 @@ const CLK_TCK = Number(
 /** User + system CPU time, in µs, of each of `pids` that is alive (one `cat` for all). */
 function cpuUs(pids: number[]): Map<number, number> {
   const times = new Map<number, number>();
-  const out = new Deno.Command("cat", { args: pids.map((p) => `/proc/${p}/stat`), stderr: "null" })
-    .outputSync();
-  for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
+  for (const line of proc(...pids.map((p) => `/proc/${p}/stat`)).split("\n")) {
     const close = line.lastIndexOf(")");
     if (close < 0) continue;
     const fields = line.slice(close + 2).split(" ");
@@ -171,32 +157,31 @@ function cpuUs(pids: number[]): Map<number, number> {
   return times;
 }
 
-/** The backends of the connections that `db`'s own role (our servers, the floors) holds. */
-const backends = async (db: PgDatabase) =>
-  cpuLocal
-    ? (await adminDb.query(
-      "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND usename = $2",
-      [db.name, db.user],
-    )).map((r) => Number(r.pid))
-    : [];
+/** The backends of the connections that the database's own role (our servers, the floors) holds. */
+const backends = async (url: string) => {
+  if (!cpuLocal) return [];
+  const { name, user } = dbOf(url);
+  const sql = "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND usename = $2";
+  return (await adminDb.query(sql, [name, user])).map((r) => Number(r.pid));
+};
 
 const cpuUse = new Map<
   string,
   { calls: number; server: number; postgres: number; client: number }
 >();
 
-/** Runs one measured block and adds the CPU time it took to `phase`/`label`. */
+/** Runs one measured block of `group` (on one database) and adds its CPU time to `phase`/`label`. */
 async function metered(
   phase: string,
   label: string,
-  pids: number[],
-  db: PgDatabase,
+  group: { pid: number; store: string }[],
   work: () => Promise<Sample>,
 ): Promise<Sample> {
-  const pgBefore = await backends(db);
+  const pids = group.map((g) => g.pid);
+  const pgBefore = await backends(group[0]!.store);
   const before = cpuUs([...pids, ...pgBefore, Deno.pid]);
   const result = await work();
-  const pgAll = [...new Set([...pgBefore, ...await backends(db)])];
+  const pgAll = [...new Set([...pgBefore, ...await backends(group[0]!.store)])];
   const after = cpuUs([...pids, ...pgAll, Deno.pid]);
   // A process gone by the end counts nothing; one started meanwhile counts its whole life.
   const spent = (list: number[]) =>
@@ -217,63 +202,31 @@ async function metered(
 // ---------------------------------------------------------------------------------------
 // The servers
 
-interface Kind {
-  label: string;
-  command(url: string): Command;
-  tool: string;
-  /** Where the store keeps one row per start: the table and its id column. */
-  table: string;
-  idColumn: string;
-}
+/** Looks ids up in `table`'s `column` of the database at `url` (and counts its rows). */
+const pgHeld = (table: string, column: string) => async (url: string, ids: string[]) => {
+  const [row] = await dbOf(url).query(
+    `SELECT (SELECT count(*) FROM ${table})::int AS rows,
+            (SELECT count(*) FROM ${table} WHERE ${column} = ANY($1::text[]))::int AS found`,
+    [ids],
+  );
+  return { found: Number(row?.found ?? 0), rows: Number(row?.rows ?? 0) };
+};
 const OURS: Kind = {
   label: "ours",
-  command: (url) => ({ ...programCommand(), env: { HOME: tmp, SESSION_BUDDY_DB: url } }),
+  command: (url, port) =>
+    ourProgram(
+      { HOME: tmp, SESSION_BUDDY_DB: url },
+      port ? ["serve", "--http", `127.0.0.1:${port}`] : [],
+    ),
   tool: "track_session_start",
-  table: "session_buddy.sessions",
-  idColumn: "session_id",
+  held: pgHeld("session_buddy.sessions", "session_id"),
 };
 const FLOOR_PG: Kind = {
   label: "FLOOR-PG",
-  command: (url) => benchProgram("floor_pg.ts", [url], { HOME: tmp }),
+  command: (url) => benchProgram("floor.ts", ["pg", url], { HOME: tmp }),
   tool: "pg_insert",
-  table: "bench_floor.records",
-  idColumn: "id",
+  held: pgHeld("bench_floor.records", "id"),
 };
-
-/** A server process of one kind on one database. */
-class Instance {
-  readonly client: RpcClient;
-  constructor(readonly kind: Kind, readonly db: PgDatabase, readonly name = kind.label) {
-    this.client = new RpcClient(kind.command(db.url), name);
-  }
-  /** `n` starts with `depth` in flight on one connection. */
-  starts(n: number, depth: number): Promise<Sample> {
-    return drive(n, depth, async () => {
-      const t0 = performance.now();
-      this.client.ack(tracked(await this.client.callTool(this.kind.tool, startArgs())));
-      return performance.now() - t0;
-    });
-  }
-}
-
-/** Looks up every acknowledged id of `group` (one database) in the database itself. */
-const countPhase = (
-  phase: string,
-  server: string,
-  kind: Kind,
-  db: PgDatabase,
-  group: { acked: string[]; failed: number }[],
-  exit: number | null = null,
-) =>
-  b.count(phase, server, group, async (ids) => {
-    const [row] = await db.query(
-      `SELECT (SELECT count(*) FROM ${kind.table})::int AS rows,
-              (SELECT count(*) FROM ${kind.table} WHERE ${kind.idColumn} = ANY($1::text[]))::int AS found`,
-      [ids],
-    );
-    return { found: Number(row?.found ?? 0), rows: Number(row?.rows ?? 0) };
-  }, exit);
-
 // ---------------------------------------------------------------------------------------
 // The phases
 
@@ -283,26 +236,24 @@ const PHASES = {
   multi: `${S.multiProcs} processes`,
   http: `${S.clients} HTTP clients`,
 };
-const on = (phase: string, work: (i: Instance) => Promise<Sample>) => (inst: Instance) =>
-  metered(phase, inst.name, [inst.client.pid], inst.db, () => work(inst));
+const on = (phase: string, work: (i: StdioServer) => Promise<Sample>) => (i: StdioServer) =>
+  metered(phase, i.label, [i], () => work(i));
 
-try {
+await b.run(async () => {
   b.log(
     `PostgreSQL ${CLUSTER.version} on ${CLUSTER.host}:${CLUSTER.port} (${CLUSTER.source}; ` +
       `fsync=${CLUSTER.fsync}); ${MACHINE.cpu}, ${MACHINE.cores} cores; ${
         b.quick ? "QUICK" : "full"
       } sizes`,
   );
-  const main = [new Instance(OURS, await fresh()), new Instance(FLOOR_PG, await fresh())];
-  await Promise.all(main.map((i) => i.client.handshake()));
+  const main = [new StdioServer(OURS, await fresh()), new StdioServer(FLOOR_PG, await fresh())];
+  await Promise.all(main.map((i) => i.handshake()));
   // Warm-up, not timed (but counted in the stores): the code paths get compiled and the
   // pools open their connections.
   for (const inst of main) await inst.starts(50, 1), await inst.starts(200, S.depth);
-  const common = {
-    alternate: true,
-    settle: checkpoint,
-    setup: () => main,
-    label: (i: Instance) => i.name,
+  const common = { alternate: true, settle: checkpoint, setup: () => main };
+  const count = (phase: string) => async () => {
+    for (const i of main) await b.count(phase, i.label, [i]);
   };
   await b.phase({
     ...common,
@@ -311,9 +262,7 @@ try {
     rounds: S.seqRounds,
     run: on(PHASES.seq, (i) => i.starts(S.seqCalls, 1)),
     done: (label, s) => b.latency(label, "start", s),
-    async teardown() {
-      for (const i of main) await countPhase(PHASES.seq, i.name, i.kind, i.db, [i.client]);
-    },
+    teardown: count(PHASES.seq),
   });
   await b.phase({
     ...common,
@@ -323,8 +272,8 @@ try {
     run: on(PHASES.pipe, (i) => i.starts(S.pipeCalls, S.depth)),
     done: (label, s) => b.latency(label, "pipelined", s, ["calls_s", "p50_ms"]),
     async teardown() {
-      for (const i of main) await countPhase(PHASES.pipe, i.name, i.kind, i.db, [i.client]);
-      await Promise.all(main.map((i) => i.client.close()));
+      await count(PHASES.pipe)();
+      await Promise.all(main.map((i) => i.close()));
     },
   });
 
@@ -335,15 +284,15 @@ try {
     alternate: true,
     settle: checkpoint,
     async setup() {
-      const groups: Instance[][] = [];
+      const groups: StdioServer[][] = [];
       for (const kind of [OURS, FLOOR_PG]) {
-        const db = await fresh();
+        const url = await fresh();
         const group = Array.from(
           { length: S.multiProcs },
-          (_, i) => new Instance(kind, db, `${kind.label}#${i}`),
+          (_, i) => new StdioServer(kind, url, `${kind.label}#${i}`),
         );
         // One after another: the first creates the schema (the others would wait for its lock).
-        for (const inst of group) await inst.client.handshake();
+        for (const inst of group) await inst.handshake();
         for (const inst of group) await inst.starts(50, S.depth);
         groups.push(group);
       }
@@ -354,116 +303,55 @@ try {
       metered(
         PHASES.multi,
         group[0]!.kind.label,
-        group.map((i) => i.client.pid),
-        group[0]!.db,
-        async () => {
-          const t0 = performance.now();
-          const all = await Promise.all(group.map((inst) => inst.starts(S.multiCalls, S.depth)));
-          return {
-            latencies: [],
-            calls: all.reduce((a, x) => a + x.calls, 0),
-            ms: performance.now() - t0,
-          };
-        },
+        group,
+        () => together(group, (i) => i.starts(S.multiCalls, S.depth)),
       ),
     done: (label, s) => b.latency(label, "multi4", s, ["calls_s"]),
     async teardown(groups) {
       for (const group of groups) {
-        const kind = group[0]!.kind;
-        const row = await countPhase(
-          PHASES.multi,
-          `${group.length}x ${kind.label}`,
-          kind,
-          group[0]!.db,
-          group.map((i) => i.client),
-        );
-        b.set(kind.label, "multi4_failed", row.failed_calls);
-        b.set(kind.label, "multi4_lost", row.lost);
+        const label = group[0]!.kind.label;
+        const row = await b.count(PHASES.multi, `${group.length}x ${label}`, group);
+        b.set(label, "multi4_failed", row.failed_calls);
+        b.set(label, "multi4_lost", row.lost);
       }
-      await Promise.all(groups.flat().map((i) => i.client.close()));
+      await Promise.all(groups.flat().map((i) => i.close()));
     },
   });
 
   // Two collectors over HTTP sharing one database, 64 clients (half on each).
   const httpDb = await fresh();
-  const collectors: HttpChild[] = [];
+  const collectors: HttpServer[] = [];
   for (let i = 0; i < S.collectors; i++) {
-    const port = freePort();
-    const cmd = programCommand(["serve", "--http", `127.0.0.1:${port}`]);
-    const c = new HttpChild(
-      `collector#${i}`,
-      { ...cmd, env: { HOME: tmp, SESSION_BUDDY_DB: httpDb.url } },
-      `http://127.0.0.1:${port}`,
-    );
-    collectors.push(c);
+    collectors.push(new HttpServer(OURS, httpDb, freePort(), `collector#${i}`));
     // One after another, as above.
-    await c.healthy(performance.now(), 5);
+    await collectors[i]!.healthy(performance.now(), 5);
   }
-  const conns = Array.from({ length: S.clients }, (_, i) => {
-    const to = collectors[i % collectors.length]!;
-    return { conn: new HttpConn(to.origin), to };
-  });
-  await Promise.all(conns.map((c) => c.conn.initialize()));
-  const load = (ms: number) =>
-    burst(conns, ms, async ({ conn, to }) => {
-      const { reply, ms } = await conn.call("track_session_start", startArgs());
-      to.ack(tracked(reply));
-      return ms;
-    });
-  await load(S.httpMs / 6);
-  const sum = (f: (c: (typeof collectors)[number]) => number) =>
-    collectors.reduce((a, c) => a + f(c), 0);
-  let httpFailed = 0;
-  const label = `${S.collectors}x collector`;
-  await b.phase({
+  await b.clients({
     name: PHASES.http,
     measures: `${S.collectors} collectors (serve --http) on one database, ${S.clients} clients`,
+    prefix: "http_c64",
+    groups: [{ label: "ours", row: `${S.collectors}x collector`, servers: collectors }],
+    clients: S.clients,
     rounds: S.httpRounds,
+    ms: S.httpMs,
     settle: checkpoint,
-    setup: () => [collectors],
-    label: () => "ours",
-    async run() {
-      const before = { acked: sum((c) => c.acked.length), failed: sum((c) => c.failed) };
-      const s = await metered(
-        PHASES.http,
-        "ours",
-        collectors.map((c) => c.pid),
-        httpDb,
-        () => load(S.httpMs),
-      );
-      httpFailed += sum((c) => c.failed) - before.failed;
-      return { ...s, calls: sum((c) => c.acked.length) - before.acked };
-    },
-    done: (server, s) => b.latency(server, "http_c64", s, ["calls_s", "p50_ms", "p99_ms"]),
-    async teardown() {
-      const running = await countPhase(PHASES.http, label, OURS, httpDb, collectors);
-      for (const { conn } of conns) conn.close();
-      const exits: number[] = [];
-      for (const c of collectors) exits.push(await c.stop());
-      const code = exits.find((x) => x !== 0) ?? 0;
-      const stopped = await countPhase("after stop", label, OURS, httpDb, collectors, code);
-      b.set("ours", "http_c64_failed", httpFailed);
-      b.set("ours", "http_c64_lost", Math.max(running.lost ?? 0, stopped.lost ?? 0));
-    },
+    meter: (label, servers, work) => metered(PHASES.http, label, servers, work),
   });
-} catch (error) {
-  console.error(error);
-  await Child.stopAll();
-  if (!b.flag("--keep")) await Promise.all(databases.map((d) => d.drop().catch(() => {})));
-  await own?.close().catch(() => {});
-  await Deno.remove(tmp, { recursive: true }).catch(() => {});
-  Deno.exit(1);
-}
+});
 
 // ---------------------------------------------------------------------------------------
 // Targets and report
 
 const F = (figure: (typeof FIGURES)[number]) => b.get("ours", figure);
-const toFloor = (name: string, figure: (typeof FIGURES)[number], limit: string, extra = true) =>
-  b.target(name, figure, F(figure), b.get("FLOOR-PG", figure), limit, { extra });
-toFloor("track_session_start p50 <= 1.3x FLOOR-PG", "start_p50_ms", "<= 1.3");
-toFloor(`pipelined (${S.depth} in flight) calls/s >= 2x FLOOR-PG`, "pipelined_calls_s", ">= 2");
-toFloor(
+b.vs("FLOOR-PG", "track_session_start p50 <= 1.3x FLOOR-PG", "start_p50_ms", "<= 1.3");
+b.vs(
+  "FLOOR-PG",
+  `pipelined (${S.depth} in flight) calls/s >= 2x FLOOR-PG`,
+  "pipelined_calls_s",
+  ">= 2",
+);
+b.vs(
+  "FLOOR-PG",
   `${S.multiProcs} processes on one database: calls/s >= 2x ${S.multiProcs}x FLOOR-PG, 0 failed, 0 lost`,
   "multi4_calls_s",
   ">= 2, 0 failed, 0 lost",
@@ -498,73 +386,52 @@ const cpu = [...cpuUse].map(([key, u]) => {
   };
 });
 const LOAD_AFTER = loadAverage();
-const out = [
-  "",
+b.report([
   b.title("on PostgreSQL", false),
   `machine: ${MACHINE.cpu}, ${MACHINE.cores} cores (servers, PostgreSQL and the load generator ` +
   `share them); load average before ${LOAD_BEFORE}, after ${LOAD_AFTER}`,
   `cluster: PostgreSQL ${CLUSTER.version} on ${CLUSTER.host}:${CLUSTER.port} (${CLUSTER.source}); ` +
   `fsync=${CLUSTER.fsync}, synchronous_commit=${CLUSTER.synchronous_commit}, ` +
   `shared_buffers=${CLUSTER.shared_buffers}, max_connections=${CLUSTER.max_connections}`,
-  ...b.figureTable(),
-  "",
-  "FLOOR-PG = a bare MCP SDK stdio server whose tool does one autocommitted INSERT (a ~500-byte " +
-  "record, a primary key and one index) through npm:pg's Pool, on a database of its own. " +
-  "ours = session-buddy with SESSION_BUDDY_DB=postgres://..., a fresh database per phase.",
-  `start_*: one call at a time, ${S.seqRounds}x${S.seqCalls} calls; pipelined_*: ${S.depth} in ` +
-  `flight on one connection, ${S.pipeRounds}x${S.pipeCalls}; multi4_*: ${S.multiProcs} ` +
-  `processes on one database, ${S.depth} in flight each, ${S.multiRounds}x${S.multiCalls} per ` +
-  `process; http_c64_*: ${S.collectors} collectors (serve --http) on one database, ` +
-  `${S.clients} clients (each its own keep-alive connection, alternately on each collector) ` +
-  `calling back to back, ${S.httpRounds}x${S.httpMs} ms; lost = acknowledged ids missing from ` +
-  "the database (while running and after a SIGTERM stop). Servers of one phase take turns, " +
-  "round by round.",
-];
-if (CLUSTER.fsync === "off") {
-  out.push(
-    "fsync=off: commits do not wait for the disk, so these figures are CPU and round trips; on " +
-      "a durable cluster each of FLOOR-PG's commits also waits for a WAL flush, which favours " +
-      "grouping (without --fsync-off the bench starts a durable cluster).",
-  );
-}
-out.push(
-  "",
-  "CPU time per call (µs, user + system, measured blocks only): the server process(es), the " +
+], [
+  [
+    "FLOOR-PG = a bare MCP SDK stdio server whose tool does one autocommitted INSERT (a " +
+    "~500-byte record, a primary key and one index) through npm:pg's Pool, on a database of " +
+    "its own. ours = session-buddy with SESSION_BUDDY_DB=postgres://..., a fresh database per " +
+    "phase.",
+    `start_*: one call at a time, ${S.seqRounds}x${S.seqCalls} calls; pipelined_*: ${S.depth} ` +
+    `in flight on one connection, ${S.pipeRounds}x${S.pipeCalls}; multi4_*: ${S.multiProcs} ` +
+    `processes on one database, ${S.depth} in flight each, ${S.multiRounds}x${S.multiCalls} ` +
+    `per process; http_c64_*: ${S.collectors} collectors (serve --http) on one database, ` +
+    `${S.clients} clients (each its own keep-alive connection, alternately on each collector) ` +
+    `calling back to back, ${S.httpRounds}x${S.httpMs} ms; lost = acknowledged ids missing ` +
+    "from the database (while running and after a SIGTERM stop). Servers of one phase take " +
+    "turns, round by round.",
+    ...CLUSTER.fsync !== "off" ? [] : [
+      "fsync=off: commits do not wait for the disk, so these figures are CPU and round trips; " +
+      "on a durable cluster each of FLOOR-PG's commits also waits for a WAL flush, which " +
+      "favours grouping (without --fsync-off the bench starts a durable cluster).",
+    ],
+  ],
+  [
+    "CPU time per call (µs, user + system, measured blocks only): the server process(es), the " +
     "PostgreSQL backends of their connections" +
     (cpuLocal ? "" : " (not measured: the cluster is not on this machine)") +
     ", and this load generator; max_calls_s = what the cores could do at that cost:",
-  ...table(
-    ["phase", "server", "server_us", "postgres_us", "client_us", "sum_us", "max_calls_s"],
-    cpu.map((c) => {
-      const sum = (c.server_us ?? 0) + (c.postgres_us ?? 0) + (c.client_us ?? 0);
-      const max = sum > 0 ? (MACHINE.cores * 1e6) / sum : null;
-      return [
-        c.phase,
-        c.server,
-        fmt(c.server_us),
-        fmt(c.postgres_us),
-        fmt(c.client_us),
-        fmt(sum),
-        fmt(max),
-      ];
-    }),
-  ),
-  "",
-  "stored (acknowledged ids looked up in the database itself):",
-  ...b.storedTable(),
-  "",
-  ...b.targetLines(),
-);
-console.log(out.join("\n"));
+    ...table(
+      ["phase", "server", "server_us", "postgres_us", "client_us", "sum_us", "max_calls_s"],
+      cpu.map((c) => {
+        const sum = (c.server_us ?? 0) + (c.postgres_us ?? 0) + (c.client_us ?? 0);
+        const max = sum > 0 ? (MACHINE.cores * 1e6) / sum : null;
+        const cells = [c.server_us, c.postgres_us, c.client_us, sum, max];
+        return [c.phase, c.server, ...cells.map(fmt)];
+      }),
+    ),
+  ],
+  ["stored (acknowledged ids looked up in the database itself):", ...b.storedTable()],
+]);
 
-if (b.flag("--keep")) {
-  console.error("databases kept (until the cluster stops, when this run started it):");
-  for (const db of databases) console.error(`  ${db.url}`);
-} else await Promise.all(databases.map((d) => d.drop().catch(() => {})));
-await own?.close().catch(() => {});
-await Deno.remove(tmp, { recursive: true }).catch(() => {});
-
-b.summary({
+await b.finish({
   machine: { ...MACHINE, load_average: { before: LOAD_BEFORE, after: LOAD_AFTER } },
   cluster: CLUSTER,
   sizes: S,

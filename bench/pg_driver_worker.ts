@@ -1,6 +1,6 @@
 /**
- * One measurement of bench/pg_drivers.ts, inside a Worker with the serving Worker's
- * permissions. Both drivers get an empty process environment, as the store's does.
+ * One measurement of bench/decisions.ts's `drivers` part, inside a Worker with the serving
+ * Worker's permissions. Both drivers get an empty process environment, as the store's does.
  */
 /// <reference lib="deno.worker" />
 import process from "node:process";

@@ -1,13 +1,14 @@
 /**
- * Smoke test of bench/framing.ts (our HTTP framing beside the SDK's transport, and our
- * stdio program beside the same program on the SDK v2): with --quick it runs all four and
- * prints every figure, the three ratios and a decision. Timings are not checked.
+ * Smoke test of bench/decisions.ts's `framing` part (our HTTP framing beside the SDK's
+ * transport, and our stdio program beside the same program on the SDK v2): with --quick it
+ * runs all four and prints every figure, the three ratios and a decision. Timings are not
+ * checked.
  */
 import assert from "node:assert/strict";
 import { benchSummary, runBench } from "./helpers/bench.ts";
 
-Deno.test("bench/framing.ts --quick measures both framings and both stdio layers", async () => {
-  const stdout = await runBench("framing.ts", ["--quick"]);
+Deno.test("bench/decisions.ts --only framing --quick measures both framings and both stdio layers", async () => {
+  const stdout = await runBench("decisions.ts", ["--only", "framing", "--quick"]);
   const summary = benchSummary(stdout, "framing");
   for (const framing of ["ours", "sdk"]) {
     for (

@@ -1,6 +1,6 @@
 /**
- * Smoke test of bench/pg_drivers.ts (how the PostgreSQL driver was chosen): with --quick it
- * measures both drivers under the serving Worker's permissions. Timings are not checked;
+ * Smoke test of bench/decisions.ts's `drivers` part (how the PostgreSQL driver was chosen):
+ * with --quick it measures both drivers under the serving Worker's permissions. Timings are not checked;
  * that both refuse a wrong password and an address the Worker may not reach, without an
  * unhandled rejection, is.
  */
@@ -8,9 +8,13 @@ import assert from "node:assert/strict";
 import { runBench } from "./helpers/bench.ts";
 import { pg, skipWithoutPg } from "./helpers/postgres.ts";
 
-Deno.test("bench/pg_drivers.ts --quick measures pg and postgres.js under the Worker's grants", async () => {
-  if (!(await pg())) return skipWithoutPg("bench/pg_drivers.ts");
-  const stdout = await runBench("pg_drivers.ts", ["--quick"], Deno.env.toObject());
+Deno.test("bench/decisions.ts --only drivers --quick measures pg and postgres.js under the Worker's grants", async () => {
+  if (!(await pg())) return skipWithoutPg("bench/decisions.ts --only drivers");
+  const stdout = await runBench(
+    "decisions.ts",
+    ["--only", "drivers", "--quick"],
+    Deno.env.toObject(),
+  );
   const summary = JSON.parse(stdout.trim().split("\n").at(-1)!);
   for (const driver of ["pg", "postgres"]) {
     const r = summary[driver];

@@ -12,7 +12,7 @@
  * on the path of each call; and the edge must do most of the work itself anyway (it
  * accepts batches, applies no body limit to a body read beforehand, and reads `Host`,
  * which HTTP/2 does not send). docs/performance.md has the figures of
- * bench/framing.ts.
+ * bench/decisions.ts.
  */
 import type { Verifier } from "../auth/verifier.ts";
 import type { Log } from "../log.ts";

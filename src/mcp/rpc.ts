@@ -4,7 +4,7 @@
  * handshake revisions, `server/discover` in the stateless 2026-07-28 one, whose results
  * also carry the server's identity and caching hints. It stands in for the SDK's
  * `Server`, which adds more to a cold start than the benchmark's limit allows
- * (docs/performance.md, bench/framing.ts). The SDK stays the reference: the end-to-end
+ * (docs/performance.md, bench/decisions.ts). The SDK stays the reference: the end-to-end
  * tests speak to this server through its clients, v1 and v2, in both eras.
  *
  * @example
