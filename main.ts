@@ -27,6 +27,8 @@ const ENV_NAMES = [
   "SESSION_BUDDY_TLS_KEY",
   "SESSION_BUDDY_ALLOWED_ORIGINS",
   "SESSION_BUDDY_FORWARD_TOKEN",
+  "SESSION_BUDDY_SEAL_KEY_FILE",
+  "SESSION_BUDDY_SEAL_EVERY",
   "HOME",
   "XDG_DATA_HOME",
   "NO_COLOR",
@@ -66,6 +68,22 @@ async function main(args: string[]): Promise<number> {
       // Loaded on demand so that serving never pays for the token code.
       const { newSecret } = await import("./src/cli/token.ts");
       console.log(newSecret());
+      return 0;
+    }
+    case "seal-init": {
+      // Loaded on demand: only this command and the serving Worker use the sealing code.
+      const { createKeyFile } = await import("./src/seal/key_file.ts");
+      try {
+        console.log(await createKeyFile(invocation.keyFile, Date.now()));
+      } catch (error) {
+        console.error(`session-buddy: ${error instanceof Error ? error.message : error}`);
+        return 1;
+      }
+      console.error(
+        `session-buddy: sealing key written to ${invocation.keyFile} (mode 0600). ` +
+          "Keep the verification key printed above somewhere this host cannot write: " +
+          "sessions verify --verification-key needs it, and it is not shown again.",
+      );
       return 0;
     }
     case "token": {

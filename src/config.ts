@@ -33,6 +33,41 @@ export interface ServeConfig {
   staleAfterMs: number;
   /** Serve MCP over Streamable HTTP (SPEC 8.1) instead of stdio; null for stdio. */
   http: HttpConfig | null;
+  /** Seal the store's history (SPEC 10); null when no sealing key is given. */
+  seal: SealConfig | null;
+}
+
+/** How a server or forwarder seals its history. */
+export interface SealConfig {
+  /** The sealing key file (absolute), read and moved forward by the serving Worker. */
+  keyFile: string;
+  /** The length of a period: one seal each. */
+  everyMs: number;
+}
+
+/**
+ * `--seal-key-file` (or `SESSION_BUDDY_SEAL_KEY_FILE`) and `--seal-every` (or
+ * `SESSION_BUDDY_SEAL_EVERY`, default 15m); null when no key file is given.
+ */
+export function sealConfig(
+  flags: Flags,
+  env: Record<string, string | undefined>,
+  cwd: string,
+): SealConfig | null {
+  const file = flags["--seal-key-file"] ?? (env.SESSION_BUDDY_SEAL_KEY_FILE || undefined);
+  const every = flags["--seal-every"] ?? (env.SESSION_BUDDY_SEAL_EVERY || undefined);
+  if (file === undefined) {
+    if (every !== undefined) {
+      throw new UsageError("--seal-every needs a sealing key: --seal-key-file PATH");
+    }
+    return null;
+  }
+  if (file.trim() === "") throw new UsageError("--seal-key-file needs a value");
+  const everyMs = parseDuration(every ?? "15m", "--seal-every");
+  if (everyMs < 10_000 || everyMs > 24 * 3600_000) {
+    throw new UsageError(`invalid --seal-every '${every}': use 10s to 24h`);
+  }
+  return { keyFile: absolute(file, cwd), everyMs };
 }
 
 /** Where and how `serve --http` listens. */
@@ -92,6 +127,7 @@ export function serveConfig(
     );
   }
   config.http = httpConfig(flags, repeated, env, platform.cwd);
+  config.seal = sealConfig(flags, env, platform.cwd);
   return config;
 }
 
@@ -259,5 +295,6 @@ export function storeConfig(
     logLevel: level as LogLevel,
     staleAfterMs,
     http: null,
+    seal: null,
   };
 }

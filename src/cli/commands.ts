@@ -5,6 +5,7 @@ import { type SessionView, statsOf, statsWindow, viewOf } from "../sessions/quer
 import type { SessionRecord } from "../sessions/session.ts";
 import type { FeedEntry, SessionStore } from "../store/port.ts";
 import { formatDuration, formatLocal, paintStatus, table } from "./format.ts";
+import { historyLines, isHistoryLine, pruneCommand, verifyCommand } from "./history.ts";
 
 /** What a command needs around it; `write` prints one line to stdout. */
 export interface CommandContext {
@@ -151,6 +152,11 @@ export async function runStoreCommand(
       for await (const r of ctx.store.range(sinceMs, untilMs)) {
         await ctx.write(JSON.stringify(viewOf(r, nowMs, ctx.staleAfterMs)));
       }
+      // A whole store's export carries its history, so that it verifies offline (SPEC 10).
+      const history = ctx.store.history?.();
+      if (history && command.sinceMs === undefined && command.untilMs === undefined) {
+        for await (const line of historyLines(history.source())) await ctx.write(line);
+      }
       return { code: 0 };
     }
     case "reap": {
@@ -183,8 +189,18 @@ export async function runStoreCommand(
             }`,
         );
       }
+      if (command.retentionMs !== undefined && ctx.store.prune) {
+        const { removed } = await ctx.store.prune(nowMs - command.retentionMs);
+        if (removed > 0 && !ctx.json) {
+          await ctx.write(`Pruned ${removed} session${removed === 1 ? "" : "s"} past retention.`);
+        }
+      }
       return { code: 0 };
     }
+    case "verify":
+      return await verifyCommand(ctx, command);
+    case "prune":
+      return await pruneCommand(ctx, command.beforeMs);
     case "tail":
       return await tail(ctx);
     case "import":
@@ -278,6 +294,8 @@ async function importRecords(ctx: CommandContext): Promise<CommandOutcome> {
     } catch {
       return { code: 1, error: `line ${i + 1} is not JSON; nothing was imported` };
     }
+    // An export's history lines belong to the store it came from: this store writes its own.
+    if (isHistoryLine(value)) continue;
     const parsed = parseExportedRecord(value);
     if (!parsed.ok) {
       return { code: 1, error: `line ${i + 1}: ${parsed.reason}; nothing was imported` };

@@ -30,6 +30,13 @@ const VALUE_FLAGS = [
   "--to-db",
   "--forward-token-file",
   "--batch-size",
+  "--key-file",
+  "--seal-key-file",
+  "--seal-every",
+  "--verification-key",
+  "--file",
+  "--before",
+  "--retention",
 ] as const;
 /** Flags that take no value. */
 const SWITCHES = ["--json", "--plain-http", "--require-auth", "--once"] as const;

@@ -40,6 +40,8 @@ export function parseForwardCommand(rest: string[], flags: Flags, cwd: string): 
     "--once",
     "--batch-size",
     "--forward-token-file",
+    "--seal-key-file",
+    "--seal-every",
   ]);
   const collector = flags["--collector"];
   const toDb = flags["--to-db"];

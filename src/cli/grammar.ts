@@ -1,5 +1,5 @@
 /**
- * The operator commands' grammar: `sessions list|show|tail|reap|export|import` and
+ * The operator commands' grammar: `sessions list|show|tail|reap|export|import|verify|prune` and
  * `stats`, with their flags, read into a {@linkcode StoreCommand}. Plain data in; the
  * commands themselves run in `commands.ts`.
  */
@@ -35,7 +35,11 @@ export type StoreCommand =
   | StatsCommand
   | { name: "show"; id: string }
   | { name: "tail" }
-  | { name: "reap"; olderThanMs?: number }
+  /** `retentionMs`: also prune the sessions that ended longer ago than that. */
+  | { name: "reap"; olderThanMs?: number; retentionMs?: number }
+  /** `keys`: verification keys as given; `file`: an export to verify instead of the store. */
+  | { name: "verify"; keys: string[]; file: string | null }
+  | { name: "prune"; beforeMs: number }
   | { name: "export"; sinceMs?: number; untilMs?: number }
   /** `file`: an absolute path, or null for stdin (`-` or nothing). */
   | { name: "import"; file: string | null };
@@ -133,17 +137,54 @@ export function parseStoreCommand(
       allowOnly("sessions tail", flags, ["--json"]);
       return { command: { name: "tail" }, json };
     case "reap": {
-      allowOnly("sessions reap", flags, ["--older-than", "--json"]);
+      allowOnly("sessions reap", flags, ["--older-than", "--retention", "--json"]);
       const olderThan = flags["--older-than"];
+      const retention = flags["--retention"];
       return {
         command: {
           name: "reap",
           olderThanMs: olderThan === undefined
             ? undefined
             : parseDuration(olderThan, "--older-than"),
+          retentionMs: retention === undefined ? undefined : parseDuration(retention, "--retention"),
         },
         json,
       };
+    }
+    case "verify": {
+      allowOnly("sessions verify", flags, ["--verification-key", "--file", "--json"]);
+      const given = flags["--verification-key"];
+      if (given !== undefined && given.trim() === "") {
+        throw new UsageError("--verification-key needs a value (sbvk1..., from seal init)");
+      }
+      const keys = given === undefined ? [] : given.split(",").map((k) => k.trim());
+      const bad = keys.findIndex((k) => !/^sbvk1\.[0-9a-f]{16}\.[0-9a-f]{64}$/.test(k));
+      if (bad >= 0) {
+        // Never echo what was given: it may be a key with a typo in it.
+        throw new UsageError(
+          `invalid --verification-key (number ${bad + 1}): expected sbvk1.<16 hex>.<64 hex>, as seal init printed it`,
+        );
+      }
+      const file = flags["--file"];
+      if (file !== undefined && file.trim() === "") throw new UsageError("--file needs a value");
+      return {
+        command: {
+          name: "verify",
+          keys,
+          file: file === undefined ? null : absolute(file, cwd),
+        },
+        json,
+      };
+    }
+    case "prune": {
+      allowOnly("sessions prune", flags, ["--before", "--json"]);
+      const before = flags["--before"];
+      if (before === undefined) {
+        throw new UsageError(
+          "sessions prune needs --before TIME (ISO 8601, or a duration ago such as 90d)",
+        );
+      }
+      return { command: { name: "prune", beforeMs: parseWhen(before, now, "--before") }, json };
     }
     case "import":
       allowOnly("sessions import", flags, ["--json"]);

@@ -7,6 +7,7 @@ import {
   type Platform,
   readSecret,
   type ServeConfig,
+  sealConfig,
   serveConfig,
   storeConfig,
 } from "../config.ts";
@@ -24,6 +25,7 @@ export type Invocation =
   | { kind: "version" }
   | { kind: "secret" }
   | { kind: "token"; secret: string; user: string; ttlMs: number }
+  | { kind: "seal-init"; keyFile: string }
   | { kind: "store"; command: StoreCommand; json: boolean; config: ServeConfig }
   | { kind: "forward"; command: ForwardCommand; token: string | null; config: ServeConfig };
 
@@ -61,6 +63,22 @@ export function parseInvocation(
     if (user.trim() === "") throw new UsageError("--user needs a value");
     return { kind: "token", secret, user, ttlMs: parseDuration(flags["--ttl"] ?? "24h", "--ttl") };
   }
+  if (command === "seal") {
+    allowOnly("seal init", flags, ["--key-file"]);
+    if (rest[1] !== "init") {
+      throw new UsageError(
+        rest[1] === undefined
+          ? "seal needs a subcommand: seal init --key-file PATH"
+          : `unknown command 'seal ${rest[1].slice(0, 64)}': use seal init --key-file PATH`,
+      );
+    }
+    if (rest.length > 2) throw new UsageError(`unexpected argument '${rest[2]!.slice(0, 64)}'`);
+    const file = flags["--key-file"];
+    if (file === undefined || file.trim() === "") {
+      throw new UsageError("seal init needs --key-file PATH: where to create the sealing key");
+    }
+    return { kind: "seal-init", keyFile: absolute(file, platform.cwd) };
+  }
   if (command === "sessions" || command === "stats") {
     const { command: store, json } = parseStoreCommand(rest, flags, now, platform.cwd);
     return { kind: "store", command: store, json, config: storeConfig(flags, env, platform) };
@@ -70,6 +88,7 @@ export function parseInvocation(
     const { "--db-ca": ca, ...local } = flags;
     const forward = parseForwardCommand(rest.slice(1), flags, platform.cwd);
     const config = storeConfig(local, env, platform);
+    config.seal = forward.mode === "send" ? sealConfig(flags, env, platform.cwd) : null;
     if (config.db.kind === "postgres") {
       throw new UsageError(
         "forward sends a Deno KV store's sessions (a file or KV Connect): a PostgreSQL store is a fleet store already",
@@ -102,6 +121,8 @@ export function parseInvocation(
     "--plain-http",
     "--secret-file",
     "--require-auth",
+    "--seal-key-file",
+    "--seal-every",
   ]);
   return { kind: "serve", config: serveConfig(flags, repeated, env, platform) };
 }

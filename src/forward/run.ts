@@ -11,6 +11,7 @@ import { openKvStore } from "../store/kv/open.ts";
 import { type ForwardState, KvOutbox } from "../store/kv/outbox.ts";
 import { type KvLocation, locationName } from "../store/location.ts";
 import { openStore } from "../store/open.ts";
+import { sealingProblem, startSealing } from "../serve/sealing.ts";
 import type { ServeConfig } from "../config.ts";
 import { forward } from "./forwarder.ts";
 import { collectorTarget, type ForwardTarget, storeTarget } from "./target.ts";
@@ -50,6 +51,11 @@ export async function runForward(run: ForwardRun): Promise<RunOutcome> {
     const { target: spec, once, batch } = run.command;
     await setupLogging({ level: run.config.logLevel, file: null });
     const log = getLog("forward");
+    const seal = run.config.seal;
+    if (seal) {
+      const problem = await sealingProblem(opened.store, seal);
+      if (problem) return { code: 1, error: problem };
+    }
     let target: ForwardTarget;
     if (spec.kind === "collector") target = collectorTarget(spec.url, run.token);
     else {
@@ -61,6 +67,14 @@ export async function runForward(run: ForwardRun): Promise<RunOutcome> {
       });
       target = storeTarget(locationName(spec.location), store);
     }
+    // The forwarder seals its store's history as a server does (SPEC 10).
+    const sealer = seal
+      ? startSealing(
+        opened.store.history(),
+        seal,
+        (error) => log.error(`Sealing failed, will try again: ${reasonOf(error)}`),
+      )
+      : null;
     try {
       log.info(`Forwarding ${locationName(location)} to ${target.name}`);
       const result = await forward({
@@ -83,6 +97,7 @@ export async function runForward(run: ForwardRun): Promise<RunOutcome> {
       if (once) log.info(`Forwarded ${plural(result.delivered, "session")} to ${target.name}`);
       return { code: 0 };
     } finally {
+      await sealer?.stop();
       await target.close();
       await shutdownLogging();
     }

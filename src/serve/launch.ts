@@ -165,7 +165,8 @@ async function runWorker(
   first: ToWorker,
   grant?: ForwardGrant,
 ): Promise<number> {
-  const inputs = first.type === "command" && first.command.name === "import" && first.command.file
+  const inputs = first.type === "command" &&
+      (first.command.name === "import" || first.command.name === "verify") && first.command.file
     ? [first.command.file]
     : [];
   const remote = config.db.kind === "kv-connect" ? await kvConnectHosts(config.db) : [];

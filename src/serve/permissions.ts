@@ -1,6 +1,6 @@
 /**
  * The Worker's permissions, derived from the configuration: read and write on the store's
- * folder and on the log file, net on exactly the HTTP listener's address when there is
+ * folder, on the log file and on the sealing key file (and the file that replaces it), net on exactly the HTTP listener's address when there is
  * one, and nothing else.
  */
 import type { ServeConfig } from "../config.ts";
@@ -15,7 +15,9 @@ export function folderOf(path: string): string {
 }
 
 /** The places the serving code may read and write. */
-export function servingPaths(config: Pick<ServeConfig, "db" | "logFile">): string[] {
+export function servingPaths(
+  config: Pick<ServeConfig, "db" | "logFile"> & Partial<Pick<ServeConfig, "seal">>,
+): string[] {
   const paths: string[] = [];
   const db = config.db;
   // A Unix socket is read and written as a file; a TCP database needs no file at all.
@@ -23,6 +25,8 @@ export function servingPaths(config: Pick<ServeConfig, "db" | "logFile">): strin
   // Deno KV writes -wal and -shm files beside the store, hence its whole folder.
   if (db.kind === "file") paths.push(folderOf(db.path));
   if (config.logFile) paths.push(config.logFile);
+  // The sealing key moves forward by a write beside it and a rename over it.
+  if (config.seal) paths.push(config.seal.keyFile, `${config.seal.keyFile}.next`);
   return paths;
 }
 
@@ -76,7 +80,7 @@ export function forwardGrant(
 
 /** The permission options the serving Worker is created with. */
 export function workerPermissions(
-  config: Pick<ServeConfig, "db" | "logFile" | "http">,
+  config: Pick<ServeConfig, "db" | "logFile" | "http"> & Partial<Pick<ServeConfig, "seal">>,
   /** Files the Worker only reads: the input of `sessions import`. */
   inputs: string[] = [],
   /** A KV Connect store's hosts, from its metadata exchange. */

@@ -14,6 +14,7 @@ import { locationName } from "../store/location.ts";
 import { openStore } from "../store/open.ts";
 import type { SessionStore } from "../store/port.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
+import { type Sealer, sealingProblem, startSealing } from "./sealing.ts";
 
 function post(message: FromWorker): void {
   // The outer process may end this Worker as soon as it hears of a stop or a failure.
@@ -37,11 +38,13 @@ async function verifierFor(secret: string | null): Promise<Verifier> {
 /** Runs one operator command on the store and reports its exit status. */
 async function command(message: Extract<ToWorker, { type: "command" }>): Promise<void> {
   const { config } = message;
-  // Only reap and import write; the other commands never create or change a store.
-  const readOnly = message.command.name !== "reap" && message.command.name !== "import";
+  // Only reap, import and prune write; the other commands never create or change a store.
+  const readOnly = !["reap", "import", "prune"].includes(message.command.name);
+  // An export verifies offline: no store is opened for it.
+  const offline = message.command.name === "verify" && message.command.file !== null;
   let opened: SessionStore;
   try {
-    opened = await openStore(config.db, {
+    opened = await openStore(offline ? { kind: "memory" } : config.db, {
       readOnly,
       password: config.dbPassword,
       ca: message.dbCa,
@@ -72,7 +75,9 @@ async function command(message: Extract<ToWorker, { type: "command" }>): Promise
       warn: (line) => Deno.stderr.write(encoder.encode(`session-buddy: ${line}\n`)).then(() => {}),
       readInput: () => {
         const command = message.command;
-        if (command.name === "import" && command.file) return Deno.readTextFile(command.file);
+        if ((command.name === "import" || command.name === "verify") && command.file) {
+          return Deno.readTextFile(command.file);
+        }
         return new Response(Deno.stdin.readable).text();
       },
     });
@@ -114,6 +119,21 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
     });
     return;
   }
+  let sealer: Sealer | null = null;
+  if (config.seal) {
+    const problem = await sealingProblem(opened, config.seal);
+    if (problem) {
+      await opened.close();
+      await shutdownLogging();
+      post({ type: "fatal", message: problem });
+      return;
+    }
+    sealer = startSealing(
+      opened.history!(),
+      config.seal,
+      (error) => log.error(`Sealing failed, will try again: ${reasonOf(error)}`),
+    );
+  }
   // Said once serving has begun: a start that fails is one line (SPEC 2).
   const warnOpen = () => {
     if (config.secret) return;
@@ -137,6 +157,8 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
   let stopping: Promise<void> | null = null;
   const closeAll = async (before: () => Promise<void>) => {
     await before();
+    // Periods over by now are sealed before the store is let go.
+    await sealer?.stop();
     await opened.close();
     log.debug("Server stopped");
     await shutdownLogging();
@@ -164,6 +186,7 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
         rssBytes: () => Deno.memoryUsage().rss,
       });
     } catch (error) {
+      await sealer?.stop();
       await opened.close();
       await shutdownLogging();
       post({ type: "fatal", message: reasonOf(error) });

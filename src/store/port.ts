@@ -7,6 +7,8 @@
 import type { SessionEndEvent, SessionStartEvent } from "../sessions/events.ts";
 import type { CursorPosition, SessionFilter, SessionView } from "../sessions/query.ts";
 import type { EndSource, SessionRecord } from "../sessions/session.ts";
+import type { Seal } from "../seal/seal.ts";
+import type { HistorySource } from "../seal/verify.ts";
 
 /** How long change-feed entries are kept for `sessions tail`, on every store. */
 export const FEED_TTL_MS = 7 * 24 * 3600 * 1000;
@@ -76,6 +78,27 @@ export interface StoreObserver {
 
 export { StoreError, type StoreErrorKind } from "./errors.ts";
 
+/** The heads of writers' chains a seal vouches for: writer, its last entry's seq and hash. */
+export type SealedHeads = Record<string, { s: number; h: string }>;
+
+/** A store's tamper-evident history (SPEC 10), for sealing, verifying and pruning. */
+export interface StoreHistory {
+  /** Each writer's last entry dated before `until` (ms), of the heads that moved since `since`. */
+  headsBefore(until: number, since: SealedHeads): Promise<SealedHeads>;
+  /** Every head the seals of `keyId` have vouched for so far. */
+  sealedHeads(keyId: string): Promise<SealedHeads>;
+  /** Stores a seal unless its period is sealed already (false then); `all` as above, after it. */
+  putSeal(seal: Seal, all: SealedHeads): Promise<boolean>;
+  /** The history and records as the verifier reads them. */
+  source(): HistorySource;
+}
+
+/** What `sessions prune` did. */
+export interface PruneOutcome {
+  /** Sessions removed (each named in a tombstone entry). */
+  removed: number;
+}
+
 /**
  * A session store; every method may throw a {@linkcode StoreError} (the tools answer it as
  * `store error: ...`).
@@ -135,6 +158,13 @@ export interface SessionStore {
    * never has. Absent on stores that cannot be forwarded from (PostgreSQL).
    */
   forwardBacklog?(): Promise<ForwardBacklog | null>;
+  /** The store's history; absent on stores that keep none. */
+  history?(): StoreHistory;
+  /**
+   * Removes the sessions that ended before `beforeMs`, leaving a tombstone entry that names
+   * them, so the history still verifies; absent on stores that keep no history.
+   */
+  prune?(beforeMs: number): Promise<PruneOutcome>;
   /** A small read that succeeds when the store answers (for `/healthz`). */
   check(): Promise<void>;
   /** Tells `observer` of every commit and retry from now on. */

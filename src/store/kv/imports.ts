@@ -10,6 +10,7 @@ import {
   candidateNumber,
   type SessionRecord,
 } from "../../sessions/session.ts";
+import type { EntryBody } from "../../seal/entry.ts";
 import { StoreError } from "../errors.ts";
 import type { ImportOptions, ImportOutcome } from "../port.ts";
 import { importInOrder, touches } from "../import_order.ts";
@@ -78,7 +79,7 @@ async function update(
   if (merged.status !== stored.status) {
     op.delete(statusKey(stored, stored.status)).set(statusKey(merged, merged.status), null);
   }
-  const res = await ctx.commit(op);
+  const res = await ctx.record(op, [{ k: "import", id: stored.session_id, r: merged }]);
   return res.ok ? { kind: "updated", sessionId: stored.session_id } : undefined;
 }
 
@@ -95,7 +96,7 @@ async function write(
     const seq = await ctx.kv.get<number>(idSeqKey(numbered.base));
     if ((seq.value ?? 0) < numbered.n) op.check(seq).set(seq.key, numbered.n);
   }
-  const res = await ctx.commit(setRecord(op, record));
+  const res = await ctx.record(setRecord(op, record), [imported(record)]);
   return res.ok ? { kind: "written", sessionId: record.session_id } : undefined;
 }
 
@@ -115,10 +116,15 @@ async function renumber(
     if (candidate.value) continue;
     const moved = renumbered(record, candidateId(base, n));
     const op = ctx.kv.atomic().check(event).check(seq).check(candidate).set(seq.key, n);
-    const res = await ctx.commit(setRecord(op, moved));
+    const res = await ctx.record(setRecord(op, moved), [imported(moved)]);
     return res.ok ? { kind: "renumbered", sessionId: moved.session_id } : undefined;
   }
   throw new StoreError("failed", `no free id for ${record.session_id} among ${base}'s next ones`);
+}
+
+/** The history entry of a record that arrived by import. */
+function imported(record: SessionRecord): EntryBody {
+  return { k: "import", id: record.session_id, r: record };
 }
 
 /** Adds a new session's record, event entry and index keys to `op`. */
@@ -135,8 +141,11 @@ function setRecord(op: Deno.AtomicOperation, record: SessionRecord): Deno.Atomic
   return op;
 }
 
-/** The most record bytes one commit of new records carries (Deno KV allows 819,200). */
-const FRESH_COMMIT_BYTES = 400_000;
+/**
+ * The most record bytes one commit of new records carries: each goes in twice, as itself
+ * and in its history entry, with its index keys (Deno KV allows 819,200 in all).
+ */
+const FRESH_COMMIT_BYTES = 250_000;
 
 /**
  * A batch of exported records: those that meet nothing (their event and id not stored, and
@@ -171,6 +180,7 @@ export async function importMany(
     options.signal?.throwIfAborted();
     const res = await withRetry(async () => {
       const op = ctx.kv.atomic();
+      const bodies: EntryBody[] = [];
       for (const f of group) {
         const record = records[f.index]!;
         op.check(f.event).check(f.held);
@@ -179,8 +189,9 @@ export async function importMany(
           op.check(f.seq).set(f.seq.key, numbered.n);
         }
         setRecord(op, record);
+        bodies.push(imported(record));
       }
-      return await ctx.commit(op);
+      return await ctx.record(op, bodies);
     });
     if (!res.ok) continue; // Another writer got in: these go record by record below.
     for (const f of group) {

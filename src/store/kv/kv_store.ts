@@ -5,9 +5,19 @@
  * (the index keys that follow a start).
  */
 import { ComposedStore, type StoreParts } from "../composed_store.ts";
-import type { ForwardBacklog, SessionStore, StoreObserver } from "../port.ts";
+import { Lanes } from "../lanes.ts";
+import type {
+  ForwardBacklog,
+  PruneOutcome,
+  SessionStore,
+  StoreHistory,
+  StoreObserver,
+} from "../port.ts";
+import { addEntries, KvHistory } from "./history.ts";
+import { pruneBefore } from "./prune.ts";
+import { adoptRecords } from "./adopt.ts";
 import { KvOutbox } from "./outbox.ts";
-import { type KvContext, timedCommit } from "./context.ts";
+import { type KvContext, recorder, timedCommit } from "./context.ts";
 import type { KvHandle } from "./deadline.ts";
 import { INDEX_BATCH, IndexWriter, ORPHAN_AFTER_MS } from "./index_writer.ts";
 import { importMany, importRecord } from "./imports.ts";
@@ -30,6 +40,7 @@ export class KvSessionStore extends ComposedStore implements SessionStore {
   readonly #kv: KvHandle;
   readonly #ownsKv: boolean;
   readonly #indexer: IndexWriter;
+  readonly #ctx: KvContext;
   protected readonly parts: StoreParts;
   #observer: StoreObserver | null = null;
 
@@ -48,11 +59,14 @@ export class KvSessionStore extends ComposedStore implements SessionStore {
     super();
     this.#kv = kv;
     this.#ownsKv = ownsKv;
+    const commit = (op: Deno.AtomicOperation) => timedCommit(op, this.#observer);
     const ctx: KvContext = {
       kv,
       retry: { ...retry, onRetry: () => this.#observer?.retry() },
-      commit: (op) => timedCommit(op, this.#observer),
+      commit,
+      record: recorder(new Lanes(), commit, addEntries),
     };
+    this.#ctx = ctx;
     this.#indexer = new IndexWriter(
       kv,
       ctx.retry,
@@ -102,6 +116,21 @@ export class KvSessionStore extends ComposedStore implements SessionStore {
     if (await outbox.state() === null) return null;
     const { sessions, oldestAt } = await outbox.waiting();
     return { waiting: sessions, oldestAt };
+  }
+
+  /** The store's history: chains, heads and seals (SPEC 10). */
+  history(): StoreHistory {
+    return new KvHistory(this.#kv);
+  }
+
+  /** Takes every record into the history once, for a store written before it began. */
+  async adopt(): Promise<number> {
+    return await adoptRecords(this.#ctx);
+  }
+
+  /** Removes sessions ended before `beforeMs`, leaving tombstone entries that name them. */
+  async prune(beforeMs: number): Promise<PruneOutcome> {
+    return await pruneBefore(this.#ctx, beforeMs);
   }
 
   /** A small read that succeeds when the store answers (for `/healthz`). */

@@ -36,7 +36,8 @@ export async function endSession(
     }
     op.set(feedKey(now.getTime(), event.session_id, "end"), null, { expireIn: FEED_TTL_MS });
     markChanged(op, event.session_id, now.getTime(), mark.value);
-    const res = await ctx.commit(op);
+    const kind = source === "reaper" ? "reap" : "end";
+    const res = await ctx.record(op, [{ k: kind, id: event.session_id, r: outcome.record }]);
     return res.ok ? { kind: "ended", ...outcome } : undefined;
   }, ctx.retry);
 }
@@ -74,6 +75,10 @@ export async function heartbeat(
       op.delete(statusKey(before, before.status)).set(statusKey(before, "active"), null);
     }
     markChanged(op, sessionId, now.getTime(), mark.value);
-    return (await ctx.commit(op)).ok ? "alive" : undefined;
+    // A plain heartbeat moves only last_seen_at, which the history leaves out (SPEC 10); a
+    // session the reaper had closed coming back is a change it keeps.
+    const revived = before.status !== outcome.record.status;
+    const bodies = revived ? [{ k: "revive" as const, id: sessionId, r: outcome.record }] : [];
+    return (await ctx.record(op, bodies)).ok ? "alive" : undefined;
   }, ctx.retry);
 }

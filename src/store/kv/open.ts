@@ -14,9 +14,10 @@ import type { SessionStore } from "../port.ts";
 /**
  * The layout version written into every store, for future migrations. 2: a start's index
  * keys may follow its record (`unindexed` markers), which a program that knows only 1
- * would not list; such a program refuses the store instead.
+ * would not list; such a program refuses the store instead. 3: every change is also an
+ * entry of the history (SPEC 10), which a program that knows only 2 would not write.
  */
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 const LAYOUT_KEY: Deno.KvKey = ["meta", "layout"];
 
 /**
@@ -86,6 +87,7 @@ export async function openKvStore(
   // Every read and commit of a remote store is held to a deadline.
   const handle: KvHandle = local ? kv : new DeadlineKv(kv);
   try {
+    let adopt = false;
     await withRetry(async () => {
       const layout = await handle.get<number>(LAYOUT_KEY);
       const older = layout.value === null ||
@@ -97,6 +99,8 @@ export async function openKvStore(
       if (older && options.readOnly) return true;
       if (older) {
         const res = await handle.atomic().check(layout).set(LAYOUT_KEY, LAYOUT_VERSION).commit();
+        // A store of an older layout may hold records the history has not seen.
+        adopt = layout.value !== null;
         return res.ok ? true : undefined;
       }
       if (typeof layout.value !== "number" || layout.value > LAYOUT_VERSION) {
@@ -108,6 +112,7 @@ export async function openKvStore(
       ? new KvSessionStore(handle, {}, true)
       : new KvSessionStore(handle, {}, true, REMOTE_GROUPS, REMOTE_CHECKS);
     if (options.onIndexError) store.onIndexError = options.onIndexError;
+    if (adopt) await store.adopt();
     // Markers left by a process that died: their sessions are listed, but not indexed.
     if (!options.readOnly) await store.sweep();
     return { kv, store: local ? store : new DeadlineStore(store), kvStore: store };

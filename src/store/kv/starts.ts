@@ -5,6 +5,7 @@
  * store where its events are stored already, and the rest committed as a group again or
  * one by one.
  */
+import type { EntryBody } from "../../seal/entry.ts";
 import type { SessionStartEvent } from "../../sessions/events.ts";
 import {
   baseSessionId,
@@ -41,7 +42,8 @@ export interface PendingStart {
 // Two checks per start and one per id base (see checksOf): 72 at most, of the 100 checks
 // Deno KV allows in one atomic operation.
 export const MAX_GROUP = 24;
-const MAX_GROUP_BYTES = 600_000;
+// Each record goes in twice: as itself, and in its history entry.
+const MAX_GROUP_BYTES = 360_000;
 // Counters are per second and component, so only the most recent few are worth keeping.
 const SEQ_CACHE_SIZE = 256;
 
@@ -219,6 +221,7 @@ export class KvStarts {
     const op = this.#ctx.kv.atomic();
     const next = new Map<string, number>();
     const results = new Map<string, StartOutcome>();
+    const bodies: EntryBody[] = [];
     let bytes = 0;
     for (const item of leaders.values()) {
       const base = bases.get(item.event.event_id)!;
@@ -238,6 +241,7 @@ export class KvStarts {
         .set(sessionKey(record.session_id), encoded)
         .set(unindexedKey(record.session_id), unindexedOf(record, item.now.getTime()));
       markChanged(op, record.session_id, item.now.getTime());
+      bodies.push({ k: "start", id: record.session_id, r: record });
       results.set(item.event.event_id, { kind: "tracked", record });
     }
     for (const [base, n] of next) {
@@ -246,7 +250,7 @@ export class KvStarts {
     }
     let committed: Deno.KvCommitResult | Deno.KvCommitError;
     try {
-      committed = await this.#ctx.commit(op);
+      committed = await this.#ctx.record(op, bodies);
     } catch (error) {
       if (isLockedError(error)) throw error;
       return false;
@@ -334,7 +338,7 @@ export class KvStarts {
       .set(sessionKey(record.session_id), encodeRecord(record))
       .set(unindexedKey(record.session_id), unindexedOf(record, now.getTime()));
     markChanged(op, record.session_id, now.getTime());
-    const res = await this.#ctx.commit(op);
+    const res = await this.#ctx.record(op, [{ k: "start", id: record.session_id, r: record }]);
     if (!res.ok) return undefined;
     this.#rememberSeq(base, seq.key, n, res.versionstamp);
     this.#indexer.add(record, res.versionstamp, now.getTime());
