@@ -70,7 +70,7 @@ export async function runForward(run: ForwardRun): Promise<RunOutcome> {
     // The forwarder seals its store's history as a server does (SPEC 10).
     const sealer = seal
       ? startSealing(
-        opened.store.history(),
+        opened.kvStore.history(),
         seal,
         (error) => log.error(`Sealing failed, will try again: ${reasonOf(error)}`),
       )

@@ -14,7 +14,7 @@ import { locationName } from "../store/location.ts";
 import { openStore } from "../store/open.ts";
 import type { SessionStore } from "../store/port.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
-import { type Sealer, sealingProblem, startSealing } from "./sealing.ts";
+import type { Sealer } from "./sealing.ts";
 
 function post(message: FromWorker): void {
   // The outer process may end this Worker as soon as it hears of a stop or a failure.
@@ -121,6 +121,8 @@ async function serve(message: Extract<ToWorker, { type: "start" }>): Promise<voi
   }
   let sealer: Sealer | null = null;
   if (config.seal) {
+    // Loaded only when sealing is asked for: serving without it does not pay for it.
+    const { sealingProblem, startSealing } = await import("./sealing.ts");
     const problem = await sealingProblem(opened, config.seal);
     if (problem) {
       await opened.close();
