@@ -64,8 +64,8 @@ export function sealConfig(
   }
   if (file.trim() === "") throw new UsageError("--seal-key-file needs a value");
   const everyMs = parseDuration(every ?? "15m", "--seal-every");
-  if (everyMs < 10_000 || everyMs > 24 * 3600_000) {
-    throw new UsageError(`invalid --seal-every '${every}': use 10s to 24h`);
+  if (everyMs < 1000 || everyMs > 24 * 3600_000) {
+    throw new UsageError(`invalid --seal-every '${every}': use 1s to 24h`);
   }
   return { keyFile: absolute(file, cwd), everyMs };
 }

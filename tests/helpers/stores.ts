@@ -43,6 +43,11 @@ export interface TestStore {
   readonly db: string;
   /** The Deno KV file, for the checks of KV internals; null for other kinds. */
   readonly kvPath: string | null;
+  /**
+   * The SQLite file behind a Deno KV store, the local file or the one a KV Connect server
+   * keeps, as an intruder on its host would open it; null for PostgreSQL.
+   */
+  readonly kvBacking: string | null;
   /** The PostgreSQL database, for checks of its own; null for other kinds. */
   readonly database: PgDatabase | null;
   /** The stored record of a session (parsed JSON), or null when there is none. */
@@ -113,6 +118,7 @@ const KV: StoreKind = {
       env: { SESSION_BUDDY_DB: path },
       db: path,
       kvPath: path,
+      kvBacking: path,
       database: null,
       // Opening a missing KV file would create it: a store nothing has written reads empty.
       readRecord: async (id) => (await exists(path)) ? await kvReadRecord(path, id) : null,
@@ -137,6 +143,7 @@ const KV_CONNECT: StoreKind = {
       env: { SESSION_BUDDY_DB: url, DENO_KV_ACCESS_TOKEN: shim.token },
       db: url,
       kvPath: null,
+      kvBacking: path,
       database: null,
       readRecord: (id) => read(() => kvReadRecord(path, id), null),
       sessionIds: () => read(() => kvSessionIds(path), []),
@@ -214,6 +221,7 @@ function postgresKind(name: "postgres" | "postgres-socket"): StoreKind {
         env: { SESSION_BUDDY_DB: db },
         db,
         kvPath: null,
+        kvBacking: null,
         database,
         async readRecord(id) {
           try {
