@@ -240,6 +240,7 @@ function checkKey(
 ): KeyCheck {
   const trusted: Seal[] = [];
   let prev: Seal | null = null;
+  let prevStored: Seal | null = null;
   for (const seal of seals) {
     const name = `seal of period ${seal.n} of key ${key} (${isoTime(seal.from)} to ${
       isoTime(seal.until)
@@ -247,7 +248,7 @@ function checkKey(
     const bad = (why: string) =>
       problems.add({ kind: "bad_seal", message: `${name} ${why}`, key, period: seal.n });
     if (prev !== null && prev.n === seal.n) {
-      if (canonicalJson(prev) !== canonicalJson(seal)) bad("is stored twice, differently");
+      if (canonicalJson(prevStored) !== canonicalJson(seal)) bad("is stored twice, differently");
       continue;
     }
     // A real period n starts at least n periods after the epoch and not after now; a
@@ -261,6 +262,11 @@ function checkKey(
       bad("does not verify: its mac is wrong for this key and period");
       continue;
     }
+    // A sealer names only the heads that moved since its last seal: a writer it leaves
+    // out stands where the seal before left it.
+    const vouched: Seal = prev === null
+      ? seal
+      : { ...seal, heads: { ...prev.heads, ...seal.heads } };
     if (prev === null && seal.n > 0) {
       problems.add({
         kind: "missing_period",
@@ -284,14 +290,15 @@ function checkKey(
     }
     if (prev !== null) {
       for (const [w, head] of Object.entries(prev.heads)) {
-        const now = seal.heads[w];
+        const now = vouched.heads[w];
         if (now === undefined || now.s < head.s) {
           bad(`says writer ${w} is at #${now?.s ?? 0}, behind #${head.s} of period ${prev.n}`);
         }
       }
     }
-    trusted.push(seal);
-    prev = seal;
+    trusted.push(vouched);
+    prev = vouched;
+    prevStored = seal;
   }
   return { key, seals: trusted, lastUntil: trusted[trusted.length - 1]?.until ?? -Infinity };
 }
@@ -642,6 +649,7 @@ export async function verifyHistory(
       const fields = fieldDiff(d.r, record, ["last_seen_at"]);
       d.problem.fields = fields;
       if (fields.length > 0) d.problem.message += `; ${fields.join(", ")} differs from the record`;
+      problems.add(d.problem);
     }
     deferred.delete(id);
     const state = sessions.get(id);

@@ -77,7 +77,8 @@ export class KvHistory implements StoreHistory {
         }
       }
       const before = since[writer];
-      if (head && (!before || before.s !== head.s)) heads[writer] = { s: head.s, h: head.h };
+      // A head only moves on: one a seal vouched for is never taken back.
+      if (head && (!before || head.s > before.s)) heads[writer] = { s: head.s, h: head.h };
     }
     return heads;
   }
