@@ -648,7 +648,11 @@ export async function verifyHistory(
     for (const d of deferred.get(id) ?? []) {
       const fields = fieldDiff(d.r, record, ["last_seen_at"]);
       d.problem.fields = fields;
-      if (fields.length > 0) d.problem.message += `; ${fields.join(", ")} differs from the record`;
+      if (fields.length > 0) {
+        // The fields say more than the generic reason after the colon.
+        const base = d.problem.message.slice(0, d.problem.message.indexOf(": "));
+        d.problem.message = `${base}: ${fields.join(", ")} differs from the record`;
+      }
       problems.add(d.problem);
     }
     deferred.delete(id);
