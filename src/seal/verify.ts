@@ -386,7 +386,15 @@ export async function verifyHistory(
     const isCarried = carried.has(w);
     const marker = markers.get(w);
     const heads = sealHeads.get(w);
-    const cover = coverage.get(w) ?? [];
+    // A sealer vouches for every writer of the store: a writer no seal of a key names has
+    // no entry the key's periods could have covered, so any dated in them came later.
+    const cover = coverage.get(w) ??
+      (isCarried ? [] : checked.filter((k) => k.seals.length > 0).map((k) => ({
+        key: k.key,
+        seals: [],
+        lastUntil: k.lastUntil,
+        i: 0,
+      })));
     const reportedSealHead = new Set<string>();
     let expect = 1;
     let prevH: string | null = GENESIS;

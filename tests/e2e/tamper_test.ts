@@ -238,6 +238,24 @@ for (const kind of KV_KINDS) {
         record.event_id = crypto.randomUUID();
         await kv.set(["session", record.session_id], enc.encode(JSON.stringify(record)));
       }, (r) => named(r, "unexplained_record", /-forged/));
+      await t("a forged writer's backdated entry", async (kv) => {
+        // A chain of its own, no seal touched: the entry claims a period sealed already.
+        const file = await readKeyFile(s.keyFile);
+        const entry = await kv.get<Uint8Array>(["session", victim]);
+        const record = JSON.parse(dec.decode(entry.value!));
+        record.session_id = `${victim}-ghost`;
+        record.event_id = crypto.randomUUID();
+        const chain = new Chain(newWriterId(), null);
+        const [forged] = chain.draft(
+          [{ k: "start", id: record.session_id, r: record }],
+          file.from - 2000,
+        );
+        await kv.atomic()
+          .set(["entry", forged!.w, 1], forged)
+          .set(["head", forged!.w], { s: 1, h: forged!.h, at: forged!.at })
+          .set(["session", record.session_id], enc.encode(JSON.stringify(record)))
+          .commit();
+      }, (r) => named(r, "unsealed_entry", /-ghost/));
       await t("an entry under another period's key", async (kv) => {
         // Root on the host reads the current key and seals a backdated entry with it.
         const file = await readKeyFile(s.keyFile);

@@ -125,6 +125,13 @@ export class DeadlineStore<S extends SessionStore> implements SessionStore {
   active() {
     return this.inner.active();
   }
+  // The history's reads and commits are each held to the deadline by DeadlineKv.
+  history() {
+    return this.inner.history!();
+  }
+  prune(...args: Parameters<NonNullable<SessionStore["prune"]>>) {
+    return this.inner.prune!(...args);
+  }
   observe(...args: Parameters<SessionStore["observe"]>) {
     this.inner.observe(...args);
   }
