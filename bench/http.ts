@@ -1,7 +1,7 @@
 /**
  * `deno task bench:http`: the Streamable HTTP transport (issue 11). `ours` (`session-buddy
  * serve --http 127.0.0.1:PORT`, as `deno task start` runs it) beside FLOOR-HTTP and
- * FLOOR-HTTP-KV (bench/floor_http.ts: `Deno.serve` + the SDK's stateless
+ * FLOOR-HTTP-KV (bench/floor.ts given a port: `Deno.serve` + the SDK's stateless
  * `WebStandardStreamableHTTPServerTransport`, a no-op tool or one Deno KV commit per call),
  * all in one run, spoken to with `fetch` (raw JSON-RPC POSTs to `/mcp`). Phases: cold start
  * (spawn to the first 200 of `GET /healthz`); sequential starts on one keep-alive connection;
@@ -78,7 +78,7 @@ const kvHeld = (prefix: Deno.KvKey) => async (store: string, ids: string[]) => {
   return { found: ids.filter((id) => held.has(id)).length };
 };
 const floor = (tools: string) => (store: string, port?: number) =>
-  benchProgram("floor_http.ts", [tools, store, String(port)], homeOf(store));
+  benchProgram("floor.ts", [tools, store, String(port)], homeOf(store));
 const KINDS: Kind[] = [{
   label: "ours",
   command: (store, port) =>
