@@ -1,13 +1,9 @@
 /**
- * `deno task bench:forward`: how fast `session-buddy forward` empties a host's store into a
- * loopback collector (issue 20: at least 1,000 starts/s). Each round fills a fresh host store
- * with N started sessions (`sessions import`), then, interleaved: `forward --once --collector`
- * to a collector on a Deno KV file (process start included), and the baseline `sessions
- * import` of the same records straight into a fresh store, the store's own import rate.
+ * `deno task bench:forward`: how fast `forward --once --collector` empties a host's store into
+ * a loopback collector (target: 1,000 starts/s), interleaved round by round with `sessions
+ * import` of the same records into a fresh store (the baseline), process start included.
  *
  *     deno task bench:forward [--quick] [--sessions N]
- *
- * Always exits 0 once the run completes; the last line of stdout is one JSON object.
  */
 import { freePort, startHttpServer } from "../tests/helpers/http.ts";
 import { mintToken, runProgram, SECRET, startArgs } from "../tests/helpers/server.ts";

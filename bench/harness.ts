@@ -1,18 +1,10 @@
 /**
- * The one harness every benchmark is declared on: options and sizes, phases (subjects
- * measured round by round, taking turns), figures per server, targets as ratios to a
- * baseline, the report, the servers under test and the clients that drive them, clean-up,
- * and the final one-line JSON object:
- *
- *     const b = new Bench("perf", ["ours", "FLOOR"], FIGURES, { "--keep": false });
- *     const S = b.sizes({ seqCalls: [250, 10] });                // [full, --quick]
- *     await b.run(() => b.phase({ name, measures, rounds, setup, run, done }));
- *     b.vs("FLOOR", "p50 <= 1.3x FLOOR", "start_p50_ms", "<= 1.3");
- *     b.report([b.title("performance")], [notes]);
- *     await b.finish({ ...its own keys });                        // the last line
+ * The one harness every benchmark is declared on: options and `[full, --quick]` sizes, phases
+ * (subjects measured round by round, taking turns, settled before each block), figures per
+ * server, targets as ratios to a baseline, the report (figure table, targets, verdict), the
+ * servers under test and their clients, clean-up, and the final one-line JSON object.
  */
-// tests/helpers/server.ts asks `deno info` for the module cache when it loads: only where
-// children may be run (bench/list_scale.ts runs none, and may run without --allow-run).
+// tests/helpers/server.ts runs `deno info` when it loads: only where children may be run.
 const helpers = (await Deno.permissions.query({ name: "run" })).state === "granted"
   ? await import("../tests/helpers/server.ts")
   : null;
@@ -76,10 +68,7 @@ export function proc(...paths: string[]): string {
 }
 export const loadAverage = () => proc("/proc/loadavg").split(" ").slice(0, 3).join(" ");
 
-/**
- * Flushes dirty pages (or what `flush` flushes: a CHECKPOINT) and pauses, before each
- * measured block: one server's writeback must not land on the next one's calls.
- */
+/** Flushes dirty pages (or runs `flush`, a CHECKPOINT) and pauses before a measured block. */
 export async function settle(ms = 150, flush?: () => Promise<unknown>): Promise<void> {
   await (flush ? flush() : new Deno.Command("sync").output()).catch(() => {});
   await sleep(ms);
@@ -101,10 +90,7 @@ export function add(to: Sample, s: Sample): Sample {
   return to;
 }
 
-/**
- * `n` calls of `one` with `depth` in flight. `one` returns its latency (recorded), null (a
- * call not timed) or false (nothing left: this lane stops).
- */
+/** `n` calls of `one`, `depth` in flight; it returns a latency, null (not timed) or false (stop). */
 export async function drive(
   n: number,
   depth: number,
@@ -147,18 +133,15 @@ export async function together<T>(group: T[], work: (t: T) => Promise<Sample>): 
 
 /** A server process: its output drained (the tail kept for errors), its memory, its stop. */
 export class Child {
-  /** The processes not yet stopped, for stopping them all when a run fails. */
   static readonly live = new Set<Child>();
   readonly child: Deno.ChildProcess;
   readonly pid: number;
   exit: Deno.CommandStatus | null = null;
-  /** The ids it acknowledged as stored, and its calls that failed. */
   readonly acked: string[] = [];
   failed = 0;
   protected errTail = "";
   protected done: Promise<unknown>;
 
-  /** `readStdout`: false when a subclass reads it. */
   constructor(readonly label: string, cmd: Command, readStdout = true) {
     this.child = helpers!.spawnPiped(cmd, cmd.env);
     this.pid = this.child.pid;
@@ -186,7 +169,7 @@ export class Child {
       Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024;
     return { rss: mb("VmRSS"), hwm: mb("VmHWM") };
   }
-  /** RSS at rest: after 500 ms, the median of five readings 100 ms apart (and VmHWM). */
+  /** RSS at rest: the median of five readings 100 ms apart after 500 ms (and VmHWM). */
   async restingRss(): Promise<{ rss: number; hwm: number }> {
     const readings: number[] = [];
     for (let i = 0; i < 5; i++) {
@@ -195,7 +178,6 @@ export class Child {
     }
     return { rss: median(readings), hwm: this.memory().hwm };
   }
-  /** Open file descriptors (each connection holds one). */
   fds(): number {
     const out = new Deno.Command("ls", { args: [`/proc/${this.pid}/fd`] }).outputSync().stdout;
     return new TextDecoder().decode(out).split("\n").filter((l) => l.trim() !== "").length;
@@ -221,7 +203,6 @@ export class Child {
     Child.live.delete(this);
     return code;
   }
-  /** Stops it as its clients do (a SIGTERM; RpcClient: closing stdin). */
   close(): Promise<number> {
     return this.stop();
   }
@@ -251,7 +232,6 @@ export class RpcClient extends Child {
       rest = parts.pop()!;
       for (const line of parts.filter((l) => l.trim() !== "")) {
         const msg = JSON.parse(line) as Message;
-        // Notifications and server requests are ignored.
         if (typeof msg.id === "number" && ("result" in msg || "error" in msg)) {
           this.#pending.get(msg.id)?.(msg);
           this.#pending.delete(msg.id);
@@ -320,7 +300,7 @@ export class HttpChild extends Child {
   }
 }
 
-/** What the SDK's client sends; the SDK's server transport insists on both types. */
+/** What the SDK's client sends (its server transport insists on both types). */
 export const MCP_HEADERS = {
   "content-type": "application/json",
   accept: "application/json, text/event-stream",
@@ -363,7 +343,7 @@ export class HttpConn {
       .then((r) => r.message, () => null);
     return { reply, ms: performance.now() - t0 };
   }
-  /** What an MCP client does first (the servers are stateless: once per client is enough). */
+  /** What an MCP client does first (once per client: the servers are stateless). */
   async initialize(): Promise<void> {
     const init = await this.post("initialize", INIT);
     if (!init.message?.result) throw new Error(`initialize failed: HTTP ${init.status}`);
@@ -392,16 +372,16 @@ export function tracked(reply: Message | null): string | null {
   return s?.status === "tracked" && typeof s.session_id === "string" ? s.session_id : null;
 }
 
-/** A server under test: how it runs on a store, and what its starts leave there. */
+/**
+ * A server under test: its command on `store` (over HTTP on `port` when given), the tool a
+ * start calls, the id a reply acknowledges (default: `tracked`), and how many of `ids` the
+ * store holds (absent for a server that stores nothing).
+ */
 export interface Kind {
   label: string;
-  /** Its command on `store` (a file, a database URL); over HTTP on `port` when given. */
   command(store: string, port?: number): Command;
-  /** The tool a start calls, with `track_session_start`'s arguments. */
   tool: string;
-  /** The id a reply acknowledges as stored (default: `tracked`). */
   acked?(args: Message, reply: Message | null): string | null;
-  /** How many of `ids` the store holds (and its rows); absent for a server that stores nothing. */
   held?(store: string, ids: string[]): Promise<{ found: number; rows?: number }>;
 }
 /** The acknowledgement of one start of `kind`, counted on `server`. */
@@ -439,40 +419,34 @@ export class HttpServer extends HttpChild {
 // ---------------------------------------------------------------------------------------
 // Phases, figures, targets
 
-/** A phase: its subjects (set up once), measured round by round, each subject in turn. */
+/**
+ * A phase: subjects set up once, measured `rounds` times each in turn (after `warmupRounds`
+ * not counted; reversed on odd rounds when `alternate`), `settle` before each block (default
+ * `settle()`), then `done` with each label's (column's) samples summed, and `teardown`.
+ */
 export interface Phase<S> {
   name: string;
-  /** What it measures, for the log and the reader. */
   measures: string;
-  /** Rounds measured; `warmupRounds` more come first and are not counted. */
   rounds: number;
   warmupRounds?: number;
-  /** Reverses the order of the subjects on odd measured rounds. */
   alternate?: boolean;
-  /** Before each measured block (default: `settle()`); `false` for none. */
   settle?: (() => Promise<void>) | false;
   setup(): Promise<S[]> | S[];
-  /** The server (column) a subject's samples count for; default: its `label`. */
   label?(s: S): string;
-  /** One measured block of one subject. */
   run(s: S, round: number): Promise<Sample>;
-  /** Sets the figures from every label's samples summed over the rounds. */
   done?(label: string, total: Sample): void;
   teardown?(subjects: S[]): Promise<unknown> | void;
 }
 
-/** What a store held of what its servers acknowledged, counted after a phase. */
+/** What a store held of what its servers acknowledged (null: stores nothing; exit null: running). */
 export interface Stored {
   phase: string;
   server: string;
   acknowledged: number;
-  /** Acknowledged ids the store holds; null for a server that stores nothing. */
   stored: number | null;
-  /** Rows in the store (when counted: every phase on it so far, warm-ups included). */
   rows?: number;
   failed_calls: number;
   lost: number | null;
-  /** The exit status, once stopped; null while running. */
   exit: number | null;
 }
 
@@ -480,7 +454,6 @@ export interface Stored {
 export class Bench<F extends string> {
   readonly began = performance.now();
   readonly quick: boolean;
-  /** Every option's value: its default, or what the command line gave. */
   readonly opts: Record<string, boolean | number | string>;
   readonly figures: Record<string, Record<F, number | null>>;
   readonly targets: {
@@ -492,17 +465,11 @@ export class Bench<F extends string> {
     limit: string;
     pass: boolean;
   }[] = [];
-  /** Per target: the figure row it is printed on, and what its line says instead of a ratio. */
   readonly #shown: { row: string; detail?: string }[] = [];
   readonly stored: Stored[] = [];
-  /** Run at the end, and when a run fails (the last registered first). */
   readonly #cleanups: (() => unknown)[] = [];
 
-  /**
-   * `options`: each option besides --quick with its default. A boolean one is a switch; a
-   * number or a string one takes a value (`--sessions 1000` or `--sessions=1000`), and a
-   * number must be a positive integer (`1_000_000` allowed).
-   */
+  /** `options` besides --quick, with defaults: a boolean is a switch; a number is positive. */
   constructor(
     readonly name: string,
     readonly servers: readonly string[],
@@ -558,7 +525,6 @@ export class Bench<F extends string> {
     console.error(`[bench ${this.name} ${s}s] ${message}`);
   }
 
-  /** Registers `fn` to run at the end (and when the run fails). */
   atEnd(fn: () => unknown): void {
     this.#cleanups.unshift(fn);
   }
@@ -604,7 +570,6 @@ export class Bench<F extends string> {
     for (const f of figures) this.set(server, `${prefix}_${f}` as F, value[f]!);
   }
 
-  /** The report's first line: what ran, at which sizes, on what. */
   title(what: string, cores = true): string {
     return `session-buddy ${what} (${this.quick ? "QUICK counts, not meaningful" : "full"}; ` +
       `deno ${Deno.version.deno}; ${cores ? `${navigator.hardwareConcurrency} cores; ` : ""}` +
@@ -708,12 +673,10 @@ export class Bench<F extends string> {
   }
 
   /**
-   * Clients calling back to back over HTTP, each on a keep-alive connection of its own:
-   * `clients` per group (servers on one store, one column `label`; `row` in the stored
-   * table), spread over its servers, for `rounds` of `ms` after an uncounted burst of a sixth
-   * (the code paths of concurrent calls get compiled first). Sets `<prefix>_calls_s`,
-   * `_p50_ms`, `_p99_ms`, `_failed` and `_lost`: acknowledged starts missing from the store,
-   * while running or after a SIGTERM stop. `meter` wraps each measured block.
+   * `clients` per group (servers on one store) calling back to back over HTTP, each on its own
+   * keep-alive connection, `rounds` of `ms` after an uncounted burst of a sixth. Sets
+   * `<prefix>_calls_s`, `_p50_ms`, `_p99_ms`, `_failed`, `_lost` (acknowledged starts missing
+   * from the store, running or after a SIGTERM stop). `meter` wraps each measured block.
    */
   async clients(o: {
     name: string;
@@ -758,8 +721,7 @@ export class Bench<F extends string> {
         const running = [];
         for (const g of o.groups) running.push(await this.count(o.name, g.row, g.servers));
         for (const { conn } of [...conns.values()].flat()) conn.close();
-        // Stopped (SIGTERM: ours answers what is in progress and writes what waits), then
-        // the stores are looked at again.
+        // SIGTERM (ours answers what is in progress, writes what waits), then counted again.
         for (const [i, g] of o.groups.entries()) {
           const exits: number[] = [];
           for (const server of g.servers) exits.push(await server.stop());
@@ -771,10 +733,7 @@ export class Bench<F extends string> {
     });
   }
 
-  /**
-   * A target: `ours / baseline` against the limit that `limit` begins with (`<= 1.3`,
-   * `>= 2, 0 failed`); `extra` must hold too. `row` is the figure row it is printed on.
-   */
+  /** A target: `ours / baseline` against `limit` (`<= 1.3`, `>= 2, 0 failed`) and `extra`. */
   target(
     name: string,
     figure: string,
@@ -843,7 +802,6 @@ export class Bench<F extends string> {
       quick: this.quick,
       ...fields,
       seconds: round((performance.now() - this.began) / 1000, 1),
-      // A benchmark with no servers or targets carries its own figures.
       ...(this.servers.length > 0 ? { figures: this.figures } : {}),
       ...(this.targets.length > 0 ? { targets: this.targets, pass: this.passed } : {}),
     }));

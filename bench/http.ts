@@ -1,17 +1,10 @@
 /**
- * `deno task bench:http`: the Streamable HTTP transport (issue 11). `ours` (`session-buddy
- * serve --http 127.0.0.1:PORT`, as `deno task start` runs it) beside FLOOR-HTTP and
- * FLOOR-HTTP-KV (bench/floor_http.ts: `Deno.serve` + the SDK's stateless
- * `WebStandardStreamableHTTPServerTransport`, a no-op tool or one Deno KV commit per call),
- * all in one run, spoken to with `fetch` (raw JSON-RPC POSTs to `/mcp`). Phases: cold start
- * (spawn to the first 200 of `GET /healthz`); sequential starts on one keep-alive connection;
- * 64 clients calling back to back (calls/s, latency, failed, lost: acknowledged starts missing
- * from the store, while running and after a SIGTERM stop); RSS per idle keep-alive connection.
+ * `deno task bench:http`: the Streamable HTTP transport. `ours` (`serve --http`) beside
+ * FLOOR-HTTP and FLOOR-HTTP-KV (bench/floor.ts given a port), in one run, spoken to with
+ * `fetch`. Phases: cold start (to the first 200 of `GET /healthz`); sequential starts on one
+ * keep-alive connection; 64 clients back to back (failed, lost); RSS per idle connection.
  *
  *     deno task bench:http [--quick] [--keep]
- *
- * Always exits 0 once the run completes (targets are reported, not enforced); the last line
- * of stdout is one JSON object with every figure.
  */
 import { freePort } from "../tests/helpers/http.ts";
 import {
@@ -78,7 +71,7 @@ const kvHeld = (prefix: Deno.KvKey) => async (store: string, ids: string[]) => {
   return { found: ids.filter((id) => held.has(id)).length };
 };
 const floor = (tools: string) => (store: string, port?: number) =>
-  benchProgram("floor_http.ts", [tools, store, String(port)], homeOf(store));
+  benchProgram("floor.ts", [tools, store, String(port)], homeOf(store));
 const KINDS: Kind[] = [{
   label: "ours",
   command: (store, port) =>

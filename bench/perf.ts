@@ -1,19 +1,11 @@
 /**
- * `deno task bench`: session-buddy over MCP stdio (issue 5) beside its baselines, all in one
- * run, each a subprocess spoken to in newline-delimited JSON-RPC written and read here (the
- * client costs the same, and little, for every server): `ours` as `deno task start` runs it;
- * FLOOR and FLOOR-KV (bench/floor.ts: a bare MCP SDK server, no-op or one Deno KV commit per
- * call); `peer`, the reference server @modelcontextprotocol/server-memory (create_entities and
- * add_observations), on an empty store and on one of 10,000 entities (`peer-10k`). Phases:
- * cold start (spawn to the answers of initialize and tools/list, median of 20); sequential
- * starts and ends (p50/p99, calls/s); pipelined calls/s (16 in flight); RSS after 1,000 and
- * 100,000 tracked sessions, and peak RSS; 4 processes on one store. The stores are counted
- * after each phase, so lost writes show.
+ * `deno task bench`: session-buddy over MCP stdio beside its baselines, in one run, each a
+ * subprocess spoken to in newline-delimited JSON-RPC: `ours`; FLOOR and FLOOR-KV
+ * (bench/floor.ts); `peer`, @modelcontextprotocol/server-memory, empty and holding 10,000
+ * entities (`peer-10k`). Phases: cold start, sequential starts and ends, pipelined calls,
+ * RSS after 1,000 and 100,000 sessions, 4 processes on one store; stores counted after each.
  *
  *     deno task bench [--quick] [--with-list] [--keep]
- *
- * Always exits 0 once the run completes (targets are reported, not enforced); the last line
- * of stdout is one JSON object with every figure.
  */
 import { CONFIG, DEV_FLAGS, endArgs, ROOT, startArgs, withStore } from "../tests/helpers/server.ts";
 import {

@@ -1,22 +1,12 @@
 /**
- * `deno task bench:pg`: the PostgreSQL store's benchmark (issue 12, item 7). Our server on
- * PostgreSQL (`SESSION_BUDDY_DB=postgres://...`, a fresh database per phase) beside FLOOR-PG
- * (bench/floor.ts: one autocommitted `INSERT` per call through the store's driver, npm:pg, on
- * a database of its own), in one run on one cluster, spoken to over stdio as bench/perf.ts
- * does: sequential starts (p50/p99, calls/s); 16 in flight on one connection; 4 processes on
- * one database against 4 FLOOR-PG on one; two collectors (`serve --http`) on one database
- * with 64 clients calling back to back (calls/s, latency, failed, lost). After each phase the
- * databases are asked for every acknowledged id; CPU time per call is measured for the
- * servers, the backends serving them and this client. The cluster: SESSION_BUDDY_TEST_PG_URL
- * (an admin URL) when set, else one started from the binaries found here, durable as a
- * production one (fsync, synchronous_commit, full_page_writes on); `--fsync-off` uses the
- * tests' cluster instead (fsync=off: CPU and round trips only).
+ * `deno task bench:pg`: our server on PostgreSQL (a fresh database per phase) beside FLOOR-PG
+ * (bench/floor.ts pg: one autocommitted INSERT per call through npm:pg), over stdio as
+ * bench/perf.ts: sequential starts, 16 in flight, 4 processes on one database, and two
+ * `serve --http` collectors with 64 clients; ids looked up after each phase; CPU per call of
+ * servers, backends and client. Cluster: SESSION_BUDDY_TEST_PG_URL, else a durable one
+ * started here; `--fsync-off` uses the tests' cluster (fsync=off). Exits 1 without PostgreSQL.
  *
  *     deno task bench:pg [--quick] [--fsync-off] [--keep]   # --keep: the databases stay
- *
- * Always exits 0 once the run completes (targets are reported, not enforced); exits 1 when
- * there is no PostgreSQL here or a server does not start. The last line of stdout is one
- * JSON object with every figure.
  */
 import { freePort } from "../tests/helpers/http.ts";
 import { pg, type PgDatabase, pgMissing, startOwnCluster } from "../tests/helpers/postgres.ts";

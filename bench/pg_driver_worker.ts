@@ -1,7 +1,4 @@
-/**
- * One measurement of bench/decisions.ts's `drivers` part, inside a Worker with the serving
- * Worker's permissions. Both drivers get an empty process environment, as the store's does.
- */
+/** One measurement of bench/decisions.ts's `drivers`, in a Worker with the serving grants. */
 /// <reference lib="deno.worker" />
 import process from "node:process";
 

@@ -1,9 +1,6 @@
 /**
- * `deno task stress`: runs the hardening suite (tests/stress) at its full size and prints
- * its figures as a table and as one JSON line. Exits with the test run's status.
- *
- *     deno task stress                       # full size
- *     SESSION_BUDDY_FUZZ_SEED=123 deno task stress   # replay a fuzz run
+ * `deno task stress`: the hardening suite (tests/stress) at full size, its figures as a table
+ * and one JSON line; exits with the test run's status. SESSION_BUDDY_FUZZ_SEED=N replays.
  */
 import { DEV_FLAGS } from "../tests/helpers/dev_flags.ts";
 import { table } from "./harness.ts";
