@@ -20,11 +20,19 @@ Usage:
                          [--host H] [--user U] [--since T] [--until T] [--limit N] [--json]
   session-buddy sessions show ID [--json]
   session-buddy sessions tail [--json]       follow starts and ends as they happen
-  session-buddy sessions reap [--older-than 12h] [--json]
+  session-buddy sessions reap [--older-than 12h] [--retention 90d] [--json]
                                     end sessions not seen for that long (default:
-                                    the stale-after period), as the reaper
+                                    the stale-after period), as the reaper; with
+                                    --retention also prune what ended before that
   session-buddy sessions export [--since T] [--until T]
-                                    every session started in the range, as NDJSON
+                                    every session started in the range, as NDJSON;
+                                    a whole store's export carries its history
+  session-buddy sessions verify [--verification-key KEY] [--file EXPORT] [--json]
+                                    prove the history untouched: exit 0 with what was
+                                    proved, 1 naming every problem
+  session-buddy sessions prune --before T [--json]
+                                    remove sessions ended before T, leaving tombstone
+                                    entries so the history still verifies
   session-buddy sessions import [FILE|-] [--json]
                                     write exported NDJSON into --db under the import
                                     rules (nothing is dropped): export | import moves
@@ -36,6 +44,9 @@ Usage:
                                     the fleet: a collector's /mcp, or a store; runs
                                     until SIGTERM, or with --once until all is sent
   session-buddy forward --status [--json]    what waits to be forwarded, and since when
+  session-buddy seal init --key-file PATH
+                                    create a sealing key (0600, never overwritten) and
+                                    print its verification key once: keep it elsewhere
   session-buddy --help | --version
 
   T is an ISO 8601 time (2026-02-06T12:00:00Z) or a duration ago (90m, 24h, 7d).
@@ -77,6 +88,12 @@ serve --http options:
                                                  forwards; may repeat
   --plain-http         -                         plain HTTP on a non-loopback host, for a
                                                  TLS-terminating proxy in front
+
+sealing (serve and forward):
+  --seal-key-file FILE SESSION_BUDDY_SEAL_KEY_FILE  seal the history with this key (from
+                                                 seal init) every period, then move the
+                                                 key forward one-way
+  --seal-every DUR     SESSION_BUDDY_SEAL_EVERY  the period (1s to 24h; default 15m)
 
 forward options:
   --collector URL      -                         a collector's MCP endpoint

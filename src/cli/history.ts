@@ -71,7 +71,12 @@ export function exportSource(text: string): HistorySource | string {
   return {
     chains: async function* () {
       for (const [writer, list] of [...chains].sort(([a], [b]) => a < b ? -1 : 1)) {
-        yield { writer, entries: (async function* () { yield* list; })() };
+        yield {
+          writer,
+          entries: (async function* () {
+            yield* list;
+          })(),
+        };
       }
     },
     heads: () => Promise.resolve(heads),
