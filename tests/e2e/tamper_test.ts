@@ -432,7 +432,7 @@ Deno.test("sealing: usage errors and unusable keys are refused plainly, and no k
     const missing = await runProgram(["serve", "--seal-key-file", `${dir}/nope.key`], env);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /cannot use the sealing key/);
-    const { keyFile, vk } = await sealInit(dir);
+    const { keyFile } = await sealInit(dir);
     await Deno.chmod(keyFile, 0o644);
     const open = await runProgram(["serve", "--seal-key-file", keyFile], env);
     assert.equal(open.code, 1);
