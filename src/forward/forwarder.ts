@@ -6,6 +6,7 @@
  * its record arrived.
  */
 import type { KvOutbox, Waiting } from "../store/kv/outbox.ts";
+import type { HistoryOutbox } from "./history.ts";
 import { type ForwardTarget, TargetError } from "./target.ts";
 
 /** The longest pause between two tries of an unreachable target. */
@@ -21,6 +22,8 @@ export interface ForwardLog {
 
 export interface ForwardOptions {
   outbox: KvOutbox;
+  /** The host's history, sent after its records (SPEC 10); none: records only. */
+  history?: HistoryOutbox;
   target: ForwardTarget;
   batch: number;
   /** Forward what waits, then return (instead of running until `stopped`). */
@@ -74,15 +77,30 @@ export async function forward(o: ForwardOptions): Promise<ForwardResult> {
   let delivered = 0;
   let backoff = o.firstBackoffMs ?? 1000;
   let failing = false;
+  let history = o.history && o.target.sendHistory ? o.history : undefined;
   while (!stopping) {
     const batch = await o.outbox.next(o.batch);
-    if (batch.length === 0) {
+    // Records first; the history once none waits.
+    const carried = batch.length === 0 && history ? await nextHistory(history) : null;
+    if (batch.length === 0 && carried === null) {
       if (o.once) break;
       await pause(o.idlePollMs ?? IDLE_POLL_MS);
       continue;
     }
     state.lastAttemptAt = now();
     try {
+      if (carried) {
+        try {
+          await o.target.sendHistory!(carried.history);
+        } catch (error) {
+          if (!(error instanceof TargetError && error.unsupported)) throw error;
+          o.log.warning(`${error.message}: the history is not forwarded, the records are`);
+          history = undefined;
+          continue;
+        }
+        await history!.save(carried.position);
+        continue;
+      }
       await deliver(o.target, batch);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
@@ -110,6 +128,11 @@ export async function forward(o: ForwardOptions): Promise<ForwardResult> {
     backoff = o.firstBackoffMs ?? 1000;
   }
   return { delivered, failed: null };
+}
+
+/** What of the host's history waits, from where the last delivery left it. */
+async function nextHistory(history: HistoryOutbox) {
+  return await history.next(await history.position());
 }
 
 /** Sends the records of `batch`; a session whose record is gone has nothing to send. */

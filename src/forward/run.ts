@@ -12,6 +12,7 @@ import { type ForwardState, KvOutbox } from "../store/kv/outbox.ts";
 import { type KvLocation, locationName } from "../store/location.ts";
 import { openStore } from "../store/open.ts";
 import { sealingProblem, startSealing } from "../serve/sealing.ts";
+import { HistoryOutbox } from "./history.ts";
 import type { ServeConfig } from "../config.ts";
 import { forward } from "./forwarder.ts";
 import { collectorTarget, type ForwardTarget, storeTarget } from "./target.ts";
@@ -79,6 +80,7 @@ export async function runForward(run: ForwardRun): Promise<RunOutcome> {
       log.info(`Forwarding ${locationName(location)} to ${target.name}`);
       const result = await forward({
         outbox,
+        history: new HistoryOutbox(remote ? new DeadlineKv(opened.kv) : opened.kv),
         target,
         batch,
         once,

@@ -5,7 +5,7 @@
  */
 import { CLIENT_CAPABILITIES_KEY, PROTOCOL_VERSION_KEY } from "../mcp/revisions.ts";
 import type { SessionRecord } from "../sessions/session.ts";
-import type { ImportOutcome, SessionStore } from "../store/port.ts";
+import type { CarriedHistory, ImportOutcome, SessionStore } from "../store/port.ts";
 
 /** A fleet store or collector that takes records. */
 export interface ForwardTarget {
@@ -13,6 +13,11 @@ export interface ForwardTarget {
   readonly name: string;
   /** Delivers `records`; throws {@linkcode TargetError} when they may not have arrived. */
   send(records: SessionRecord[]): Promise<ImportOutcome[]>;
+  /**
+   * Delivers the host's history; throws {@linkcode TargetError} as `send` does, with
+   * `unsupported` when the target keeps no forwarded history.
+   */
+  sendHistory?(history: CarriedHistory): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -21,9 +26,12 @@ export class TargetError extends Error {
   override name = "TargetError";
   /** Whether trying again later can help (a refused token or a bad batch cannot). */
   readonly transient: boolean;
-  constructor(message: string, transient = true) {
+  /** The target does not take what was sent at all (an older collector, a store without history). */
+  readonly unsupported: boolean;
+  constructor(message: string, transient = true, unsupported = false) {
     super(message);
     this.transient = transient;
+    this.unsupported = unsupported;
   }
 }
 
@@ -63,7 +71,15 @@ export function bySize(
 const TOOL = "import_sessions";
 const REVISION = "2026-07-28";
 
-interface ToolAnswer {
+/** The collector's tool for a forwarding host's history (SPEC 10). */
+const HISTORY_TOOL = "import_history";
+
+interface ToolStatus {
+  status: string;
+  error: string | null;
+}
+
+interface ToolAnswer extends ToolStatus {
   status: string;
   outcomes: { event_id: string; session_id: string; kind: ImportOutcome["kind"] }[] | null;
   error: string | null;
@@ -80,14 +96,14 @@ export function collectorTarget(url: string, token: string | null): ForwardTarge
     "mcp-name": TOOL,
   };
   if (token) headers.authorization = `Bearer ${token}`;
-  const call = async (records: SessionRecord[]): Promise<ImportOutcome[]> => {
+  const call = async <T extends ToolStatus>(tool: string, args: unknown): Promise<T> => {
     const body = JSON.stringify({
       jsonrpc: "2.0",
       id: ++id,
       method: "tools/call",
       params: {
-        name: TOOL,
-        arguments: { records },
+        name: tool,
+        arguments: args,
         _meta: { [PROTOCOL_VERSION_KEY]: REVISION, [CLIENT_CAPABILITIES_KEY]: {} },
       },
     });
@@ -95,7 +111,7 @@ export function collectorTarget(url: string, token: string | null): ForwardTarge
     try {
       response = await fetch(url, {
         method: "POST",
-        headers,
+        headers: { ...headers, "mcp-name": tool },
         body,
         signal: AbortSignal.timeout(SEND_DEADLINE_MS),
       });
@@ -103,38 +119,47 @@ export function collectorTarget(url: string, token: string | null): ForwardTarge
       throw new TargetError(`cannot reach ${url}: ${reasonOf(error)}`);
     }
     const text = await response.text().catch(() => "");
-    const answer = toolAnswer(text);
+    const answer = toolAnswer<T>(text);
     if (answer === null) {
       const what = response.ok ? "an answer that is not an MCP result" : `HTTP ${response.status}`;
       // 5xx and 429 are a collector (or a proxy before it) that may answer later.
       const transient = !response.ok &&
         (response.status >= 500 || response.status === 429 || response.status === 408);
-      throw new TargetError(`${url} answered ${what}${detailOf(text)}`, transient);
+      // A collector older than the tool answers that it does not know it.
+      const unknown = /unknown tool|not found/i.test(detailOf(text));
+      throw new TargetError(`${url} answered ${what}${detailOf(text)}`, transient, unknown);
     }
-    if (answer.status !== "imported" || !answer.outcomes) {
+    if (answer.status !== "imported") {
       const error = answer.error ?? `status ${answer.status}`;
       // A store error at the collector passes; a refused token or batch does not.
       throw new TargetError(`${url}: ${error}`, /store (error|is busy)/.test(error));
     }
-    return answer.outcomes.map((o) => ({ kind: o.kind, sessionId: o.session_id }));
+    return answer;
   };
   return {
     name: url,
     async send(records) {
       const outcomes: ImportOutcome[] = [];
-      for (const run of bySize(records)) outcomes.push(...await call(run));
+      for (const run of bySize(records)) {
+        const answer = await call<ToolAnswer>(TOOL, { records: run });
+        if (!answer.outcomes) throw new TargetError(`${url}: an import answered no outcomes`);
+        outcomes.push(...answer.outcomes.map((o) => ({ kind: o.kind, sessionId: o.session_id })));
+      }
       return outcomes;
+    },
+    async sendHistory(history) {
+      await call(HISTORY_TOOL, history);
     },
     close: () => Promise.resolve(),
   };
 }
 
 /** The tool's structured result in a JSON-RPC answer, or null when there is none. */
-function toolAnswer(text: string): ToolAnswer | null {
+function toolAnswer<T extends ToolStatus>(text: string): T | null {
   try {
     const reply = JSON.parse(text);
     const result = reply?.result?.structuredContent;
-    if (result && typeof result.status === "string") return result as ToolAnswer;
+    if (result && typeof result.status === "string") return result as T;
   } catch { /* not JSON */ }
   return null;
 }
@@ -163,6 +188,16 @@ export function storeTarget(name: string, store: SessionStore): ForwardTarget {
     async send(records) {
       try {
         return await store.importRecords(records);
+      } catch (error) {
+        throw new TargetError(`${name}: store error: ${reasonOf(error)}`);
+      }
+    },
+    async sendHistory(history) {
+      if (!store.carryHistory) {
+        throw new TargetError(`${name} keeps no forwarded history`, false, true);
+      }
+      try {
+        await store.carryHistory(history);
       } catch (error) {
         throw new TargetError(`${name}: store error: ${reasonOf(error)}`);
       }

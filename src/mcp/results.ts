@@ -72,6 +72,17 @@ export const ImportResultSchema = z.object({
 });
 export type ImportResult = z.output<typeof ImportResultSchema>;
 
+/** What `import_history` answers: how many copies were new, held already, or differed. */
+export const ImportHistoryResultSchema = z.object({
+  status: z.enum(["imported", "error"]),
+  written: z.number().int(),
+  unchanged: z.number().int(),
+  conflicts: z.number().int().describe(
+    "Items that differ from the copy held, or heads behind it: sessions verify names them.",
+  ),
+  error: z.string().nullable(),
+});
+
 /** A published JSON Schema object, as MCP's `inputSchema`/`outputSchema` want it. */
 export type JsonSchemaObject = { type: "object"; [key: string]: unknown };
 

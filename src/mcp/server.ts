@@ -7,6 +7,7 @@ import { type CacheHint, INVALID_PARAMS, JsonRpcError, RpcServer } from "./rpc.t
 import { type ServerDeps, type Tool, toolResult } from "./tool.ts";
 import { getSession } from "./tools/get_session.ts";
 import { importSessions } from "./tools/import_sessions.ts";
+import { importHistory } from "./tools/import_history.ts";
 import { listSessions } from "./tools/list_sessions.ts";
 import { sessionStats } from "./tools/session_stats.ts";
 import { trackSessionEnd } from "./tools/track_session_end.ts";
@@ -40,6 +41,7 @@ export const TOOLS: readonly Tool[] = [
   sessionStats,
   trackSessionHeartbeat,
   importSessions,
+  importHistory,
 ];
 
 /** Builds the MCP server; attach a transport with `server.connect(transport)`. */
@@ -55,7 +57,7 @@ export function createServer(deps: ServerDeps): RpcServer {
       instructions:
         "Tracks admin shell sessions. Call track_session_start when a shell starts, track_session_heartbeat now and then while it runs, " +
         "and track_session_end with the returned session_id when it exits. get_session, list_sessions and session_stats answer who was in which shell, where, when and for how long. " +
-        "import_sessions is for session-buddy forward and moves between stores, never for a shell.",
+        "import_sessions and import_history are for session-buddy forward and moves between stores, never for a shell.",
       onerror: (error) =>
         deps.log.error(`Request failed: ${error instanceof Error ? error.message : error}`),
     },

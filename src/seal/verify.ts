@@ -35,6 +35,26 @@ export interface HistorySource {
    * checked, but they do not explain this store's records. Optional.
    */
   carried?: Set<string>;
+  /**
+   * Keys whose seals are carried copies from other hosts: they vouch only for the writers
+   * they name (this store's own keys vouch for every writer of the store that is not
+   * carried). Filled, like `carried`, at the latest while the seals are read.
+   */
+  carriedKeys?: Set<string>;
+  /** What a forwarding host sent that disagrees with what it had sent before. */
+  conflicts?(): AsyncIterable<CarriedConflict>;
+}
+
+/** A host's history, sent again, that differs from its earlier copy (SPEC 10, forwarding). */
+export interface CarriedConflict {
+  kind: "entry" | "seal" | "head";
+  /** For entries and heads: the writer and seq; for seals: the key id and period. */
+  w?: string;
+  s?: number;
+  key?: string;
+  n?: number;
+  /** When the conflicting copy arrived (ms). */
+  at: number;
 }
 
 /** The verification keys to check seals with, and the time of the check. */
@@ -310,6 +330,7 @@ export async function verifyHistory(
 ): Promise<VerifyReport> {
   const problems = new Problems();
   const carried = src.carried ?? new Set<string>();
+  const carriedKeys = src.carriedKeys ?? new Set<string>();
 
   const markers = new Map<string, { s: number; h: string }>();
   for (const [w, value] of await src.heads()) {
@@ -389,12 +410,14 @@ export async function verifyHistory(
     // A sealer vouches for every writer of the store: a writer no seal of a key names has
     // no entry the key's periods could have covered, so any dated in them came later.
     const cover = coverage.get(w) ??
-      (isCarried ? [] : checked.filter((k) => k.seals.length > 0).map((k) => ({
-        key: k.key,
-        seals: [],
-        lastUntil: k.lastUntil,
-        i: 0,
-      })));
+      (isCarried
+        ? []
+        : checked.filter((k) => k.seals.length > 0 && !carriedKeys.has(k.key)).map((k) => ({
+          key: k.key,
+          seals: [],
+          lastUntil: k.lastUntil,
+          i: 0,
+        })));
     const reportedSealHead = new Set<string>();
     let expect = 1;
     let prevH: string | null = GENESIS;
@@ -690,6 +713,35 @@ export async function verifyHistory(
       seq: c.s,
       session_id: id,
     });
+  }
+
+  for await (const c of src.conflicts?.() ?? []) {
+    const when = isoTime(c.at);
+    if (c.kind === "seal") {
+      problems.add({
+        kind: "bad_seal",
+        message: `the seal of period ${c.n} of key ${c.key} arrived again at ${when}, ` +
+          "different from the copy forwarded before: the host's store was changed",
+        key: c.key,
+        period: c.n,
+      });
+    } else if (c.kind === "head") {
+      problems.add({
+        kind: "cut_short",
+        message: `the host of writer ${c.w} said at ${when} that its chain ends at #${c.s}, ` +
+          "short of what it forwarded before: the host's store was cut short",
+        writer: c.w,
+        seq: c.s,
+      });
+    } else {
+      problems.add({
+        kind: "edited_entry",
+        message: `entry ${c.w}#${c.s} arrived again at ${when}, different from the copy ` +
+          "forwarded before: the host's store was changed",
+        writer: c.w,
+        seq: c.s,
+      });
+    }
   }
 
   problems.summarise();

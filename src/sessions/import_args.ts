@@ -74,3 +74,18 @@ export function parseImportArgs(args: unknown): Parsed<SessionRecord[]> {
   }
   return { ok: true, value: records };
 }
+
+/** `import_history` arguments (SPEC 10), as `tools/list` publishes them. */
+export const ImportHistorySchema = z.object({
+  entries: z.array(z.object({}).loose()).max(1000).optional().describe(
+    "History entries of the forwarding host's store, as `sessions export` writes them after the records.",
+  ),
+  seals: z.array(z.object({}).loose()).max(1000).optional().describe(
+    "Seals of the forwarding host's store.",
+  ),
+  heads: z.record(z.string(), z.object({ s: z.number().int().min(0), h: z.string() }))
+    .optional().describe("The head (last seq and hash) of each of the host's chains now."),
+  token: z.string().nullable().optional().describe(
+    "JWT (HS256); required when the server has SESSION_BUDDY_SECRET set, otherwise ignored.",
+  ),
+});

@@ -7,6 +7,7 @@
 import type { SessionEndEvent, SessionStartEvent } from "../sessions/events.ts";
 import type { CursorPosition, SessionFilter, SessionView } from "../sessions/query.ts";
 import type { EndSource, SessionRecord } from "../sessions/session.ts";
+import type { Entry } from "../seal/entry.ts";
 import type { Seal } from "../seal/seal.ts";
 import type { HistorySource } from "../seal/verify.ts";
 
@@ -93,6 +94,20 @@ export interface StoreHistory {
   source(): HistorySource;
 }
 
+/** A forwarding host's history as it sends it: entries, seals and its chains' heads. */
+export interface CarriedHistory {
+  entries: Entry[];
+  seals: Seal[];
+  heads: SealedHeads;
+}
+
+/** What taking a host's history did: new copies, ones held already, and disagreements. */
+export interface CarryOutcome {
+  written: number;
+  unchanged: number;
+  conflicts: number;
+}
+
 /** What `sessions prune` did. */
 export interface PruneOutcome {
   /** Sessions removed (each named in a tombstone entry). */
@@ -165,6 +180,12 @@ export interface SessionStore {
    * them, so the history still verifies; absent on stores that keep no history.
    */
   prune?(beforeMs: number): Promise<PruneOutcome>;
+  /**
+   * Keeps a forwarding host's history as carried copies (SPEC 10): never overwritten; a copy
+   * that differs from the one held, or a head short of it, is kept as a conflict that
+   * `sessions verify` names. Absent on stores that keep no history.
+   */
+  carryHistory?(history: CarriedHistory): Promise<CarryOutcome>;
   /** A small read that succeeds when the store answers (for `/healthz`). */
   check(): Promise<void>;
   /** Tells `observer` of every commit and retry from now on. */

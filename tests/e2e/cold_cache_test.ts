@@ -66,7 +66,7 @@ Deno.test("on an empty Deno cache: one line for each failure at start, only our 
 
   await t.step("initialize is answered, and stderr holds only the program's own lines", () => {
     assert.equal(serving.version?.name, "session-buddy");
-    assert.equal(serving.tools, 7);
+    assert.equal(serving.tools, 8);
     const all = lines(serving.stderr);
     assert.ok(all.length > 0, "the server logged its start");
     for (const line of all) assert.match(line, OWN_LINE);

@@ -237,7 +237,7 @@ Deno.test("docs/collector.md: the collector starts as shown, and refuses a non-l
         const client = await connectHttp(`${collector.origin}/mcp`);
         try {
           const listed = await client.client.listTools();
-          assert.equal(listed.tools.length, 7);
+          assert.equal(listed.tools.length, 8);
         } finally {
           await client.close();
         }
@@ -524,6 +524,7 @@ Deno.test("docs/clients.md: the Inspector CLI lines list tools and call one with
     assert.equal(listed.code, 0, listed.stderr);
     assert.deepEqual(listed.answer.tools.map((tool: { name: string }) => tool.name).sort(), [
       "get_session",
+      "import_history",
       "import_sessions",
       "list_sessions",
       "session_stats",
@@ -591,7 +592,7 @@ Deno.test("docs/clients.md: the Claude Code configuration reaches the collector 
       },
     });
     try {
-      assert.equal((await client.client.listTools()).tools.length, 7);
+      assert.equal((await client.client.listTools()).tools.length, 8);
       const started = await client.call("track_session_start", startArgs({ token: null }));
       assert.equal(started.status, "tracked", JSON.stringify(started));
       const ended = await client.call("track_session_end", endArgs(String(started.session_id)));

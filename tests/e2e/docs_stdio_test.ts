@@ -165,7 +165,7 @@ Deno.test("docs/clients.md: the MCP client configurations start the server as de
       const server = await startServer({ command: { command, args }, env: configured });
       try {
         const listed = await server.client.listTools();
-        assert.equal(listed.tools.length, 7);
+        assert.equal(listed.tools.length, 8);
         const started = await server.call(
           "track_session_start",
           startArgs({ token: await mintToken() }),
@@ -216,6 +216,7 @@ Deno.test("docs/clients.md: the Inspector CLI examples run as written", async ()
       if (line.includes("tools/list")) {
         assert.deepEqual(answer.tools.map((tool: { name: string }) => tool.name).sort(), [
           "get_session",
+          "import_history",
           "import_sessions",
           "list_sessions",
           "session_stats",

@@ -35,6 +35,7 @@ export const CODES = {
 /** The server's tools, by name. */
 export const TOOL_NAMES = [
   "get_session",
+  "import_history",
   "import_sessions",
   "list_sessions",
   "session_stats",

@@ -132,6 +132,9 @@ export class DeadlineStore<S extends SessionStore> implements SessionStore {
   prune(...args: Parameters<NonNullable<SessionStore["prune"]>>) {
     return this.inner.prune!(...args);
   }
+  carryHistory(...args: Parameters<NonNullable<SessionStore["carryHistory"]>>) {
+    return this.inner.carryHistory!(...args);
+  }
   observe(...args: Parameters<SessionStore["observe"]>) {
     this.inner.observe(...args);
   }

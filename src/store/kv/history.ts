@@ -10,6 +10,7 @@ import type { HistorySource } from "../../seal/verify.ts";
 import type { SessionRecord } from "../../sessions/session.ts";
 import type { SealedHeads, StoreHistory } from "../port.ts";
 import type { KvHandle } from "./deadline.ts";
+import { carriedConflicts } from "./carried.ts";
 import { decodeRecord } from "./records.ts";
 import { withRetry } from "./retry.ts";
 
@@ -102,11 +103,22 @@ export class KvHistory implements StoreHistory {
     });
   }
 
-  /** The store as the verifier reads it. */
+  /** The store as the verifier reads it: its own history, then what hosts forwarded. */
   source(): HistorySource {
     const kv = this.#kv;
+    const carried = new Set<string>();
+    const carriedKeys = new Set<string>();
     return {
-      chains: () => chainsOf(kv),
+      carried,
+      carriedKeys,
+      chains: async function* () {
+        yield* chainsOf(kv, ["entry"]);
+        for await (const chain of chainsOf(kv, ["carried"])) {
+          carried.add(chain.writer);
+          yield chain;
+        }
+      },
+      conflicts: () => carriedConflicts(kv),
       heads: async () => {
         const heads = new Map<string, unknown>();
         for await (const { key, value } of under(kv, ["head"])) heads.set(String(key[1]), value);
@@ -114,6 +126,10 @@ export class KvHistory implements StoreHistory {
       },
       seals: async function* () {
         for await (const { value } of under(kv, ["seal"])) yield value;
+        for await (const { key, value } of under(kv, ["carried_seal"])) {
+          carriedKeys.add(String(key[1]));
+          yield value;
+        }
       },
       records: async function* (): AsyncIterable<SessionRecord> {
         for await (const { value } of under<Uint8Array>(kv, ["session"])) {
@@ -125,9 +141,9 @@ export class KvHistory implements StoreHistory {
   }
 }
 
-/** Every chain, writer by writer, read in one pass over `["entry"]`. */
-async function* chainsOf(kv: KvHandle) {
-  const all = under(kv, ["entry"])[Symbol.asyncIterator]();
+/** Every chain under `prefix`, writer by writer, read in one pass. */
+async function* chainsOf(kv: KvHandle, prefix: Deno.KvKey) {
+  const all = under(kv, prefix)[Symbol.asyncIterator]();
   let next = await all.next();
   while (!next.done) {
     const writer = String(next.value.key[1]);

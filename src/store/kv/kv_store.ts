@@ -7,6 +7,8 @@
 import { ComposedStore, type StoreParts } from "../composed_store.ts";
 import { Lanes } from "../lanes.ts";
 import type {
+  CarriedHistory,
+  CarryOutcome,
   ForwardBacklog,
   PruneOutcome,
   SessionStore,
@@ -16,6 +18,7 @@ import type {
 import { addEntries, KvHistory } from "./history.ts";
 import { pruneBefore } from "./prune.ts";
 import { adoptRecords } from "./adopt.ts";
+import { carryHistory } from "./carried.ts";
 import { KvOutbox } from "./outbox.ts";
 import { type KvContext, recorder, timedCommit } from "./context.ts";
 import type { KvHandle } from "./deadline.ts";
@@ -131,6 +134,11 @@ export class KvSessionStore extends ComposedStore implements SessionStore {
   /** Removes sessions ended before `beforeMs`, leaving tombstone entries that name them. */
   async prune(beforeMs: number): Promise<PruneOutcome> {
     return await pruneBefore(this.#ctx, beforeMs);
+  }
+
+  /** Keeps a forwarding host's history as carried copies (see `carried.ts`). */
+  async carryHistory(history: CarriedHistory): Promise<CarryOutcome> {
+    return await carryHistory(this.#kv, history, Date.now());
   }
 
   /** A small read that succeeds when the store answers (for `/healthz`). */
