@@ -9,7 +9,16 @@ import assert from "node:assert/strict";
 import { Chain, type Entry, newWriterId } from "../../src/seal/entry.ts";
 import { readKeyFile } from "../../src/seal/key_file.ts";
 import { makeSeal } from "../../src/seal/seal.ts";
-import { endArgs, type Running, runProgram, startArgs, startServer } from "../helpers/server.ts";
+import {
+  endArgs,
+  mintToken,
+  type Running,
+  runProgram,
+  SECRET,
+  startArgs,
+  startServer,
+} from "../helpers/server.ts";
+import { freePort, startHttpServer } from "../helpers/http.ts";
 import { type StoreKind, STORES, type TestStore } from "../helpers/contract.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -443,4 +452,72 @@ Deno.test("sealing: usage errors and unusable keys are refused plainly, and no k
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+for (const kind of KV_KINDS) {
+  Deno.test(`[${kind.name}] forwarded seals reach the fleet, and a host cut short after a forward is caught there`, async () => {
+    await withSealed(KV_KINDS[0]!, async (host) => {
+      const fleet = await kind.open();
+      const port = freePort();
+      const collector = await startHttpServer({
+        env: { ...fleet.env, HOME: host.dir, SESSION_BUDDY_SECRET: SECRET },
+        port,
+      });
+      try {
+        const env = {
+          ...host.store.env,
+          HOME: host.dir,
+          SESSION_BUDDY_FORWARD_TOKEN: await mintToken(),
+        };
+        const url = `http://127.0.0.1:${port}/mcp`;
+        const sent = await runProgram(["forward", "--collector", url, "--once"], env);
+        assert.equal(sent.code, 0, sent.stderr);
+        // The fleet holds the host's seals: its history verifies under the host's key.
+        const there = await verify(fleet.env, ["--verification-key", host.vk]);
+        assert.equal(there.code, 0, JSON.stringify(there.report.problems));
+        assert.equal(there.report.records, host.ids.length);
+        const hostKey = there.report.keys.find((k) => host.vk.includes(k.key));
+        assert.ok(hostKey?.checked && hostKey.periods >= 3, JSON.stringify(there.report.keys));
+        // Root on the host cuts its chain short; the next forward tells the fleet.
+        const kv = await Deno.openKv(host.store.kvBacking!);
+        try {
+          const chain = await longestChain(kv);
+          const keep = chain[chain.length - 3]!.value;
+          const op = kv.atomic();
+          for (const e of chain.slice(-2)) op.delete(e.key);
+          op.set(["head", keep.w], { s: keep.s, h: keep.h, at: keep.at });
+          assert.ok((await op.commit()).ok);
+        } finally {
+          kv.close();
+        }
+        const again = await runProgram(["forward", "--collector", url, "--once"], env);
+        assert.equal(again.code, 0, again.stderr);
+        const caught = await verify(fleet.env, ["--verification-key", host.vk]);
+        assert.equal(caught.code, 1, JSON.stringify(caught.report));
+        named(caught.report, "cut_short", /cut short/);
+      } finally {
+        await collector.stop();
+        await fleet.close();
+      }
+    });
+  });
+}
+
+Deno.test("[kv] forward --to-db carries the host's seals into the fleet's store", async () => {
+  await withSealed(KV_KINDS[0]!, async (host) => {
+    const fleet = await KV_KINDS[0]!.open();
+    try {
+      const moved = await runProgram(["forward", "--to-db", fleet.db, "--once"], {
+        ...host.store.env,
+        HOME: host.dir,
+      });
+      assert.equal(moved.code, 0, moved.stderr);
+      const report = await verify(fleet.env, ["--verification-key", host.vk]);
+      assert.equal(report.code, 0, JSON.stringify(report.report.problems));
+      assert.equal(report.report.records, host.ids.length);
+      assert.ok(report.report.keys.some((k) => k.checked && k.periods >= 3));
+    } finally {
+      await fleet.close();
+    }
+  });
 });
