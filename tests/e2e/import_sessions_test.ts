@@ -37,7 +37,9 @@ interface HostExport {
 }
 
 function parseExport(stdout: string): Record_[] {
-  return stdout.trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
+  // The records; a whole store's export carries its history after them (SPEC 10).
+  return stdout.trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l))
+    .filter((r) => "session_id" in r);
 }
 
 let hostExport: Promise<HostExport> | undefined;

@@ -808,7 +808,12 @@ storeTest(
       const heartbeat = byName.get("track_session_heartbeat");
       assert.ok(heartbeat, "track_session_heartbeat is listed");
       assert.notEqual(heartbeat.annotations?.readOnlyHint, true);
-      const writers = ["track_session_start", "track_session_end", "import_sessions", "import_history"];
+      const writers = [
+        "track_session_start",
+        "track_session_end",
+        "import_sessions",
+        "import_history",
+      ];
       for (const name of writers) {
         assert.notEqual(byName.get(name)?.annotations?.readOnlyHint, true, name);
       }
