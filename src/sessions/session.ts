@@ -139,14 +139,31 @@ export function sameStart(a: SessionStartEvent, b: SessionStartEvent): boolean {
   return pick(a) === pick(b);
 }
 
-/** Compact JSON with object keys sorted, so equal data always serialises the same. */
+/**
+ * Compact JSON with object keys sorted, so equal data always serialises the same: what
+ * `JSON.stringify` gives for a copy with sorted keys (`toJSON` honoured, undefined members
+ * left out, undefined in arrays as null), written directly without the copies, since the
+ * verifier of the history runs it once per entry.
+ */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v) => {
-    if (v === null || typeof v !== "object" || Array.isArray(v)) return v;
-    const sorted: Record<string, unknown> = {};
-    for (const k of Object.keys(v).sort()) sorted[k] = (v as Record<string, unknown>)[k];
-    return sorted;
-  });
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
+  const json = (value as { toJSON?: () => unknown }).toJSON;
+  if (typeof json === "function") return canonicalJson(json.call(value));
+  if (Array.isArray(value)) {
+    let out = "[";
+    for (let i = 0; i < value.length; i++) {
+      out += (i > 0 ? "," : "") + (canonicalJson(value[i]) ?? "null");
+    }
+    return out + "]";
+  }
+  let out = "{";
+  for (const k of Object.keys(value).sort()) {
+    const v = canonicalJson((value as Record<string, unknown>)[k]);
+    // A member JSON leaves out (undefined, a function) is left out here too.
+    if (v === undefined) continue;
+    out += (out.length > 1 ? "," : "") + JSON.stringify(k) + ":" + v;
+  }
+  return out + "}";
 }
 
 /**

@@ -38,6 +38,7 @@ Deno.test("parseInvocation: no arguments serve with the defaults", () => {
     logLevel: "info",
     staleAfterMs: 12 * 3600_000,
     http: null,
+    seal: null,
   });
   assert.deepEqual(serve(["serve"]), serve([]));
 });
@@ -479,4 +480,53 @@ Deno.test("serve --http: --allowed-host repeats, the variable splits on commas, 
     usage(["--allowed-host", "a.example"]),
     /--allowed-host is an option of serve --http/,
   );
+});
+
+Deno.test("parseInvocation: sealing options, seal init and the history commands", () => {
+  assert.deepEqual(serve(["serve", "--seal-key-file", "k"]).seal, {
+    keyFile: "/work/k",
+    everyMs: 15 * 60_000,
+  });
+  assert.deepEqual(
+    serve([], { ...HOME, SESSION_BUDDY_SEAL_KEY_FILE: "/k", SESSION_BUDDY_SEAL_EVERY: "1h" }).seal,
+    { keyFile: "/k", everyMs: 3600_000 },
+  );
+  assert.match(usage(["serve", "--seal-every", "5m"]), /--seal-key-file/);
+  assert.match(usage(["serve", "--seal-key-file", "k", "--seal-every", "500ms"]), /--seal-every/);
+  assert.match(usage(["serve", "--seal-key-file", "k", "--seal-every", "2d"]), /1s to 24h/);
+  assert.deepEqual(parseInvocation(["seal", "init", "--key-file", "k"], HOME, LINUX), {
+    kind: "seal-init",
+    keyFile: "/work/k",
+  });
+  assert.match(usage(["seal", "init"]), /--key-file/);
+  assert.match(usage(["seal"]), /seal init/);
+  assert.match(usage(["seal", "open"]), /unknown command 'seal open'/);
+  assert.match(usage(["sessions", "prune"]), /--before/);
+  const key = "zz" + "0".repeat(60);
+  const refused = usage([
+    "sessions",
+    "verify",
+    "--verification-key",
+    `sbvk1.0123456789abcdef.${key}`,
+  ]);
+  assert.ok(!refused.includes(key), refused);
+  assert.match(usage(["sessions", "verify", "--seal-every", "1m"]), /does not take --seal-every/);
+  const inv = parseInvocation(
+    [
+      "sessions",
+      "verify",
+      "--file",
+      "x.ndjson",
+      "--verification-key",
+      `sbvk1.${"a".repeat(16)}.${"b".repeat(64)}`,
+    ],
+    HOME,
+    LINUX,
+  );
+  assert.equal(inv.kind, "store");
+  assert.deepEqual((inv as Extract<Invocation, { kind: "store" }>).command, {
+    name: "verify",
+    keys: [`sbvk1.${"a".repeat(16)}.${"b".repeat(64)}`],
+    file: "/work/x.ndjson",
+  });
 });
