@@ -146,7 +146,9 @@ export function parseStoreCommand(
           olderThanMs: olderThan === undefined
             ? undefined
             : parseDuration(olderThan, "--older-than"),
-          retentionMs: retention === undefined ? undefined : parseDuration(retention, "--retention"),
+          retentionMs: retention === undefined
+            ? undefined
+            : parseDuration(retention, "--retention"),
         },
         json,
       };
@@ -162,7 +164,9 @@ export function parseStoreCommand(
       if (bad >= 0) {
         // Never echo what was given: it may be a key with a typo in it.
         throw new UsageError(
-          `invalid --verification-key (number ${bad + 1}): expected sbvk1.<16 hex>.<64 hex>, as seal init printed it`,
+          `invalid --verification-key (number ${
+            bad + 1
+          }): expected sbvk1.<16 hex>.<64 hex>, as seal init printed it`,
         );
       }
       const file = flags["--file"];

@@ -6,8 +6,8 @@ import {
   defaultDbPath,
   type Platform,
   readSecret,
-  type ServeConfig,
   sealConfig,
+  type ServeConfig,
   serveConfig,
   storeConfig,
 } from "../config.ts";

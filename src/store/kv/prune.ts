@@ -31,7 +31,10 @@ export async function pruneBefore(ctx: KvContext, beforeMs: number): Promise<Pru
     for (const id of ids) removed.add(id);
   };
   // Ended sessions started before the cut are the only candidates (an end follows its start).
-  const ended = ctx.kv.list({ start: ["by_status", "ended"], end: ["by_status", "ended", beforeMs] });
+  const ended = ctx.kv.list({
+    start: ["by_status", "ended"],
+    end: ["by_status", "ended", beforeMs],
+  });
   for await (const { key } of ended) {
     const entry = await withRetry(() => ctx.kv.get<Uint8Array>(sessionKey(String(key[3]))));
     if (!entry.value || !endedBefore(decodeRecord(entry.value), beforeMs)) continue;
