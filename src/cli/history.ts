@@ -71,7 +71,12 @@ export function exportSource(text: string): HistorySource | string {
   return {
     chains: async function* () {
       for (const [writer, list] of [...chains].sort(([a], [b]) => a < b ? -1 : 1)) {
-        yield { writer, entries: (async function* () { yield* list; })() };
+        yield {
+          writer,
+          entries: (async function* () {
+            yield* list;
+          })(),
+        };
       }
     },
     heads: () => Promise.resolve(heads),
@@ -102,7 +107,7 @@ export async function verifyCommand(
     if (!history) {
       return {
         code: 1,
-        error: "this store keeps no history to verify (PostgreSQL stores do not yet)",
+        error: "this store keeps no history to verify",
       };
     }
     source = history.source();
@@ -120,7 +125,7 @@ export async function pruneCommand(
   beforeMs: number,
 ): Promise<CommandOutcome> {
   if (!ctx.store.prune) {
-    return { code: 1, error: "this store keeps no history: prune is for Deno KV stores" };
+    return { code: 1, error: "this store keeps no history to prune" };
   }
   const { removed } = await ctx.store.prune(beforeMs);
   const before = new Date(beforeMs).toISOString();

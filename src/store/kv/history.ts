@@ -131,13 +131,13 @@ async function* chainsOf(kv: KvHandle) {
   let next = await all.next();
   while (!next.done) {
     const writer = String(next.value.key[1]);
-    async function* entries() {
+    const entries = async function* () {
       while (!next.done && String(next.value.key[1]) === writer) {
         const { key, value } = next.value;
         next = await all.next();
         yield { key: { w: writer, s: Number(key[2]) }, value };
       }
-    }
+    };
     const chain = entries();
     yield { writer, entries: chain };
     // Whatever of this chain the verifier left unread is skipped.
