@@ -332,6 +332,45 @@ for (const kind of HISTORY_KINDS) {
     });
   }
 
+  if (kind.name === "postgres") {
+    Deno.test("[postgres] a version-1 database is upgraded: its records are adopted, and it verifies", async () => {
+      const dir = await Deno.makeTempDir({ prefix: "sb-tamper-upgrade-" });
+      const store = await kind.open();
+      try {
+        const env = { ...store.env, HOME: dir };
+        await withServer(env, async (server) => {
+          for (let i = 0; i < 3; i++) {
+            const r = await server.call("track_session_start", startArgs({ pid: 300 + i }));
+            assert.equal(r.status, "tracked", JSON.stringify(r));
+          }
+        });
+        // Version 1 is version 2 without the history's tables.
+        const db = store.database!;
+        await db.query(
+          `DROP TABLE session_buddy.entries, session_buddy.heads, session_buddy.seals,
+             session_buddy.sealed_heads`,
+        );
+        await db.query("UPDATE session_buddy.meta SET value = '1' WHERE key = 'schema_version'");
+        const early = await runProgram(["sessions", "verify"], env);
+        assert.equal(early.code, 1);
+        assert.match(early.stderr, /version 1: start a server of this version once/);
+        await withServer(env, () => Promise.resolve());
+        const version = await db.query("SELECT value FROM session_buddy.meta");
+        assert.deepEqual(version, [{ value: "2" }]);
+        const rows = await db.query("SELECT writer, entry FROM session_buddy.entries");
+        assert.equal(rows.length, 3);
+        assert.equal(new Set(rows.map((r) => r.writer)).size, 1);
+        assert.ok(rows.every((r) => JSON.parse(String(r.entry)).k === "adopt"));
+        const after = await verify(env, []);
+        assert.equal(after.code, 0, JSON.stringify(after.report.problems));
+        assert.equal(after.report.records, 3);
+      } finally {
+        await store.close();
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
+      }
+    });
+  }
+
   Deno.test(`[${kind.name}] an export verifies offline, and a text edit to it is named`, async () => {
     await withSealed(kind, async (s) => {
       const out = await runProgram(["sessions", "export"], s.env);
