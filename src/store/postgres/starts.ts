@@ -134,9 +134,13 @@ export class PgStarts {
         // record's id, so the entries are drafted from its answer and written in the same
         // transaction: BEGIN, the call, the entries, COMMIT on one connection. Each try
         // drafts anew (a try after a lost connection never reuses a (writer, seq)).
-        // Measured with `deno task bench:pg --quick` against computing the entries in SQL,
-        // which would need the record's canonical JSON and its hash in PL/pgSQL: the three
-        // round trips more cost little beside the commit (see the commit message).
+        // Computing the entries in SQL instead would mean the record's canonical JSON and
+        // its SHA-256 in PL/pgSQL, byte for byte as src/seal/entry.ts makes them: a second
+        // implementation of the hash that must never drift. `deno task bench:pg --quick`
+        // (2 busy cores), one round trip before and four now: start p50 1.27x FLOOR-PG
+        // before, 1.35x after; pipelined starts 1.29x FLOOR-PG before, 0.75x after (the
+        // counter rows stay locked over the extra round trips). Worth redoing in SQL if
+        // pipelined throughput matters more than one hash implementation.
         return await transact(this.#ctx, async (client) => {
           const result = await client.query<{ r: GroupAnswer[] }>(
             "SELECT session_buddy.start_sessions($1::jsonb) AS r",
