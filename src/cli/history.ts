@@ -107,7 +107,7 @@ export async function verifyCommand(
     if (!history) {
       return {
         code: 1,
-        error: "this store keeps no history to verify (PostgreSQL stores do not yet)",
+        error: "this store keeps no history to verify",
       };
     }
     source = history.source();
@@ -125,7 +125,7 @@ export async function pruneCommand(
   beforeMs: number,
 ): Promise<CommandOutcome> {
   if (!ctx.store.prune) {
-    return { code: 1, error: "this store keeps no history: prune is for Deno KV stores" };
+    return { code: 1, error: "this store keeps no history to prune" };
   }
   const { removed } = await ctx.store.prune(beforeMs);
   const before = new Date(beforeMs).toISOString();

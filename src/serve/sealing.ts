@@ -22,7 +22,7 @@ export async function sealingProblem(
   config: SealConfig,
 ): Promise<string | null> {
   if (!store.history) {
-    return "this store keeps no history to seal: --seal-key-file is for Deno KV stores";
+    return "this store keeps no history to seal";
   }
   try {
     await readKeyFile(config.keyFile);

@@ -8,6 +8,7 @@
  * a restart resends less than one batch; `--once` against an unreachable collector exits
  * 1 with one line and keeps everything waiting.
  */
+import { isHistoryLine } from "../../src/cli/history.ts";
 import assert from "node:assert/strict";
 import {
   KV_STORE,
@@ -127,8 +128,8 @@ async function byEvent(store: TestStore): Promise<Map<string, Record<string, unk
   const records = new Map<string, Record<string, unknown>>();
   for (const line of out.split("\n").filter((l) => l !== "")) {
     const record = JSON.parse(line);
-    // A whole store's export carries its history after the records (SPEC 10).
-    if (!("session_id" in record)) continue;
+    // A whole-store export carries its history after the records (SPEC 10).
+    if (isHistoryLine(record)) continue;
     assert.ok(!records.has(record.event_id), `event ${record.event_id} stored twice`);
     records.set(record.event_id, record);
   }

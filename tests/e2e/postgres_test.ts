@@ -19,6 +19,7 @@ import {
 import { pgRecords } from "../helpers/stores.ts";
 import { poll } from "../helpers/contract.ts";
 import { figure } from "../stress/raw.ts";
+import { SCHEMA_VERSION } from "../../src/store/postgres/schema.ts";
 
 /** The non-empty stderr lines (the runtime runs with --quiet: every one is the program's). */
 function ourLines(stderr: string): string[] {
@@ -172,7 +173,10 @@ pgTest(
       const texts: Record<string, string> = {};
 
       const serve = await refusedServer(env, "stdio server");
-      assert.match(serve.line, /schema is version 99, newer than this program's 1/);
+      assert.match(
+        serve.line,
+        new RegExp(`schema is version 99, newer than this program's ${SCHEMA_VERSION}`),
+      );
       const http = await run(["serve", "--http", `127.0.0.1:${freePort()}`], env);
       assert.match(oneLine(http, 1, "HTTP server"), /schema is version 99, newer/);
       const commands = [...READING, ["sessions", "import", "-"], ["sessions", "reap"]];
@@ -223,7 +227,7 @@ pgTest(
       }
       assert.equal((await pgRecords(database)).size, 6);
       const version = await database.query("SELECT value FROM session_buddy.meta");
-      assert.deepEqual(version, [{ value: "1" }]);
+      assert.deepEqual(version, [{ value: String(SCHEMA_VERSION) }]);
     } finally {
       await cleanup();
       await database.drop();

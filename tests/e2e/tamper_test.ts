@@ -1,7 +1,8 @@
 /**
  * SPEC 10 against real stores: a server seals its history, then an intruder edits the
  * store as one would (through Deno KV's own API on the file a local store or a KV Connect
- * server keeps; with a text editor's kind of change on an export), and `sessions verify`
+ * server keeps; with SQL on a PostgreSQL database, holding its password; with a text
+ * editor's kind of change on an export), and `sessions verify`
  * must name each attack; a clean store, a pruned one, one with 10,000 starts and one whose
  * sealing was SIGKILLed five times verify clean.
  */
@@ -20,10 +21,17 @@ import {
 } from "../helpers/server.ts";
 import { freePort, startHttpServer } from "../helpers/http.ts";
 import { type StoreKind, STORES, type TestStore } from "../helpers/contract.ts";
+import type { PgDatabase } from "../helpers/pg_database.ts";
+import { pgAttacks } from "../helpers/pg_attacks.ts";
+import { snapshotTables } from "../helpers/pg_tamper.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Deno KV stores: their history is attacked through the file behind them. */
 const KV_KINDS = STORES.filter((k) => k.name === "kv" || k.name === "kv-connect");
+/** Every store that keeps a history: PostgreSQL's is attacked with SQL. */
+const HISTORY_KINDS = STORES.filter((k) =>
+  k.name === "kv" || k.name === "kv-connect" || k.name === "postgres"
+);
 
 /** A store with a sealing key, and the verification key `seal init` printed. */
 interface Sealed {
@@ -154,7 +162,26 @@ async function tampered(
   assert.equal(again.code, 0, JSON.stringify(again.report.problems));
 }
 
-function named(report: Report, kind: string, pattern: RegExp): void {
+/** `tampered` on PostgreSQL: the attack is SQL; the tables are put back after it. */
+async function pgTampered(
+  s: Sealed,
+  attack: (db: PgDatabase) => Promise<void>,
+  expect: (report: Report) => void,
+): Promise<void> {
+  const db = s.store.database!;
+  const snapshot = await snapshotTables(db);
+  await attack(db);
+  const { code, report } = await verify(s.env, ["--verification-key", s.vk]);
+  assert.equal(code, 1, `an attack verified: ${JSON.stringify(report)}`);
+  assert.equal(report.ok, false);
+  expect(report);
+  // Restored, it verifies again: what was named was the attack, not the store.
+  await snapshot.restore();
+  const again = await verify(s.env, ["--verification-key", s.vk]);
+  assert.equal(again.code, 0, JSON.stringify(again.report.problems));
+}
+
+function named(report: Pick<Report, "problems">, kind: string, pattern: RegExp): void {
   const hit = report.problems.find((p) => p.kind === kind && pattern.test(p.message));
   assert.ok(hit, `no ${kind} matching ${pattern} in ${JSON.stringify(report.problems)}`);
 }
@@ -179,7 +206,7 @@ async function longestChain(kv: Deno.Kv): Promise<Deno.KvEntry<Entry>[]> {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-for (const kind of KV_KINDS) {
+for (const kind of HISTORY_KINDS) {
   Deno.test(`[${kind.name}] a sealed store verifies, and without a key says it is unsealed`, async () => {
     await withSealed(kind, async (s) => {
       const sealed = await verify(s.env, ["--verification-key", s.vk]);
@@ -198,106 +225,160 @@ for (const kind of KV_KINDS) {
     });
   });
 
-  Deno.test(`[${kind.name}] every attack on the store is named by verify`, async () => {
-    await withSealed(kind, async (s) => {
-      const victim = s.ids[2]!;
-      await t("an edited record", async (kv) => {
-        const entry = await kv.get<Uint8Array>(["session", victim]);
-        const record = JSON.parse(dec.decode(entry.value!));
-        record.user.username = "mallory";
-        await kv.set(["session", victim], enc.encode(JSON.stringify(record)));
-      }, (r) => {
-        named(r, "edited_record", new RegExp(victim));
-        assert.ok(r.problems.some((p) => p.fields?.includes("user.username")));
+  if (kind.name === "postgres") {
+    Deno.test(`[${kind.name}] every attack made with SQL is named by verify`, async () => {
+      await withSealed(kind, async (s) => {
+        await pgAttacks(
+          s,
+          (what, attack, expect) =>
+            pgTampered(s, attack, expect).catch((error) => {
+              throw new Error(`${what}: ${(error as Error).message}`);
+            }),
+          named,
+        );
       });
-      await t("an edited entry", async (kv) => {
-        const start = (await entries(kv)).find((e) => e.value.id === victim)!;
-        const edited = structuredClone(start.value);
-        edited.r!.hostname = "elsewhere";
-        await kv.set(start.key, edited);
-      }, (r) => named(r, "edited_entry", new RegExp(victim)));
-      await t("a removed entry", async (kv) => {
-        const chain = await longestChain(kv);
-        await kv.delete(chain[1]!.key);
-      }, (r) => named(r, "removed_entry", /#2/));
-      await t("a reordered pair", async (kv) => {
-        const chain = await longestChain(kv);
-        const [a, b] = [chain[1]!, chain[2]!];
-        await kv.atomic().set(a.key, b.value).set(b.key, a.value).commit();
-      }, (r) => named(r, "reordered", /#2|#3/));
-      await t("a chain cut short", async (kv) => {
-        const chain = await longestChain(kv);
-        const keep = chain[chain.length - 3]!.value;
-        const op = kv.atomic();
-        for (const e of chain.slice(-2)) op.delete(e.key);
-        // The intruder leaves a head that agrees with what is left.
-        op.set(["head", keep.w], { s: keep.s, h: keep.h, at: keep.at });
-        await op.commit();
-      }, (r) => named(r, "cut_short", /./));
-      await t("a missing period", async (kv) => {
-        const seals = [];
-        for await (const e of kv.list({ prefix: ["seal"] })) seals.push(e);
-        assert.ok(seals.length >= 3);
-        await kv.delete(seals[1]!.key);
-      }, (r) => named(r, "missing_period", /period 1 /));
-      await t("a record its entries do not explain", async (kv) => {
-        const entry = await kv.get<Uint8Array>(["session", victim]);
-        const record = JSON.parse(dec.decode(entry.value!));
-        record.session_id = `${victim}-forged`;
-        record.event_id = crypto.randomUUID();
-        await kv.set(["session", record.session_id], enc.encode(JSON.stringify(record)));
-      }, (r) => named(r, "unexplained_record", /-forged/));
-      await t("a forged writer's backdated entry", async (kv) => {
-        // A chain of its own, no seal touched: the entry claims a period sealed already.
-        const file = await readKeyFile(s.keyFile);
-        const entry = await kv.get<Uint8Array>(["session", victim]);
-        const record = JSON.parse(dec.decode(entry.value!));
-        record.session_id = `${victim}-ghost`;
-        record.event_id = crypto.randomUUID();
-        const chain = new Chain(newWriterId(), null);
-        const [forged] = chain.draft(
-          [{ k: "start", id: record.session_id, r: record }],
-          file.from - 2000,
-        );
-        await kv.atomic()
-          .set(["entry", forged!.w, 1], forged)
-          .set(["head", forged!.w], { s: 1, h: forged!.h, at: forged!.at })
-          .set(["session", record.session_id], enc.encode(JSON.stringify(record)))
-          .commit();
-      }, (r) => named(r, "unsealed_entry", /-ghost/));
-      await t("an entry under another period's key", async (kv) => {
-        // Root on the host reads the current key and seals a backdated entry with it.
-        const file = await readKeyFile(s.keyFile);
-        const entry = await kv.get<Uint8Array>(["session", victim]);
-        const record = JSON.parse(dec.decode(entry.value!));
-        record.session_id = `${victim}-late`;
-        record.event_id = crypto.randomUUID();
-        const chain = new Chain(newWriterId(), null);
-        const [forged] = chain.draft(
-          [{ k: "start", id: record.session_id, r: record }],
-          file.from - 3000,
-        );
-        const seal = makeSeal(file, 1000, { [forged!.w]: { s: 1, h: forged!.h } }, Date.now());
-        await kv.atomic()
-          .set(["entry", forged!.w, 1], forged)
-          .set(["head", forged!.w], { s: 1, h: forged!.h, at: forged!.at })
-          .set(["session", record.session_id], enc.encode(JSON.stringify(record)))
-          .set(["seal", file.keyId, file.n], seal)
-          .commit();
-      }, (r) => named(r, "wrong_key", /-late/));
-      async function t(
-        what: string,
-        attack: (kv: Deno.Kv) => Promise<void>,
-        expect: (r: Report) => void,
-      ) {
-        try {
-          await tampered(s, attack, expect);
-        } catch (error) {
-          throw new Error(`${what}: ${(error as Error).message}`);
+    });
+  } else {
+    Deno.test(`[${kind.name}] every attack on the store is named by verify`, async () => {
+      await withSealed(kind, async (s) => {
+        const victim = s.ids[2]!;
+        await t("an edited record", async (kv) => {
+          const entry = await kv.get<Uint8Array>(["session", victim]);
+          const record = JSON.parse(dec.decode(entry.value!));
+          record.user.username = "mallory";
+          await kv.set(["session", victim], enc.encode(JSON.stringify(record)));
+        }, (r) => {
+          named(r, "edited_record", new RegExp(victim));
+          assert.ok(r.problems.some((p) => p.fields?.includes("user.username")));
+        });
+        await t("an edited entry", async (kv) => {
+          const start = (await entries(kv)).find((e) => e.value.id === victim)!;
+          const edited = structuredClone(start.value);
+          edited.r!.hostname = "elsewhere";
+          await kv.set(start.key, edited);
+        }, (r) => named(r, "edited_entry", new RegExp(victim)));
+        await t("a removed entry", async (kv) => {
+          const chain = await longestChain(kv);
+          await kv.delete(chain[1]!.key);
+        }, (r) => named(r, "removed_entry", /#2/));
+        await t("a reordered pair", async (kv) => {
+          const chain = await longestChain(kv);
+          const [a, b] = [chain[1]!, chain[2]!];
+          await kv.atomic().set(a.key, b.value).set(b.key, a.value).commit();
+        }, (r) => named(r, "reordered", /#2|#3/));
+        await t("a chain cut short", async (kv) => {
+          const chain = await longestChain(kv);
+          const keep = chain[chain.length - 3]!.value;
+          const op = kv.atomic();
+          for (const e of chain.slice(-2)) op.delete(e.key);
+          // The intruder leaves a head that agrees with what is left.
+          op.set(["head", keep.w], { s: keep.s, h: keep.h, at: keep.at });
+          await op.commit();
+        }, (r) => named(r, "cut_short", /./));
+        await t("a missing period", async (kv) => {
+          const seals = [];
+          for await (const e of kv.list({ prefix: ["seal"] })) seals.push(e);
+          assert.ok(seals.length >= 3);
+          await kv.delete(seals[1]!.key);
+        }, (r) => named(r, "missing_period", /period 1 /));
+        await t("a record its entries do not explain", async (kv) => {
+          const entry = await kv.get<Uint8Array>(["session", victim]);
+          const record = JSON.parse(dec.decode(entry.value!));
+          record.session_id = `${victim}-forged`;
+          record.event_id = crypto.randomUUID();
+          await kv.set(["session", record.session_id], enc.encode(JSON.stringify(record)));
+        }, (r) => named(r, "unexplained_record", /-forged/));
+        await t("a forged writer's backdated entry", async (kv) => {
+          // A chain of its own, no seal touched: the entry claims a period sealed already.
+          const file = await readKeyFile(s.keyFile);
+          const entry = await kv.get<Uint8Array>(["session", victim]);
+          const record = JSON.parse(dec.decode(entry.value!));
+          record.session_id = `${victim}-ghost`;
+          record.event_id = crypto.randomUUID();
+          const chain = new Chain(newWriterId(), null);
+          const [forged] = chain.draft(
+            [{ k: "start", id: record.session_id, r: record }],
+            file.from - 2000,
+          );
+          await kv.atomic()
+            .set(["entry", forged!.w, 1], forged)
+            .set(["head", forged!.w], { s: 1, h: forged!.h, at: forged!.at })
+            .set(["session", record.session_id], enc.encode(JSON.stringify(record)))
+            .commit();
+        }, (r) => named(r, "unsealed_entry", /-ghost/));
+        await t("an entry under another period's key", async (kv) => {
+          // Root on the host reads the current key and seals a backdated entry with it.
+          const file = await readKeyFile(s.keyFile);
+          const entry = await kv.get<Uint8Array>(["session", victim]);
+          const record = JSON.parse(dec.decode(entry.value!));
+          record.session_id = `${victim}-late`;
+          record.event_id = crypto.randomUUID();
+          const chain = new Chain(newWriterId(), null);
+          const [forged] = chain.draft(
+            [{ k: "start", id: record.session_id, r: record }],
+            file.from - 3000,
+          );
+          const seal = makeSeal(file, 1000, { [forged!.w]: { s: 1, h: forged!.h } }, Date.now());
+          await kv.atomic()
+            .set(["entry", forged!.w, 1], forged)
+            .set(["head", forged!.w], { s: 1, h: forged!.h, at: forged!.at })
+            .set(["session", record.session_id], enc.encode(JSON.stringify(record)))
+            .set(["seal", file.keyId, file.n], seal)
+            .commit();
+        }, (r) => named(r, "wrong_key", /-late/));
+        async function t(
+          what: string,
+          attack: (kv: Deno.Kv) => Promise<void>,
+          expect: (r: Report) => void,
+        ) {
+          try {
+            await tampered(s, attack, expect);
+          } catch (error) {
+            throw new Error(`${what}: ${(error as Error).message}`);
+          }
         }
+      });
+    });
+  }
+
+  if (kind.name === "postgres") {
+    Deno.test("[postgres] a version-1 database is upgraded: its records are adopted, and it verifies", async () => {
+      const dir = await Deno.makeTempDir({ prefix: "sb-tamper-upgrade-" });
+      const store = await kind.open();
+      try {
+        const env = { ...store.env, HOME: dir };
+        await withServer(env, async (server) => {
+          for (let i = 0; i < 3; i++) {
+            const r = await server.call("track_session_start", startArgs({ pid: 300 + i }));
+            assert.equal(r.status, "tracked", JSON.stringify(r));
+          }
+        });
+        // Version 1 is version 2 without the history's tables.
+        const db = store.database!;
+        await db.query(
+          `DROP TABLE session_buddy.entries, session_buddy.heads, session_buddy.seals,
+             session_buddy.sealed_heads`,
+        );
+        await db.query("UPDATE session_buddy.meta SET value = '1' WHERE key = 'schema_version'");
+        const early = await runProgram(["sessions", "verify"], env);
+        assert.equal(early.code, 1);
+        assert.match(early.stderr, /version 1: start a server of this version once/);
+        await withServer(env, () => Promise.resolve());
+        const version = await db.query("SELECT value FROM session_buddy.meta");
+        assert.deepEqual(version, [{ value: "2" }]);
+        const rows = await db.query("SELECT writer, entry FROM session_buddy.entries");
+        assert.equal(rows.length, 3);
+        assert.equal(new Set(rows.map((r) => r.writer)).size, 1);
+        assert.ok(rows.every((r) => JSON.parse(String(r.entry)).k === "adopt"));
+        const after = await verify(env, []);
+        assert.equal(after.code, 0, JSON.stringify(after.report.problems));
+        assert.equal(after.report.records, 3);
+      } finally {
+        await store.close();
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
       }
     });
-  });
+  }
 
   Deno.test(`[${kind.name}] an export verifies offline, and a text edit to it is named`, async () => {
     await withSealed(kind, async (s) => {
@@ -347,10 +428,22 @@ for (const kind of KV_KINDS) {
       assert.equal(after.report.records, s.ids.length - ended.length);
       assert.ok(after.report.stubs >= ended.length, JSON.stringify(after.report));
       // A pruned session brought back by hand is named.
-      await tampered({ ...s }, async (kv) => {
-        const rec = { session_id: ended[0], event_id: crypto.randomUUID() };
-        await kv.set(["session", ended[0]!], enc.encode(JSON.stringify(rec)));
-      }, (r) => named(r, "unexplained_record", new RegExp(ended[0]!)));
+      const back = (r: Report) => named(r, "unexplained_record", new RegExp(ended[0]!));
+      if (s.store.database) {
+        await pgTampered(s, async (db) => {
+          await db.query(
+            `INSERT INTO session_buddy.sessions (session_id, event_id, started_ms,
+               component_name, hostname, username, status, last_seen_ms, record)
+             VALUES ($1, $2, 0, 'c', 'h', 'u', 'ended', 0, $3)`,
+            [ended[0], crypto.randomUUID(), JSON.stringify({ session_id: ended[0] })],
+          );
+        }, back);
+      } else {
+        await tampered({ ...s }, async (kv) => {
+          const rec = { session_id: ended[0], event_id: crypto.randomUUID() };
+          await kv.set(["session", ended[0]!], enc.encode(JSON.stringify(rec)));
+        }, back);
+      }
     });
   });
 

@@ -6,6 +6,7 @@
 import { withDeadline } from "../../deadline.ts";
 import { CALL_DEADLINE_MS, StoreError, type StoreErrorKind } from "../errors.ts";
 import type { StoreObserver } from "../port.ts";
+import { Lanes } from "../lanes.ts";
 import { retry } from "../retry.ts";
 import type { Pool, PoolOptions } from "./driver.ts";
 import type { PostgresTarget } from "./url.ts";
@@ -102,6 +103,8 @@ export async function endPool(pool: Pool): Promise<void> {
 /** The pool and the settings every part of the store works with. */
 export class PgContext {
   readonly pool: Pool;
+  /** This process's history writers (SPEC 10). */
+  readonly lanes: Lanes = new Lanes();
   observer: StoreObserver | null = null;
 
   constructor(pool: Pool) {

@@ -1,9 +1,10 @@
 /**
  * `sessions import` on a PostgreSQL store: one exported record at a time, each in one
- * transaction on one connection, tried again on a deadlock or a lost connection. The rules
+ * transaction on one connection with its history entry (SPEC 10), tried again on a deadlock or a lost connection. The rules
  * are src/sessions/imported.ts; the ids come from the same counter rows starts take them
  * from (`start_sessions`), so renumbered imports and live starts never collide.
  */
+import type { EntryBody } from "../../seal/entry.ts";
 import { MAX_CANDIDATES, mergeImported, renumbered } from "../../sessions/imported.ts";
 import {
   baseSessionId,
@@ -15,30 +16,28 @@ import { StoreError } from "../errors.ts";
 import type { ImportOutcome } from "../port.ts";
 import type { PgContext } from "./connection.ts";
 import type { PoolClient } from "./driver.ts";
+import { transact } from "./entries.ts";
 import { columnText } from "./text.ts";
 
-/** Brings an exported record into the store, in one transaction. */
+/** Brings an exported record into the store, in one transaction with its history entry. */
 export async function importRecord(ctx: PgContext, record: SessionRecord): Promise<ImportOutcome> {
-  return await ctx.retrying("an import", async () => {
-    const client = await ctx.pool.connect();
-    const began = performance.now();
-    let done = false;
-    try {
-      await client.query("BEGIN");
-      const outcome = await importIn(client, record);
-      await client.query("COMMIT");
-      done = true;
-      return outcome;
-    } finally {
-      ctx.observer?.commit((performance.now() - began) / 1000);
-      if (!done) await client.query("ROLLBACK").catch(() => {});
-      // A connection that failed mid-transaction is not handed to the next caller.
-      client.release(!done);
-    }
-  });
+  return await ctx.retrying("an import", async () =>
+    await transact(ctx, async (client) => {
+      const { outcome, stored } = await importIn(client, record);
+      const bodies: EntryBody[] = stored === null
+        ? []
+        : [{ k: "import", id: stored.session_id, r: stored }];
+      return { value: outcome, bodies };
+    }));
 }
 
-async function importIn(client: PoolClient, record: SessionRecord): Promise<ImportOutcome> {
+/** What importing did, and the record it stored (null when it stored nothing). */
+interface Imported {
+  outcome: ImportOutcome;
+  stored: SessionRecord | null;
+}
+
+async function importIn(client: PoolClient, record: SessionRecord): Promise<Imported> {
   const stored = await storedOf(client, record.event_id);
   if (stored) return await update(client, stored, record);
   if (await insert(client, record)) {
@@ -50,7 +49,7 @@ async function importIn(client: PoolClient, record: SessionRecord): Promise<Impo
         [numbered.base, numbered.n],
       );
     }
-    return { kind: "written", sessionId: record.session_id };
+    return { outcome: { kind: "written", sessionId: record.session_id }, stored: record };
   }
   // Its id belongs to another event (or its event was committed meanwhile): the next id of
   // its base, as a start takes it; a candidate taken outside the counter is passed over.
@@ -64,7 +63,9 @@ async function importIn(client: PoolClient, record: SessionRecord): Promise<Impo
       [base],
     );
     const moved = renumbered(record, candidateId(base, counted.rows[0]!.n));
-    if (await insert(client, moved)) return { kind: "renumbered", sessionId: moved.session_id };
+    if (await insert(client, moved)) {
+      return { outcome: { kind: "renumbered", sessionId: moved.session_id }, stored: moved };
+    }
   }
   throw new StoreError("failed", `no free id for ${record.session_id} among ${base}'s next ones`);
 }
@@ -83,9 +84,11 @@ async function update(
   client: PoolClient,
   stored: SessionRecord,
   record: SessionRecord,
-): Promise<ImportOutcome> {
+): Promise<Imported> {
   const merged = mergeImported(stored, record);
-  if (!merged) return { kind: "unchanged", sessionId: stored.session_id };
+  if (!merged) {
+    return { outcome: { kind: "unchanged", sessionId: stored.session_id }, stored: null };
+  }
   await client.query(
     `UPDATE session_buddy.sessions
        SET record = $2, status = $3, last_seen_ms = $4, version = version + 1
@@ -96,7 +99,7 @@ async function update(
   if (merged.status === "ended" && stored.status !== "ended") {
     await feed(client, stored.session_id, ["end"]);
   }
-  return { kind: "updated", sessionId: stored.session_id };
+  return { outcome: { kind: "updated", sessionId: stored.session_id }, stored: merged };
 }
 
 /** Inserts a session unless its id or its event is stored; whether it did. */

@@ -4,10 +4,11 @@
  * together do not race), with its version recorded in `session_buddy.meta`. A reading
  * command only checks it; a schema newer than this program knows is refused.
  */
+import { adoptRecords } from "./adopt.ts";
 import type { Pool } from "./driver.ts";
 
 /** The schema version this program writes and reads. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** `pg_advisory_xact_lock` key of schema changes ("sbschema" as a number). */
 const SCHEMA_LOCK = 0x7362736368656d;
@@ -99,6 +100,30 @@ export const MIGRATIONS: string[][] = [[
      RETURN result;
    END
    $fn$`,
+], [
+  // Version 2: the tamper-evident history (SPEC 10). Each writer's chain, the entries as
+  // the JSON text they were hashed from (text, as records are: what was written is kept);
+  // each writer's head; seals per key and period; the heads a key's seals have vouched
+  // for. A writer is one process's (src/store/lanes.ts): no two processes share a row.
+  `CREATE TABLE session_buddy.entries (
+    writer text COLLATE "C",
+    seq bigint,
+    entry text NOT NULL,
+    PRIMARY KEY (writer, seq)
+  )`,
+  `CREATE TABLE session_buddy.heads (
+    writer text COLLATE "C" PRIMARY KEY,
+    s bigint NOT NULL,
+    h text NOT NULL,
+    at_ms bigint NOT NULL
+  )`,
+  `CREATE TABLE session_buddy.seals (
+    key_id text,
+    n bigint,
+    seal text NOT NULL,
+    PRIMARY KEY (key_id, n)
+  )`,
+  `CREATE TABLE session_buddy.sealed_heads (key_id text PRIMARY KEY, heads text NOT NULL)`,
 ]];
 
 /**
@@ -179,6 +204,8 @@ export async function ensureSchema(pool: Pool, readOnly: boolean): Promise<void>
     for (let next = version + 1; next <= SCHEMA_VERSION; next++) {
       for (const statement of MIGRATIONS[next - 1]!) await client.query(statement);
     }
+    // Records written before the history began are taken into it, in this transaction.
+    if (version >= 1 && version < 2) await adoptRecords(client);
     await client.query(
       `INSERT INTO session_buddy.meta (key, value) VALUES ('schema_version', $1)
        ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`,

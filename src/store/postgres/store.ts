@@ -3,16 +3,26 @@
  * database, and the database does the concurrency. Its parts: `starts.ts` (the group
  * commit's writes: one call of `session_buddy.start_sessions` per group), `lifecycle.ts`
  * (ends and heartbeats checked on the row's version, imports, a record), `listing.ts`
- * (keyset pages on an index per filter), `connection.ts` (pool, errors, deadline, retries).
+ * (keyset pages on an index per filter), `connection.ts` (pool, errors, deadline, retries),
+ * `entries.ts` (the history written with each change), `history.ts` (sealing and
+ * verifying it), `prune.ts`.
  */
 import { StoreError } from "../errors.ts";
 import { ComposedStore, type StoreParts } from "../composed_store.ts";
-import { FEED_TTL_MS, type SessionStore, type StoreObserver } from "../port.ts";
+import {
+  FEED_TTL_MS,
+  type PruneOutcome,
+  type SessionStore,
+  type StoreHistory,
+  type StoreObserver,
+} from "../port.ts";
 import { deadline, endPool, PgContext, poolOptions, storeErrorOf } from "./connection.ts";
 import { loadPool, type Pool } from "./driver.ts";
+import { PgHistory } from "./history.ts";
 import { importRecord } from "./imports.ts";
 import { endSession, getSession, heartbeat } from "./lifecycle.ts";
 import { PgListing } from "./listing.ts";
+import { pruneBefore } from "./prune.ts";
 import { ensureSchema } from "./schema.ts";
 import { PgStarts } from "./starts.ts";
 import { type PostgresTarget, withPassword } from "./url.ts";
@@ -91,6 +101,16 @@ export class PgSessionStore extends ComposedStore implements SessionStore {
 
   observe(observer: StoreObserver): void {
     this.#ctx.observer = observer;
+  }
+
+  /** The store's history: chains, heads and seals (SPEC 10). */
+  history(): StoreHistory {
+    return new PgHistory(this.#ctx);
+  }
+
+  /** Removes sessions ended before `beforeMs`, leaving tombstone entries that name them. */
+  async prune(beforeMs: number): Promise<PruneOutcome> {
+    return await pruneBefore(this.#ctx, beforeMs);
   }
 
   async check(): Promise<void> {
