@@ -547,7 +547,7 @@ Deno.test("sealing: usage errors and unusable keys are refused plainly, and no k
   }
 });
 
-for (const kind of KV_KINDS) {
+for (const kind of STORES) {
   Deno.test(`[${kind.name}] forwarded seals reach the fleet, and a host cut short after a forward is caught there`, async () => {
     await withSealed(KV_KINDS[0]!, async (host) => {
       const fleet = await kind.open();

@@ -13,8 +13,7 @@ import { ImportHistoryResultSchema } from "../results.ts";
 export const importHistory = defineTool({
   name: "import_history",
   title: "Import a host's history (forwarding)",
-  description:
-    "For `session-buddy forward` only; an admin shell never calls this. " +
+  description: "For `session-buddy forward` only; an admin shell never calls this. " +
     "Takes up to 1000 history entries and seals of a forwarding host's store, with the heads of its chains, and keeps them as that host's carried history, " +
     "so that the fleet's store can prove the host's sessions untouched (session-buddy sessions verify). " +
     "A copy held already is left as it is; one that differs, or a head behind what was sent before, is kept as a conflict. Sending the same again changes nothing. " +

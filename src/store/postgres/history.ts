@@ -10,6 +10,7 @@ import type { HistorySource } from "../../seal/verify.ts";
 import type { SessionRecord } from "../../sessions/session.ts";
 import type { SealedHeads, StoreHistory } from "../port.ts";
 import { deadline, type PgContext } from "./connection.ts";
+import { carriedConflicts } from "./carried.ts";
 import { transact } from "./entries.ts";
 
 /** Rows per query of a paged read. */
@@ -125,11 +126,22 @@ export class PgHistory implements StoreHistory {
       }));
   }
 
-  /** The store as the verifier reads it. */
+  /** The store as the verifier reads it: its own history, then what hosts forwarded. */
   source(): HistorySource {
     const query = <R>(text: string, values: unknown[]) => this.#query<R>(text, values);
+    const carried = new Set<string>();
+    const carriedKeys = new Set<string>();
     return {
-      chains: () => chainsOf(query),
+      carried,
+      carriedKeys,
+      chains: async function* () {
+        yield* chainsOf(query, "session_buddy.entries");
+        for await (const chain of chainsOf(query, "session_buddy.carried_entries")) {
+          carried.add(chain.writer);
+          yield chain;
+        }
+      },
+      conflicts: () => carriedConflicts(query),
       heads: async () => {
         const heads = new Map<string, unknown>();
         const rows = paged<{ writer: string; s: string; h: string; at_ms: string }>(
@@ -149,6 +161,15 @@ export class PgHistory implements StoreHistory {
           ["key_id", "n"],
         );
         for await (const row of rows) yield parsed(row.seal);
+        const theirs = paged<{ key_id: string; n: string; seal: string }>(
+          query,
+          "SELECT key_id, n, seal FROM session_buddy.carried_seals",
+          ["key_id", "n"],
+        );
+        for await (const row of theirs) {
+          carriedKeys.add(row.key_id);
+          yield parsed(row.seal);
+        }
       },
       records: async function* () {
         const rows = paged<{ session_id: string; record: string }>(
@@ -198,11 +219,11 @@ async function* paged<R extends Record<string, unknown>>(
   }
 }
 
-/** Every chain, writer by writer, read in one pass over the entries in (writer, seq) order. */
-async function* chainsOf(query: Query) {
+/** Every chain of `table`, writer by writer, read in one pass in (writer, seq) order. */
+async function* chainsOf(query: Query, table: string) {
   const rows = paged<{ writer: string; seq: string; entry: string }>(
     query,
-    "SELECT writer, seq, entry FROM session_buddy.entries",
+    `SELECT writer, seq, entry FROM ${table}`,
     ["writer", "seq"],
   );
   const all = rows[Symbol.asyncIterator]();

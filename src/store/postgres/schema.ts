@@ -124,6 +124,27 @@ export const MIGRATIONS: string[][] = [[
     PRIMARY KEY (key_id, n)
   )`,
   `CREATE TABLE session_buddy.sealed_heads (key_id text PRIMARY KEY, heads text NOT NULL)`,
+  // Forwarding hosts' history, kept apart from the store's own (src/store/postgres/carried.ts):
+  // copies never replaced, and what arrived different from them.
+  `CREATE TABLE session_buddy.carried_entries (
+    writer text COLLATE "C",
+    seq bigint,
+    entry text NOT NULL,
+    PRIMARY KEY (writer, seq)
+  )`,
+  `CREATE TABLE session_buddy.carried_seals (
+    key_id text,
+    n bigint,
+    seal text NOT NULL,
+    PRIMARY KEY (key_id, n)
+  )`,
+  `CREATE TABLE session_buddy.carried_conflicts (
+    kind text NOT NULL,
+    a text NOT NULL,
+    b bigint NOT NULL,
+    at_ms bigint NOT NULL,
+    value text NOT NULL
+  )`,
 ]];
 
 /**

@@ -10,6 +10,8 @@
 import { StoreError } from "../errors.ts";
 import { ComposedStore, type StoreParts } from "../composed_store.ts";
 import {
+  type CarriedHistory,
+  type CarryOutcome,
   FEED_TTL_MS,
   type PruneOutcome,
   type SessionStore,
@@ -18,6 +20,7 @@ import {
 } from "../port.ts";
 import { deadline, endPool, PgContext, poolOptions, storeErrorOf } from "./connection.ts";
 import { loadPool, type Pool } from "./driver.ts";
+import { carryHistory } from "./carried.ts";
 import { PgHistory } from "./history.ts";
 import { importRecord } from "./imports.ts";
 import { endSession, getSession, heartbeat } from "./lifecycle.ts";
@@ -111,6 +114,11 @@ export class PgSessionStore extends ComposedStore implements SessionStore {
   /** Removes sessions ended before `beforeMs`, leaving tombstone entries that name them. */
   async prune(beforeMs: number): Promise<PruneOutcome> {
     return await pruneBefore(this.#ctx, beforeMs);
+  }
+
+  /** Keeps a forwarding host's history as carried copies (see `carried.ts`). */
+  async carryHistory(history: CarriedHistory): Promise<CarryOutcome> {
+    return await carryHistory(this.#ctx, history, Date.now());
   }
 
   async check(): Promise<void> {
