@@ -7,7 +7,7 @@
  * sealing was SIGKILLed five times verify clean.
  */
 import assert from "node:assert/strict";
-import { Chain, type Entry, newWriterId } from "../../src/seal/entry.ts";
+import { Chain, type Entry, entryHash, newWriterId } from "../../src/seal/entry.ts";
 import { readKeyFile } from "../../src/seal/key_file.ts";
 import { makeSeal } from "../../src/seal/seal.ts";
 import {
@@ -588,6 +588,26 @@ for (const kind of STORES) {
         const caught = await verify(fleet.env, ["--verification-key", host.vk]);
         assert.equal(caught.code, 1, JSON.stringify(caught.report));
         named(caught.report, "cut_short", /cut short/);
+        // An entry rewritten on the host (its hash too) and the forwarder's position reset,
+        // so that it is sent again: the fleet's copy stands, and the difference is named.
+        const kv2 = await Deno.openKv(host.store.kvBacking!);
+        try {
+          const first = (await longestChain(kv2))[0]!;
+          const forged = structuredClone(first.value);
+          forged.r!.hostname = "elsewhere";
+          const { h: _h, ...body } = forged;
+          forged.h = entryHash(body);
+          assert.ok(
+            (await kv2.atomic().set(first.key, forged).delete(["forward", "history"])
+              .commit()).ok,
+          );
+        } finally {
+          kv2.close();
+        }
+        const third = await runProgram(["forward", "--collector", url, "--once"], env);
+        assert.equal(third.code, 0, third.stderr);
+        const rewritten = await verify(fleet.env, ["--verification-key", host.vk]);
+        named(rewritten.report, "edited_entry", /arrived again/);
       } finally {
         await collector.stop();
         await fleet.close();

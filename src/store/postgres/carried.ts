@@ -29,31 +29,36 @@ export async function carryHistory(
         );
         outcome.conflicts++;
       };
-      for (const e of history.entries) {
-        const put = await client.query<{ entry: string }>(
-          `WITH put AS (INSERT INTO session_buddy.carried_entries (writer, seq, entry)
+      // A copy new here is written; one held already is the same (its hash or mac) or a
+      // conflict.
+      const items = [
+        ...history.entries.map((e) => ({
+          sql: ["carried_entries", "writer, seq, entry", "writer = $1 AND seq = $2", "entry"],
+          keys: [e.w, e.s] as [string, number],
+          value: e as unknown as Record<string, unknown>,
+          field: "h",
+          kind: "entry",
+        })),
+        ...history.seals.map((seal) => ({
+          sql: ["carried_seals", "key_id, n, seal", "key_id = $1 AND n = $2", "seal"],
+          keys: [seal.key, seal.n] as [string, number],
+          value: seal as unknown as Record<string, unknown>,
+          field: "mac",
+          kind: "seal",
+        })),
+      ];
+      for (const { sql: [table, columns, where, column], keys, value, field, kind } of items) {
+        const put = await client.query<Record<string, string>>(
+          `WITH put AS (INSERT INTO session_buddy.${table} (${columns})
              VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1)
-           SELECT entry FROM session_buddy.carried_entries
-            WHERE writer = $1 AND seq = $2 AND NOT EXISTS (SELECT 1 FROM put)`,
-          [e.w, e.s, JSON.stringify(e)],
+           SELECT ${column} AS held FROM session_buddy.${table}
+            WHERE ${where} AND NOT EXISTS (SELECT 1 FROM put)`,
+          [...keys, JSON.stringify(value)],
         );
-        const held = put.rows[0];
-        if (!held) outcome.written++;
-        else if (hashOf(held.entry, "h") === e.h) outcome.unchanged++;
-        else await conflict("entry", e.w, e.s, e);
-      }
-      for (const seal of history.seals) {
-        const put = await client.query<{ seal: string }>(
-          `WITH put AS (INSERT INTO session_buddy.carried_seals (key_id, n, seal)
-             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1)
-           SELECT seal FROM session_buddy.carried_seals
-            WHERE key_id = $1 AND n = $2 AND NOT EXISTS (SELECT 1 FROM put)`,
-          [seal.key, seal.n, JSON.stringify(seal)],
-        );
-        const held = put.rows[0];
-        if (!held) outcome.written++;
-        else if (hashOf(held.seal, "mac") === seal.mac) outcome.unchanged++;
-        else await conflict("seal", seal.key, seal.n, seal);
+        const held = put.rows[0]?.held;
+        if (held === undefined) outcome.written++;
+        else if (fieldOf(held, field) === value[field]) outcome.unchanged++;
+        else await conflict(kind, keys[0], keys[1], value);
       }
       // A head behind the copy held: the host's chain lost entries it had forwarded.
       for (const [w, head] of Object.entries(history.heads)) {
@@ -74,7 +79,7 @@ export async function carryHistory(
 }
 
 /** A field of stored JSON text, or null when the text is not what was written. */
-function hashOf(text: string, field: string): unknown {
+function fieldOf(text: string, field: string): unknown {
   try {
     return JSON.parse(text)?.[field] ?? null;
   } catch {
