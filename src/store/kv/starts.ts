@@ -22,13 +22,8 @@ import { eventKey, idSeqKey, sessionKey, unindexedKey, unindexedOf } from "./key
 import { markChanged } from "./outbox.ts";
 import { encodeRecord } from "./records.ts";
 import { isLockedError, withRetry } from "./retry.ts";
-
-/** An id counter as read from the store, or as this process last wrote it. */
-interface Counter {
-  key: Deno.KvKey;
-  value: number | null;
-  versionstamp: string | null;
-}
+import { type Counter, SeqCache } from "./seq_cache.ts";
+import { startOne, type StartOneDeps } from "./start_one.ts";
 
 /** A start waiting for the group commit. */
 export interface PendingStart {
@@ -44,8 +39,6 @@ export interface PendingStart {
 export const MAX_GROUP = 24;
 // Each record goes in twice: as itself, and in its history entry.
 const MAX_GROUP_BYTES = 360_000;
-// Counters are per second and component, so only the most recent few are worth keeping.
-const SEQ_CACHE_SIZE = 256;
 
 /** The id base of a queued start (event ids are UUIDs: no base can equal one). */
 function baseOf(item: PendingStart): string {
@@ -62,7 +55,8 @@ export class KvStarts {
   readonly #ctx: KvContext;
   readonly #indexer: IndexWriter;
   readonly #get: (sessionId: string) => Promise<SessionRecord | null>;
-  readonly #seqCache = new Map<string, Counter>();
+  readonly #seqCache = new SeqCache();
+  readonly #one: StartOneDeps;
   readonly #groups: GroupCommitter<PendingStart>;
 
   /**
@@ -80,6 +74,7 @@ export class KvStarts {
     this.#ctx = ctx;
     this.#indexer = indexer;
     this.#get = get;
+    this.#one = { ctx, indexer, get, seqCache: this.#seqCache };
     // Id bases matter only where groups commit side by side, and the checks only where a
     // full group could have too many (a local file's never does): neither costs a local
     // store's starts anything.
@@ -119,7 +114,7 @@ export class KvStarts {
     // One by one: the starts of one event in the order they came, so that the first sent
     // is the one stored; different events at once.
     await Promise.all([...byEvent(rest).values()].map(async (same) => {
-      for (const item of same) await this.#startOne(item).then(item.resolve, item.reject);
+      for (const item of same) await startOne(this.#one, item).then(item.resolve, item.reject);
     }));
   }
 
@@ -257,7 +252,7 @@ export class KvStarts {
     }
     if (!committed.ok) return undefined;
     for (const [base, n] of next) {
-      this.#rememberSeq(base, idSeqKey(base), n, committed.versionstamp);
+      this.#seqCache.remember(base, idSeqKey(base), n, committed.versionstamp);
     }
     for (const leader of leaders.values()) {
       const result = results.get(leader.event.event_id)!;
@@ -275,82 +270,5 @@ export class KvStarts {
       }
     }
     return true;
-  }
-
-  async #startOne(item: PendingStart): Promise<StartOutcome> {
-    const { event } = item;
-    const base = baseSessionId(event);
-    const evKey = eventKey(event.event_id);
-    const seqKey = idSeqKey(base);
-    // First try without reading: a new event under a counter this process saw last (or a
-    // counter nobody has used yet) commits at once; anything else fails a check and falls
-    // through to the reading path below.
-    const known = this.#seqCache.get(base) ?? { key: seqKey, value: 0, versionstamp: null };
-    try {
-      const fast = await this.#commitStart(item, base, known, (known.value ?? 0) + 1);
-      if (fast) return fast;
-    } catch (error) {
-      if (!isLockedError(error)) throw error;
-    }
-    // Ids outside the counter (none are written by this program, but a store is shared)
-    // can occupy a candidate; a failed commit with nothing else changed means exactly that.
-    let skip = 0;
-    let lastSeq: string | null | undefined;
-    return await withRetry<StartOutcome>(async () => {
-      const [ev, seq] = await this.#ctx.kv.getMany<[EventEntry, number]>([evKey, seqKey]);
-      if (ev.value) return await this.#retried(event, ev.value.session_id);
-      if (lastSeq !== undefined && lastSeq === seq.versionstamp) skip++;
-      else skip = 0;
-      lastSeq = seq.versionstamp;
-      try {
-        return await this.#commitStart(item, base, seq, (seq.value ?? 0) + 1 + skip);
-      } catch (error) {
-        // A locked store refused the commit: it says nothing about the candidate id.
-        lastSeq = undefined;
-        throw error;
-      }
-    }, this.#ctx.retry);
-  }
-
-  /** A start whose event id is stored: the same event replays, different data conflicts. */
-  async #retried(event: SessionStartEvent, sessionId: string): Promise<StartOutcome> {
-    const stored = await this.#get(sessionId);
-    const kind = stored && sameStart(event, stored) ? "replayed" : "conflict";
-    return { kind, sessionId };
-  }
-
-  /** One attempt to commit a start as id number `n` of its base; undefined if a check failed. */
-  async #commitStart(
-    item: PendingStart,
-    base: string,
-    seq: Counter,
-    n: number,
-  ): Promise<StartOutcome | undefined> {
-    const { event, trackedBy, now } = item;
-    const record = startRecord(event, candidateId(base, n), trackedBy, now);
-    const evKey = eventKey(event.event_id);
-    const op = this.#ctx.kv.atomic()
-      .check({ key: evKey, versionstamp: null })
-      .check({ key: seq.key, versionstamp: seq.versionstamp })
-      .check({ key: sessionKey(record.session_id), versionstamp: null })
-      .set(seq.key, n)
-      .set(evKey, { session_id: record.session_id } satisfies EventEntry)
-      .set(sessionKey(record.session_id), encodeRecord(record))
-      .set(unindexedKey(record.session_id), unindexedOf(record, now.getTime()));
-    markChanged(op, record.session_id, now.getTime());
-    const res = await this.#ctx.record(op, [{ k: "start", id: record.session_id, r: record }]);
-    if (!res.ok) return undefined;
-    this.#rememberSeq(base, seq.key, n, res.versionstamp);
-    this.#indexer.add(record, res.versionstamp, now.getTime());
-    return { kind: "tracked", record };
-  }
-
-  /** Keeps the newest counters this process wrote, so the next start can skip its read. */
-  #rememberSeq(base: string, key: Deno.KvKey, value: number, versionstamp: string): void {
-    this.#seqCache.delete(base);
-    this.#seqCache.set(base, { key, value, versionstamp });
-    if (this.#seqCache.size > SEQ_CACHE_SIZE) {
-      this.#seqCache.delete(this.#seqCache.keys().next().value!);
-    }
   }
 }
