@@ -139,11 +139,23 @@ export function sameStart(a: SessionStartEvent, b: SessionStartEvent): boolean {
   return pick(a) === pick(b);
 }
 
+/** Object keys as JSON strings, kept: records have the same few dozen keys. */
+const QUOTED = new Map<string, string>();
+
+function quoted(key: string): string {
+  let q = QUOTED.get(key);
+  if (q === undefined) {
+    q = JSON.stringify(key);
+    if (QUOTED.size < 10_000) QUOTED.set(key, q);
+  }
+  return q;
+}
+
 /**
  * Compact JSON with object keys sorted, so equal data always serialises the same: what
  * `JSON.stringify` gives for a copy with sorted keys (`toJSON` honoured, undefined members
  * left out, undefined in arrays as null), written directly without the copies, since the
- * verifier of the history runs it once per entry.
+ * verifier of the history runs it once per entry and once per record.
  */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== "object") return JSON.stringify(value);
@@ -156,12 +168,20 @@ export function canonicalJson(value: unknown): string {
     }
     return out + "]";
   }
+  const keys = Object.keys(value).sort();
   let out = "{";
-  for (const k of Object.keys(value).sort()) {
-    const v = canonicalJson((value as Record<string, unknown>)[k]);
-    // A member JSON leaves out (undefined, a function) is left out here too.
+  for (const k of keys) {
+    const raw = (value as Record<string, unknown>)[k];
+    // The common leaves inline; the rest (and what JSON leaves out) by the rules above.
+    const v = typeof raw === "string"
+      ? JSON.stringify(raw)
+      : raw === null
+      ? "null"
+      : typeof raw === "number"
+      ? (Number.isFinite(raw) ? String(raw) : "null")
+      : canonicalJson(raw);
     if (v === undefined) continue;
-    out += (out.length > 1 ? "," : "") + JSON.stringify(k) + ":" + v;
+    out += (out.length > 1 ? "," : "") + quoted(k) + ":" + v;
   }
   return out + "}";
 }

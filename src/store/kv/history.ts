@@ -49,8 +49,8 @@ export function addEntries(op: Deno.AtomicOperation, entries: readonly Entry[]):
 }
 
 /** Every value under `prefix`, in key order. */
-async function* under<T>(kv: KvHandle, prefix: Deno.KvKey): AsyncIterable<Deno.KvEntry<T>> {
-  yield* kv.list<T>({ prefix }, { batchSize: 1000 });
+function under<T>(kv: KvHandle, prefix: Deno.KvKey): AsyncIterable<Deno.KvEntry<T>> {
+  return kv.list<T>({ prefix }, { batchSize: 1000 });
 }
 
 /** A Deno KV store's history: its heads, seals and chains, for sealing and verifying. */
