@@ -7,7 +7,7 @@
  *
  *     deno task bench:seal [--quick] [--entries N]
  */
-import { Chain, type EntryBody, newWriterId } from "../src/seal/entry.ts";
+import { Chain, type EntryBody, entryText, newWriterId } from "../src/seal/entry.ts";
 import { advance, createKeyFile, readKeyFile, writeKeyFile } from "../src/seal/key_file.ts";
 import { makeSeal } from "../src/seal/seal.ts";
 import { startRecord } from "../src/sessions/session.ts";
@@ -95,7 +95,7 @@ async function fillStore(path: string, keyFile: string, n: number): Promise<stri
     const chain = chains[i % 4]!;
     const bodies: EntryBody[] = [{ k: "start", id, r: started }, { k: "end", id, r: ended }];
     const entries = chain.draft(bodies, at);
-    for (const e of entries) op.set(["entry", e.w, e.s], e);
+    for (const e of entries) op.set(["entry", e.w, e.s], entryText(e));
     chain.advance(entries);
     op.set(["session", id], enc.encode(JSON.stringify(ended)));
     if ((ops += 3) >= 300) await flush();

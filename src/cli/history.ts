@@ -3,6 +3,7 @@
  * export file offline), `sessions prune`, and the history lines `sessions export` appends
  * and `sessions import` passes over.
  */
+import { fromEntryText } from "../seal/entry.ts";
 import { explainReport } from "../seal/explain.ts";
 import { parseVerificationKey } from "../seal/keys.ts";
 import { type HistorySource, verifyHistory } from "../seal/verify.ts";
@@ -23,7 +24,11 @@ export function isHistoryLine(value: unknown): boolean {
 /** The history lines of a whole-store export: every entry, head and seal. */
 export async function* historyLines(source: HistorySource): AsyncIterable<string> {
   for await (const chain of source.chains()) {
-    for await (const { value } of chain.entries) yield JSON.stringify({ entry: value });
+    for await (const { value } of chain.entries) {
+      // An entry in a store's own form is exported as the object it is; anything else as is.
+      const e = typeof value === "string" ? fromEntryText(value) ?? value : value;
+      yield JSON.stringify({ entry: e });
+    }
   }
   for (const [w, head] of await source.heads()) {
     yield JSON.stringify({ head: { w, ...(head as object) } });

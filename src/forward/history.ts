@@ -9,6 +9,7 @@
 import type { Entry } from "../seal/entry.ts";
 import type { Seal } from "../seal/seal.ts";
 import type { KvHandle } from "../store/kv/deadline.ts";
+import { storedEntry } from "../store/kv/history.ts";
 import { withRetry } from "../store/kv/retry.ts";
 import type { CarriedHistory, SealedHeads } from "../store/port.ts";
 
@@ -67,13 +68,15 @@ export class HistoryOutbox {
       heads[w] = { s: value.s, h: value.h };
       const sent = position.writers[w] ?? 0;
       if (value.s <= sent || entries.length >= limit) continue;
-      const list = this.#kv.list<Entry>(
+      const list = this.#kv.list(
         { prefix: ["entry", w], start: ["entry", w, sent + 1] },
         { limit: limit - entries.length },
       );
-      for await (const { value: e } of list) {
-        entries.push(e);
-        position.writers[w] = e.s;
+      for await (const { key, value } of list) {
+        // What is not an entry (an intruder's) is not sent: the fleet's copy shows the gap.
+        const e = storedEntry(value);
+        if (e) entries.push(e);
+        position.writers[w] = Number(key[2]);
       }
     }
     for await (const { key, value } of this.#kv.list<Seal>({ prefix: ["seal"] })) {

@@ -1,5 +1,5 @@
 /** Reading stored values that may be anything an intruder wrote as entries and seals. */
-import { type Entry, ENTRY_KINDS, type EntryKind } from "./entry.ts";
+import { type Entry, ENTRY_KINDS, type EntryKind, fromEntryText } from "./entry.ts";
 import { isHex } from "./hash.ts";
 import type { Seal } from "./seal.ts";
 
@@ -20,7 +20,9 @@ function unexpected(o: Record<string, unknown>, known: Set<string>): string | nu
 }
 
 /** The value as an Entry, or a reason it is not one. */
-export function parseEntry(value: unknown): Entry | string {
+export function parseEntry(stored: unknown): Entry | string {
+  // A store's own form: the hash, then the canonical text (src/seal/entry.ts).
+  const value = typeof stored === "string" ? fromEntryText(stored) ?? stored : stored;
   if (!isObject(value)) return `it is not an object but ${describe(value)}`;
   const bad = unexpected(value, ENTRY_FIELDS);
   if (bad !== null) return bad;

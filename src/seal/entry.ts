@@ -114,8 +114,11 @@ export class Chain {
       const e: Omit<Entry, "h"> = { v: 1, w: this.writer, s, p, at, k: body.k, id: body.id };
       if (body.r !== undefined) e.r = body.r;
       if (body.pruned !== undefined) e.pruned = body.pruned;
-      const h = entryHash(e);
-      out.push({ ...e, h });
+      const text = canonicalJson(e);
+      const h = sha256Hex(text);
+      const entry: Entry = { ...e, h };
+      TEXTS.set(entry, text);
+      out.push(entry);
       p = h;
     }
     return out;
@@ -137,6 +140,47 @@ export class Chain {
     }
     this.#head = head;
   }
+}
+
+/** The canonical text of entries read from, or written as, their stored form. */
+const TEXTS = new WeakMap<Entry, string>();
+
+/**
+ * How a store keeps an entry: its hash, then the canonical JSON the hash is of. A reader
+ * checks the hash on these very bytes, without serialising the entry again.
+ */
+export function entryText(e: Entry): string {
+  let text = TEXTS.get(e);
+  if (text === undefined) {
+    const { h: _h, ...rest } = e;
+    text = canonicalJson(rest);
+  }
+  return e.h + text;
+}
+
+/**
+ * An entry from its stored form (see {@linkcode entryText}), with the text its hash should
+ * be of (for {@linkcode storedText}); null when `stored` is not in that form.
+ */
+export function fromEntryText(stored: string): Record<string, unknown> | null {
+  if (stored.length < 66 || stored.charCodeAt(64) !== 123 /* { */) return null;
+  const text = stored.slice(64);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return null;
+  const e = value as Record<string, unknown>;
+  e.h = stored.slice(0, 64);
+  TEXTS.set(e as unknown as Entry, text);
+  return e;
+}
+
+/** The text an entry read from its stored form was hashed from, if it was read so. */
+export function storedText(e: Entry): string | undefined {
+  return TEXTS.get(e);
 }
 
 /** The stub of an entry: the same link and hash, its body dropped. */

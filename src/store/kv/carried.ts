@@ -6,6 +6,7 @@
  * different, or a head that says the host's chain is now shorter, is kept under
  * `["carried_conflict", ...]` for `sessions verify` to name.
  */
+import { entryText } from "../../seal/entry.ts";
 import type { CarriedConflict } from "../../seal/verify.ts";
 import type { CarriedHistory, CarryOutcome } from "../port.ts";
 import type { KvHandle } from "./deadline.ts";
@@ -28,8 +29,8 @@ export async function carryHistory(
   const items = [
     ...history.entries.map((e) => ({
       key: ["carried", e.w, e.s] as Deno.KvKey,
-      value: e as unknown,
-      same: (held: unknown) => (held as { h?: unknown }).h === e.h,
+      value: entryText(e) as unknown,
+      same: (held: unknown) => typeof held === "string" && held.startsWith(e.h),
       conflict: { kind: "entry", w: e.w, s: e.s, at: nowMs } as CarriedConflict,
     })),
     ...history.seals.map((seal) => ({

@@ -4,7 +4,7 @@
  * commit as the change the entries describe; seals under `["seal", key id, period]`.
  * Writers are per process (src/store/lanes.ts), so no two processes share a key.
  */
-import type { Entry } from "../../seal/entry.ts";
+import { type Entry, entryText, fromEntryText } from "../../seal/entry.ts";
 import type { Seal } from "../../seal/seal.ts";
 import type { HistorySource } from "../../seal/verify.ts";
 import type { SessionRecord } from "../../sessions/session.ts";
@@ -43,9 +43,14 @@ export interface Head {
 
 /** Adds `entries` (consecutive, of one writer) and the writer's new head to `op`. */
 export function addEntries(op: Deno.AtomicOperation, entries: readonly Entry[]): void {
-  for (const e of entries) op.set(entryKey(e.w, e.s), e);
+  for (const e of entries) op.set(entryKey(e.w, e.s), entryText(e));
   const last = entries.at(-1);
   if (last) op.set(headKey(last.w), { s: last.s, h: last.h, at: last.at } satisfies Head);
+}
+
+/** An entry as a Deno KV store keeps it (its stored text), or null for anything else. */
+export function storedEntry(value: unknown): Entry | null {
+  return typeof value === "string" ? fromEntryText(value) as Entry | null : null;
 }
 
 /** Every value under `prefix`, in key order. */
@@ -69,9 +74,10 @@ export class KvHistory implements StoreHistory {
       let head: { s: number; h: string } | null = value;
       if (value.at >= until) {
         head = null;
-        const back = this.#kv.list<Entry>({ prefix: ["entry", writer] }, { reverse: true });
-        for await (const { value: e } of back) {
-          if (e.at < until) {
+        const back = this.#kv.list({ prefix: ["entry", writer] }, { reverse: true });
+        for await (const { value } of back) {
+          const e = storedEntry(value);
+          if (e && e.at < until) {
             head = { s: e.s, h: e.h };
             break;
           }

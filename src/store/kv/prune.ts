@@ -4,7 +4,8 @@
  * of their earlier entries are dropped, leaving stubs that keep each entry's hash, so every
  * chain still links and the tombstone explains what is gone.
  */
-import { type Entry, stubOf } from "../../seal/entry.ts";
+import { entryText, stubOf } from "../../seal/entry.ts";
+import { storedEntry } from "./history.ts";
 import type { SessionRecord } from "../../sessions/session.ts";
 import { isoUtc } from "../../sessions/timestamp.ts";
 import type { PruneOutcome } from "../port.ts";
@@ -92,9 +93,10 @@ async function stubEntries(ctx: KvContext, removed: Set<string>): Promise<void> 
     op = ctx.kv.atomic();
     count = 0;
   };
-  for await (const { key, value } of ctx.kv.list<Entry>({ prefix: ["entry"] })) {
-    if (value.k === "prune" || value.x === 1 || !removed.has(value.id)) continue;
-    op.set(key, stubOf(value));
+  for await (const { key, value } of ctx.kv.list({ prefix: ["entry"] })) {
+    const e = storedEntry(value);
+    if (!e || e.k === "prune" || e.x === 1 || !removed.has(e.id)) continue;
+    op.set(key, entryText(stubOf(e)));
     if (++count === STUBS_PER_COMMIT) await flush();
   }
   await flush();

@@ -1,5 +1,6 @@
 /** Opening a store: its layout version is stamped, upgraded when written, refused when newer. */
 import assert from "node:assert/strict";
+import { fromEntryText } from "../../../../src/seal/entry.ts";
 import { LAYOUT_VERSION, openKvStore } from "../../../../src/store/kv/open.ts";
 import { tempDir, withStore } from "../../../helpers/server.ts";
 
@@ -74,8 +75,8 @@ Deno.test("a layout 2 store's records are adopted into the history when it is fi
     assert.equal(await layoutOf(path), LAYOUT_VERSION);
     const entries = await withStore(path, async (kv) => {
       const found = [];
-      for await (const e of kv.list<{ k: string; id: string; r: unknown }>({ prefix: ["entry"] })) {
-        found.push(e.value);
+      for await (const e of kv.list<string>({ prefix: ["entry"] })) {
+        found.push(fromEntryText(e.value) as { k: string; id: string; r: unknown });
       }
       return found;
     });
