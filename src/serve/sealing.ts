@@ -5,7 +5,7 @@
  * commit may take, so that every entry dated in it is committed by then. Periods missed
  * while nothing ran are sealed on the next start, each with its own key, empty or not.
  */
-import { advance, readKeyFile, writeKeyFile } from "../seal/key_file.ts";
+import { advance, type KeyFile, readKeyFile, writeKeyFile } from "../seal/key_file.ts";
 import { duePeriods, makeSeal } from "../seal/seal.ts";
 import type { SealConfig } from "../config.ts";
 import type { StoreHistory } from "../store/port.ts";
@@ -32,9 +32,11 @@ export async function sealingProblem(
   }
 }
 
-/** What one round of sealing did. */
+/** What one round of sealing did, and the next period to seal (`next`). */
 export interface SealRound {
   sealed: number;
+  /** When the key file's next period will be due (ms); rounds before then need not look. */
+  nextDueAt: number;
 }
 
 /** Seals every period that is over by `nowMs` and moves the key file past them. */
@@ -44,8 +46,9 @@ export async function sealDue(
   nowMs: number,
 ): Promise<SealRound> {
   let file = await readKeyFile(config.keyFile);
+  const dueAt = (f: KeyFile) => f.from + config.everyMs + SETTLE_MS;
   const due = duePeriods(file, config.everyMs, nowMs, SETTLE_MS);
-  if (due === 0) return { sealed: 0 };
+  if (due === 0) return { sealed: 0, nextDueAt: dueAt(file) };
   const all = await history.sealedHeads(file.keyId);
   let sealed = 0;
   for (let i = 0; i < due; i++) {
@@ -58,7 +61,7 @@ export async function sealDue(
     file = advance(file, file.n + 1, config.everyMs);
     await writeKeyFile(config.keyFile, file);
   }
-  return { sealed };
+  return { sealed, nextDueAt: dueAt(file) };
 }
 
 /** A running sealer: `stop` seals what is due and waits for any round under way. */
@@ -77,16 +80,23 @@ export function startSealing(
   tickMs = Math.min(config.everyMs / 4, 60_000),
 ): Sealer {
   let running: Promise<void> = Promise.resolve();
-  const round = () => {
-    running = running.then(() => sealDue(history, config, Date.now()).then(() => {}, report));
+  // Ticks before the next period is due touch neither the key file nor the store.
+  let nextDueAt = 0;
+  const round = (always: boolean) => {
+    if (!always && Date.now() < nextDueAt) return running;
+    running = running.then(() =>
+      sealDue(history, config, Date.now()).then((r) => {
+        nextDueAt = r.nextDueAt;
+      }, report)
+    );
     return running;
   };
-  void round();
-  const timer = setInterval(round, tickMs);
+  void round(true);
+  const timer = setInterval(() => void round(false), tickMs);
   return {
     async stop() {
       clearInterval(timer);
-      await round();
+      await round(true);
     },
   };
 }
