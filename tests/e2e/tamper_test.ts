@@ -505,28 +505,29 @@ for (const kind of HISTORY_KINDS) {
   });
 }
 
-Deno.test("[kv] 10,000 starts from several servers verify clean", async () => {
-  const kind = KV_KINDS.find((k) => k.name === "kv")!;
-  await withSealed(kind, async (s) => {
-    const servers = await Promise.all([0, 1].map(() => startServer({ env: s.env })));
-    try {
-      await Promise.all(servers.map(async (server, n) => {
-        for (let i = 0; i < 5000; i += 50) {
-          await Promise.all(Array.from({ length: 50 }, async () => {
-            const r = await server.call("track_session_start", startArgs({ pid: 1000 + n }));
-            assert.equal(r.status, "tracked");
-          }));
-        }
-      }));
-    } finally {
-      await Promise.all(servers.map((server) => server.close()));
-    }
-    await sealAll(s.env);
-    const report = await verify(s.env, ["--verification-key", s.vk]);
-    assert.equal(report.code, 0, JSON.stringify(report.report.problems.slice(0, 5)));
-    assert.equal(report.report.records, 10_006);
-  }, 6);
-});
+for (const kind of STORES) {
+  Deno.test(`[${kind.name}] 10,000 starts from several servers verify clean`, async () => {
+    await withSealed(kind, async (s) => {
+      const servers = await Promise.all([0, 1].map(() => startServer({ env: s.env })));
+      try {
+        await Promise.all(servers.map(async (server, n) => {
+          for (let i = 0; i < 5000; i += 50) {
+            await Promise.all(Array.from({ length: 50 }, async () => {
+              const r = await server.call("track_session_start", startArgs({ pid: 1000 + n }));
+              assert.equal(r.status, "tracked");
+            }));
+          }
+        }));
+      } finally {
+        await Promise.all(servers.map((server) => server.close()));
+      }
+      await sealAll(s.env);
+      const report = await verify(s.env, ["--verification-key", s.vk]);
+      assert.equal(report.code, 0, JSON.stringify(report.report.problems.slice(0, 5)));
+      assert.equal(report.report.records, 10_006);
+    }, 6);
+  });
+}
 
 Deno.test("sealing: usage errors and unusable keys are refused plainly, and no key is echoed", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sb-seal-usage-" });
@@ -645,3 +646,29 @@ Deno.test("[kv] forward --to-db carries the host's seals into the fleet's store"
     }
   });
 });
+
+for (const kind of STORES) {
+  Deno.test(`[${kind.name}] sessions reap --retention prunes what ended before it, and the store verifies`, async () => {
+    await withSealed(kind, async (s) => {
+      // Sessions 0 and 2 end now with an end two days old: past a one-day retention.
+      const recent = s.ids.filter((_, i) => i % 2 === 1);
+      await withServer(s.env, async (server) => {
+        for (const i of [0, 2]) {
+          const r = await server.call(
+            "track_session_end",
+            endArgs(s.ids[i]!, { timestamp: new Date(Date.now() - 2 * 86400_000).toISOString() }),
+          );
+          assert.equal(r.status, "ended", JSON.stringify(r));
+        }
+      });
+      const out = await runProgram(["sessions", "reap", "--retention", "1d"], s.env);
+      assert.equal(out.code, 0, out.stderr);
+      assert.match(out.stdout, /Pruned 2 sessions past retention/);
+      for (const i of [0, 2]) assert.equal(await s.store.readRecord(s.ids[i]!), null);
+      // Those its clients ended just now stay.
+      for (const id of recent) assert.notEqual(await s.store.readRecord(id), null, id);
+      const after = await verify(s.env, ["--verification-key", s.vk]);
+      assert.equal(after.code, 0, JSON.stringify(after.report.problems));
+    });
+  });
+}

@@ -31,11 +31,9 @@ export async function pruneBefore(ctx: KvContext, beforeMs: number): Promise<Pru
     const ids = await removeGroup(ctx, part, before, beforeMs);
     for (const id of ids) removed.add(id);
   };
-  // Ended sessions started before the cut are the only candidates (an end follows its start).
-  const ended = ctx.kv.list({
-    start: ["by_status", "ended"],
-    end: ["by_status", "ended", beforeMs],
-  });
+  // Every ended session is a candidate: an end sent with an earlier time than its start
+  // is kept as sent (duration 0), so the start says nothing of the end.
+  const ended = ctx.kv.list({ prefix: ["by_status", "ended"] }, { batchSize: 1000 });
   for await (const { key } of ended) {
     const entry = await withRetry(() => ctx.kv.get<Uint8Array>(sessionKey(String(key[3]))));
     if (!entry.value || !endedBefore(decodeRecord(entry.value), beforeMs)) continue;

@@ -26,8 +26,8 @@ function endedBefore(record: SessionRecord, beforeMs: number): boolean {
 export async function pruneBefore(ctx: PgContext, beforeMs: number): Promise<PruneOutcome> {
   const before = isoUtc(beforeMs);
   const removed = new Set<string>();
-  // Ended sessions started before the cut are the only candidates (an end follows its
-  // start); the walk goes on past each group by id, so a group left (all revived) ends it.
+  // Every ended session is a candidate (an end sent with a time before its start is kept
+  // as sent); the walk goes on past each page by id, so a group left (all revived) ends it.
   let after = "";
   while (true) {
     const page = await ctx.retrying(
@@ -35,9 +35,9 @@ export async function pruneBefore(ctx: PgContext, beforeMs: number): Promise<Pru
       () =>
         ctx.pool.query<{ session_id: string; record: string }>(
           `SELECT session_id, record FROM session_buddy.sessions
-         WHERE status = 'ended' AND started_ms < $1 AND session_id > $2
-         ORDER BY session_id LIMIT $3`,
-          [beforeMs, after, PER_GROUP],
+         WHERE status = 'ended' AND session_id > $1
+         ORDER BY session_id LIMIT $2`,
+          [after, PER_GROUP],
         ),
     );
     if (page.rows.length === 0) break;
