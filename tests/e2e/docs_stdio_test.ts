@@ -440,7 +440,18 @@ Deno.test("docs/tools.md: the import shown gets the result shown, then unchanged
   const call = JSON.parse(
     only(json.filter((b) => b.includes('"records"')), "import_sessions call"),
   );
-  const shown = JSON.parse(only(json.filter((b) => b.includes('"imported"')), "import result"));
+  const shown = JSON.parse(
+    only(json.filter((b) => b.includes('"imported"') && b.includes('"outcomes"')), "import result"),
+  );
+  // import_history's result, shown after it, has the fields its schema publishes.
+  const history = JSON.parse(only(json.filter((b) => b.includes('"conflicts"')), "history result"));
+  assert.deepEqual(Object.keys(history).sort(), [
+    "conflicts",
+    "error",
+    "status",
+    "unchanged",
+    "written",
+  ]);
   const errors = only(json.filter((b) => b.includes("Import failed")), "import errors").trim()
     .split("\n").map((l) => JSON.parse(l));
   assert.equal(errors.length, 3);
