@@ -1,11 +1,9 @@
 /** The operator commands that read the store (and `reap`, which closes stale sessions). */
 import type { StoreCommand } from "./grammar.ts";
-import { parseExportedRecord } from "../sessions/exported.ts";
 import { type SessionView, statsOf, statsWindow, viewOf } from "../sessions/query.ts";
-import type { SessionRecord } from "../sessions/session.ts";
 import type { SessionStore } from "../store/port.ts";
 import { formatDuration, formatLocal, paintStatus, table } from "./format.ts";
-import { historyLines, isHistoryLine, pruneCommand, verifyCommand } from "./history.ts";
+import { historyLines, pruneCommand, readExport, verifyCommand } from "./history.ts";
 import { tail } from "./tail.ts";
 
 /** What a command needs around it; `write` prints one line to stdout. */
@@ -215,26 +213,10 @@ export async function runStoreCommand(
  * changes nothing the second time: every record is then `unchanged`.
  */
 async function importRecords(ctx: CommandContext): Promise<CommandOutcome> {
-  const text = await ctx.readInput!();
-  const records: SessionRecord[] = [];
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.trim();
-    if (line === "") continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      return { code: 1, error: `line ${i + 1} is not JSON; nothing was imported` };
-    }
-    // An export's history lines belong to the store it came from: this store writes its own.
-    if (isHistoryLine(value)) continue;
-    const parsed = parseExportedRecord(value);
-    if (!parsed.ok) {
-      return { code: 1, error: `line ${i + 1}: ${parsed.reason}; nothing was imported` };
-    }
-    records.push(parsed.value);
-  }
+  // An export's history lines belong to the store it came from: this store writes its own.
+  const read = readExport(await ctx.readInput!());
+  if (typeof read === "string") return { code: 1, error: `${read}; nothing was imported` };
+  const { records } = read;
   const counts = { written: 0, renumbered: 0, updated: 0, unchanged: 0 };
   // In batches, as a collector takes them: outcomes as if one record after another.
   for (let i = 0; i < records.length; i += 1000) {

@@ -36,12 +36,15 @@ export async function* historyLines(source: HistorySource): AsyncIterable<string
   for await (const seal of source.seals()) yield JSON.stringify({ seal });
 }
 
-/** An export file as the verifier reads it: its records and its history lines. */
-export function exportSource(text: string): HistorySource | string {
+/**
+ * The lines of an export: its records, every one checked, and its history lines as they
+ * are; or the reason the first bad line is refused.
+ */
+export function readExport(
+  text: string,
+): { records: SessionRecord[]; history: unknown[] } | string {
   const records: SessionRecord[] = [];
-  const chains = new Map<string, { key: { w: string; s: number }; value: unknown }[]>();
-  const heads = new Map<string, unknown>();
-  const seals: unknown[] = [];
+  const history: unknown[] = [];
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim();
@@ -52,12 +55,26 @@ export function exportSource(text: string): HistorySource | string {
     } catch {
       return `line ${i + 1} is not JSON`;
     }
-    if (!isHistoryLine(value)) {
-      const parsed = parseExportedRecord(value);
-      if (!parsed.ok) return `line ${i + 1}: ${parsed.reason}`;
-      records.push(parsed.value);
+    if (isHistoryLine(value)) {
+      history.push(value);
       continue;
     }
+    const parsed = parseExportedRecord(value);
+    if (!parsed.ok) return `line ${i + 1}: ${parsed.reason}`;
+    records.push(parsed.value);
+  }
+  return { records, history };
+}
+
+/** An export file as the verifier reads it: its records and its history lines. */
+export function exportSource(text: string): HistorySource | string {
+  const read = readExport(text);
+  if (typeof read === "string") return read;
+  const { records } = read;
+  const chains = new Map<string, { key: { w: string; s: number }; value: unknown }[]>();
+  const heads = new Map<string, unknown>();
+  const seals: unknown[] = [];
+  for (const value of read.history) {
     const v = value as Record<string, Record<string, unknown>>;
     if (v.seal) seals.push(v.seal);
     else if (v.head) {
