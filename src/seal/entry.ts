@@ -2,9 +2,8 @@
  * Entries of the append-only history: each change a store records, hash-chained per
  * writer (SPEC 10). Pure: no clock, no I/O; randomness only through a parameter.
  */
-import { randomBytes } from "node:crypto";
 import { canonicalJson, type SessionRecord } from "../sessions/session.ts";
-import { bytesHex, sha256Hex } from "./hash.ts";
+import { bytesHex, randomBytes, sha256Hex } from "./hash.ts";
 
 /** What an entry records: a session started, ended, reaped, revived, imported, adopted, or a prune. */
 export type EntryKind = "start" | "end" | "reap" | "revive" | "import" | "adopt" | "prune";

@@ -3,8 +3,7 @@
  * thief of today's key cannot forge yesterday's seals. No part of a key may reach an
  * error message or a log.
  */
-import { randomBytes } from "node:crypto";
-import { bytesHex, hexBytes, hmacHex, isHex, sha256Hex } from "./hash.ts";
+import { bytesHex, hexBytes, hmacHex, isHex, randomBytes, sha256Hex } from "./hash.ts";
 
 const EVOLVE_PREFIX = new TextEncoder().encode("session-buddy/seal-evolve/1\n");
 const ID_PREFIX = "session-buddy/seal-id/1\n";
