@@ -1123,6 +1123,10 @@ function landed(invocation: ReturnType<typeof parseWords>, name: string): unknow
       return http?.allowedOrigins.join(",");
     case "SESSION_BUDDY_ALLOWED_HOSTS":
       return http?.allowedHosts.join(",");
+    case "SESSION_BUDDY_SEAL_KEY_FILE":
+      return config.seal?.keyFile;
+    case "SESSION_BUDDY_SEAL_EVERY":
+      return config.seal ? `${config.seal.everyMs / 60_000}m` : undefined;
     default:
       return assert.fail(`a variable this test does not follow: ${name}`);
   }
@@ -1148,8 +1152,9 @@ async function acceptedBy(settings: Record<string, string>): Promise<void> {
     assert.equal(invocation.kind, name === COLLECTOR ? "serve" : "store", what);
     for (const [key, value] of Object.entries(settings)) {
       if (key === "SESSION_BUDDY_REQUIRE_AUTH") continue;
-      // The reaper has no HTTP listener and no log file: those are the collector's.
-      if (name === REAPER && /HTTP|ALLOWED|LOG_FILE/.test(key)) continue;
+      // The reaper has no HTTP listener, no log file and seals nothing: those are the
+      // collector's.
+      if (name === REAPER && /HTTP|ALLOWED|LOG_FILE|SEAL/.test(key)) continue;
       // The store's location lands read (parsed) as the program reads it from cwd `/`.
       const expected = key === "SESSION_BUDDY_DB" ? parseLocation(value, "/") : value;
       assert.deepEqual(landed(invocation, key), expected, `${what}: ${key}`);
