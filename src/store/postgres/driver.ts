@@ -19,6 +19,7 @@ export interface QueryResult<Row> {
 export interface PoolClient {
   query<Row = Record<string, unknown>>(text: string, values?: unknown[]): Promise<QueryResult<Row>>;
   release(destroy?: boolean | Error): void;
+  on(event: "error", listener: (error: Error) => void): void;
 }
 
 /** A pool of connections that reconnects by itself. */
@@ -27,6 +28,7 @@ export interface Pool {
   connect(): Promise<PoolClient>;
   end(): Promise<void>;
   on(event: "error", listener: (error: Error) => void): void;
+  on(event: "connect", listener: (client: PoolClient) => void): void;
 }
 
 /** What the pool is made with (pg's names). */

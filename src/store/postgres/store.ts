@@ -56,6 +56,9 @@ export async function openPostgresStore(
   // A connection that breaks while idle is dropped by the pool and made anew on demand;
   // without a listener its error would end the process.
   pool.on("error", () => {});
+  // One that breaks while checked out (a transaction under way when the server stops)
+  // emits its error on itself: its query rejects, and this listener keeps the process.
+  pool.on("connect", (client) => client.on("error", () => {}));
   try {
     await deadline(async () => {
       await ensureSchema(pool, options.readOnly ?? false);
